@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Bootstrap for a fresh clone: needs only Python 3.11 and git.
+
+`python3 dev.py demo` runs the main job, `python3 dev.py test` runs the whole test suite.
+Both first create `.venv` and install the locked dependencies (uv.lock) into it, so the two
+commands in README.md are all a new machine needs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+UV_VERSION = "0.13.9"  # the lock file's tool; pinned so every machine resolves the same way
+
+
+def _venv_bin(name: str) -> Path:
+    return VENV / "bin" / name
+
+
+def _run(cmd: list[str], **kw: object) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT, **kw)  # type: ignore[arg-type]
+
+
+def install() -> None:
+    """Create .venv and sync it with uv.lock (idempotent, fast when already in sync)."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"screensync needs Python 3.11, this is {sys.version.split()[0]}: run it with python3.11")
+    if not _venv_bin("python").exists():
+        _run([sys.executable, "-m", "venv", str(VENV)])
+    if not _venv_bin("uv").exists():
+        _run([str(_venv_bin("python")), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"])
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)}
+    _run([str(_venv_bin("uv")), "sync", "--frozen", "--quiet"], env=env)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"install", "demo", "test"}:
+        print(__doc__)
+        return 2
+    install()
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "install":
+        return 0
+    if cmd == "demo":
+        return subprocess.call([str(_venv_bin("screensync")), "demo", *rest], cwd=ROOT)
+    # test: the whole suite; pytest's exit code 5 (no tests collected) is a failure here too
+    rc = subprocess.call([str(_venv_bin("python")), "-m", "pytest", *rest], cwd=ROOT)
+    return 1 if rc == 5 else rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,5 @@
+"""screensync command line."""
+
+
+def main() -> None:
+    pass
