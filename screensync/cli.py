@@ -1,5 +1,28 @@
-"""screensync command line."""
+"""The `screensync` command: each package contributes its own sub-commands.
+
+Each sub-command lives beside the code it drives (`sandbox/cli.py`, `connections/cli.py`, ...);
+this module only mounts them, so the CLI stays a thin shell over plain-Python packages.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="screensync",
+    help="Keep Checkr and ClearChecks data in sync in DuckDB.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+)
+
+
+def _mount() -> None:
+    # Imported here so `screensync --help` fails loudly if a sub-command module is broken.
+    from sandbox.cli import register as register_sandbox
+
+    register_sandbox(app)
 
 
 def main() -> None:
-    pass
+    _mount()
+    app()

@@ -1,0 +1,23 @@
+"""Paths and keys that every part reads from the environment, with their documented defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+WAREHOUSE_ENV = "SCREENSYNC_WAREHOUSE"
+CONNECTIONS_ENV = "SCREENSYNC_CONNECTIONS"
+SECRET_KEY_ENV = "SCREENSYNC_SECRET_KEY"
+SECRET_KEY_FILE_ENV = "SCREENSYNC_SECRET_KEY_FILE"
+
+DEFAULT_WAREHOUSE = Path("warehouse.duckdb")
+DEFAULT_CONNECTIONS = Path.home() / ".screensync" / "connections.sqlite"
+DEFAULT_SECRET_KEY_FILE = Path.home() / ".screensync" / "secret.key"
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+
+
+def connections_path() -> Path:
+    return Path(os.environ.get(CONNECTIONS_ENV) or DEFAULT_CONNECTIONS)
