@@ -1,0 +1,1 @@
+"""Checkr: definition, record models and the few Checkr-only mapping functions."""

@@ -1,0 +1,1 @@
+"""checkr-partner-staging: a definition only; models and mapping come from integrations.checkr."""

@@ -1,0 +1,1 @@
+"""ClearChecks: definition, record models and status-letter mapping."""
