@@ -1,0 +1,42 @@
+"""What one sync run reports: counts, activity and a status that never hides an interruption."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class RunStatus(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped part-way with its checkpoint kept; the next run resumes
+
+
+class SyncResult(BaseModel):
+    run_id: str
+    integration: str
+    connection_id: str
+    sync: str
+    model: str
+    mode: str
+    status: RunStatus
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    resumed: bool = False
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+    error: str | None = None
+    hint: str | None = None  # what an operator should do about `error`
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.SUCCESS
