@@ -1,0 +1,364 @@
+"""One sync run for one (integration, connection, sync): fetch pages, validate, land them.
+
+Plain Python (no Prefect): the CLI, the flows, the tests and the benchmarks all call
+`run_sync`. Every page is written together with its checkpoint in one warehouse
+transaction, so a run killed at any point resumes from its last committed page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from integrations.engine.auth import build_auth
+from integrations.engine.definition import SyncConfig
+from integrations.engine.errors import AuthFailed, EngineError
+from integrations.engine.http_client import ProviderClient
+from integrations.engine.paginators import Page, iterate_pages
+from integrations.engine.prefetch import prefetch
+from integrations.engine.rate_limiter import credential_fingerprint
+from integrations.engine.registry import Integration, get_integration, provider_urls
+from integrations.engine.results import RunStatus, SyncResult
+from integrations.engine.retries import RetryPolicy
+from integrations.engine.validation import Validated, validate_records
+from warehouse.connection import WarehouseLocked
+from warehouse.loader import PageWrite, RecordBatch, RejectedRecord, TableTarget, Warehouse, WriteCounts
+from warehouse.state import RunRecord
+
+log = logging.getLogger("screensync.sync")
+
+Progress = Callable[[int, int | None], None]  # (records so far, total if known)
+
+
+class ConnectionLike(Protocol):
+    connection_id: str
+    integration: str
+    status: str
+
+    @property
+    def metadata(self) -> Any: ...
+
+
+class StoreLike(Protocol):
+    """What a sync needs from the connection store (connections.store.ConnectionStore)."""
+
+    def get(self, integration: str, connection_id: str) -> Any: ...
+    def credentials(self, integration: str, connection_id: str) -> Any: ...
+    def set_status(self, integration: str, connection_id: str, status: str, reason: str) -> None: ...
+
+
+class ConnectionNotUsable(EngineError):
+    """The connection is revoked or invalid: nothing is sent to the provider."""
+
+
+@dataclass
+class _Targets:
+    main: TableTarget
+    embedded: list[tuple[str, TableTarget]]  # (parent field, target)
+
+    def all(self) -> list[TableTarget]:
+        return [self.main, *(t for _, t in self.embedded)]
+
+
+def targets_for(integ: Integration, sync: SyncConfig) -> _Targets:
+    schema = integ.definition.schema_name
+    main = TableTarget(schema, sync.table, integ.model(sync.model), sync.primary_key)
+    embedded = [
+        (e.path, TableTarget(schema, e.table, integ.model(e.model), e.primary_key)) for e in sync.embedded
+    ]
+    return _Targets(main, embedded)
+
+
+def build_batches(
+    sync: SyncConfig, targets: _Targets, records: list[Any], transform: Any = None
+) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
+    """Validate one page: the sync's own records plus any embedded children, and the rejects."""
+    track = sync.track_deletes and sync.mode == "full"
+    strip = tuple(path for path, _ in targets.embedded)
+    main = validate_records(targets.main.model, records, primary_key=sync.primary_key, transform=transform, strip=strip)
+    batches = [RecordBatch(targets.main, main.rows, main.raws, track_seen=track)]
+    rejects = _rejects(targets.main, main)
+    for path, target in targets.embedded:
+        children = [c for rec in records if isinstance(rec, dict) for c in (rec.get(path) or [])]
+        child = validate_records(target.model, children, primary_key=target.primary_key)
+        batches.append(RecordBatch(target, child.rows, child.raws, track_seen=False))
+        rejects += _rejects(target, child)
+    return batches, rejects, main.rows
+
+
+def _rejects(target: TableTarget, v: Validated) -> list[RejectedRecord]:
+    return [RejectedRecord(target.table, rid, err, raw) for rid, err, raw in v.rejects]
+
+
+def api_base_for(integ: Integration, connection: Any) -> str:
+    meta = connection.metadata
+    return provider_urls(
+        integ.definition,
+        environment=getattr(meta, "environment", None),
+        base_url=getattr(meta, "base_url", None),
+    )["api"]
+
+
+def open_client(integ: Integration, connection: Any, token: str, *, retry: RetryPolicy | None = None) -> ProviderClient:
+    d = integ.definition
+    return ProviderClient(
+        integration=d.name,
+        connection_id=connection.connection_id,
+        api_base=api_base_for(integ, connection),
+        auth=build_auth(d.auth, token),
+        rate_limit=d.rate_limit,
+        credential_fingerprint=credential_fingerprint(token),
+        errors=d.errors,
+        retry=retry,
+    )
+
+
+def _cursor_param(value: Any, lookback: timedelta) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return (value - lookback).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def _max_cursor(current: Any, rows: list[dict[str, Any]], field: str) -> Any:
+    values = [r[field] for r in rows if r.get(field) is not None]
+    if not values:
+        return current
+    best = max(values)
+    if current is None:
+        return best
+    if isinstance(current, str) and isinstance(best, datetime):
+        current = datetime.fromisoformat(current.replace("Z", "+00:00"))
+    return max(current, best)
+
+
+def _json_cursor(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class SyncRun:
+    """State of one run; `run_sync` is the public entry point."""
+
+    def __init__(
+        self,
+        integ: Integration,
+        sync: SyncConfig,
+        connection: Any,
+        token: str,
+        warehouse: Warehouse,
+        *,
+        full_refresh: bool,
+        retry: RetryPolicy | None,
+        progress: Progress | None,
+    ) -> None:
+        self.integ = integ
+        self.sync = sync
+        self.connection = connection
+        self.token = token
+        self.wh = warehouse
+        self.full_refresh = full_refresh
+        self.retry = retry
+        self.progress = progress
+        self.targets = targets_for(integ, sync)
+        self.model_of: dict[str, type[BaseModel]] = {t.table: t.model for t in self.targets.all()}
+        self.transform = integ.resolve(sync.transform) if sync.transform else None
+        self.run_id = uuid.uuid4().hex
+        self.counts = WriteCounts()
+        self.pages = 0
+        self.records = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.integ.name, self.connection.connection_id, self.sync.name)
+
+    def _validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
+        return build_batches(self.sync, self.targets, records, self.transform)
+
+    def _write(self, batches: list[RecordBatch], rejects: list[RejectedRecord], attempt_id: str, *,
+               checkpoint: dict[str, Any] | None, cursor: Any = None) -> None:
+        integration, connection_id, sync = self.key
+        counts = self.wh.write_page(
+            PageWrite(
+                integration=integration,
+                connection_id=connection_id,
+                sync=sync,
+                run_id=self.run_id,
+                attempt_id=attempt_id,
+                batches=batches,
+                rejects=rejects,
+                checkpoint=checkpoint,
+                cursor=cursor,
+            )
+        )
+        self.counts = self.counts + counts
+
+    def run_list(self, client: ProviderClient, attempt_id: str, checkpoint: dict[str, Any] | None,
+                 cursor: Any) -> None:
+        sync = self.sync
+        incremental = sync.mode == "incremental" and not self.full_refresh
+        params: dict[str, Any] = dict(sync.params)
+        max_cursor = None
+        resume_page = None
+        if checkpoint:
+            params = checkpoint.get("params", params)
+            max_cursor = checkpoint.get("max_cursor")
+            resume_page = checkpoint.get("page")
+        elif incremental and cursor is not None and sync.cursor is not None:
+            params[sync.cursor.param] = _cursor_param(cursor, sync.cursor.lookback)
+        if sync.cursor is not None and max_cursor is None:
+            max_cursor = cursor
+        pages: Iterator[Page] = iterate_pages(
+            client,
+            self.integ.definition.pagination_for(sync),
+            sync.endpoint,
+            params,
+            single=sync.single,
+            resume=resume_page,
+            primary_key=sync.primary_key if not self.transform else "id",
+        )
+        for page in prefetch(pages):
+            batches, rejects, rows = self._validate_page(page.records)
+            if sync.cursor is not None:
+                max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
+            last = page.checkpoint is None
+            ckpt = None if last else {"page": page.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
+            self._write(
+                batches,
+                rejects,
+                attempt_id,
+                checkpoint=ckpt,
+                cursor=_json_cursor(max_cursor) if (last and sync.cursor is not None) else None,
+            )
+            self.pages += 1
+            self.records += len(page.records)
+            if self.progress:
+                self.progress(self.records, page.total)
+
+    def run_repoll(self, client: ProviderClient, attempt_id: str) -> None:
+        rp = self.sync.repoll
+        assert rp is not None
+        table = TableTarget(self.integ.definition.schema_name, rp.table, self.targets.main.model,
+                            self.sync.primary_key)
+        ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
+        batch: list[Any] = []
+        for i, rid in enumerate(ids, 1):
+            body, _ = client.get_json(rp.endpoint.format(id=rid))
+            batch.append(body)
+            if len(batch) >= 50 or i == len(ids):
+                batches, rejects, _ = self._validate_page(batch)
+                self._write(batches, rejects, attempt_id, checkpoint=None)
+                self.records += len(batch)
+                self.pages += 1
+                batch = []
+                if self.progress:
+                    self.progress(self.records, len(ids))
+
+
+def run_sync(
+    integration: str,
+    connection_id: str,
+    sync_name: str,
+    *,
+    warehouse: Warehouse,
+    store: StoreLike,
+    full_refresh: bool = False,
+    retry: RetryPolicy | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Run one sync; never raises for provider or warehouse trouble — the result says what happened."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    integ = get_integration(integration)
+    sync = integ.definition.sync(sync_name)
+    mode = "full" if (full_refresh and sync.mode == "incremental") else sync.mode
+    run: SyncRun | None = None
+    status, error, hint = RunStatus.SUCCESS, None, None
+    requests = retries = 0
+    resumed = False
+    deleted = 0
+    connection = store.get(integration, connection_id)
+    try:
+        if connection.status != "active":
+            raise ConnectionNotUsable(
+                f"{integration} connection {connection_id!r} is {connection.status}"
+                f" ({getattr(connection, 'status_reason', '') or 'no reason recorded'}); nothing was sent"
+            )
+        token = store.credentials(integration, connection_id).token.get_secret_value()
+        run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
+                      progress=progress)
+        warehouse.ensure_tables(run.targets.all())
+        state = warehouse.begin_attempt(integration, connection_id, sync_name)
+        resumed = bool(state.checkpoint)
+        log.info("sync %s/%s/%s starting (%s%s)", integration, connection_id, sync_name, mode,
+                 ", resuming" if resumed else "")
+        with open_client(integ, connection, token, retry=retry) as client:
+            try:
+                if sync.mode == "repoll":
+                    run.run_repoll(client, state.attempt_id)
+                else:
+                    run.run_list(client, state.attempt_id, state.checkpoint,
+                                 None if full_refresh else state.cursor)
+            finally:
+                requests, retries = client.stats.requests, client.stats.retries
+        deletes = [run.targets.main] if (sync.track_deletes and mode == "full") else []
+        deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
+                                             deletes=deletes, run_id=run.run_id)
+    except AuthFailed as exc:
+        status, error = RunStatus.FAILED, str(exc)
+        hint = "Reconnect this account (or check the API key), then run `screensync connections test`."
+        store.set_status(integration, connection_id, "invalid", f"provider answered {exc.status_code}")
+    except ConnectionNotUsable as exc:
+        status, error = RunStatus.FAILED, str(exc)
+        hint = "Reconnect the account; revoked or invalid connections are skipped until then."
+    except WarehouseLocked as exc:
+        status, error = RunStatus.INTERRUPTED, str(exc)
+        hint = "Another process holds the warehouse file; the next run resumes from the last saved page."
+    except EngineError as exc:
+        status, error = RunStatus.FAILED, str(exc)
+        hint = "The checkpoint is kept: re-run the sync to resume from the last saved page."
+    except KeyboardInterrupt:
+        status, error = RunStatus.INTERRUPTED, "interrupted by the operator"
+        hint = "Re-run the sync to resume from the last saved page."
+    finished = datetime.now(UTC)
+    counts = run.counts if run else WriteCounts()
+    result = SyncResult(
+        run_id=run.run_id if run else uuid.uuid4().hex,
+        integration=integration,
+        connection_id=connection_id,
+        sync=sync_name,
+        model=sync.model,
+        mode=mode,
+        status=status,
+        added=counts.added,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        rejected=counts.rejected,
+        deleted=deleted,
+        requests=requests,
+        retries=retries,
+        pages=run.pages if run else 0,
+        resumed=resumed,
+        started_at=started,
+        finished_at=finished,
+        duration_s=round(time.monotonic() - t0, 3),
+        error=error,
+        hint=hint,
+    )
+    try:
+        warehouse.record_run(RunRecord.from_result(result))
+    except WarehouseLocked:
+        log.warning("could not record run %s: warehouse locked", result.run_id)
+    if status == RunStatus.SUCCESS:
+        log.info("sync %s/%s/%s done: +%d ~%d -%d =%d !%d in %.1fs", integration, connection_id, sync_name,
+                 result.added, result.updated, result.deleted, result.unchanged, result.rejected, result.duration_s)
+    else:
+        log.warning("sync %s/%s/%s %s: %s", integration, connection_id, sync_name, status.value, error)
+    return result
