@@ -157,6 +157,19 @@ class ActionConfig(_Strict):
     handler: str | None = None  # "module:function" for actions that are more than one request
 
 
+class ViewPart(_Strict):
+    """This integration's SELECT for one cross-provider `unified` view.
+
+    `{schema}` is replaced by the integration's schema, so an `extends` child (checkr-partner-staging)
+    contributes the same SELECT over its own tables. The warehouse UNIONs the parts whose
+    `requires` tables exist.
+    """
+
+    view: str  # background_checks, invoices, packages, accounts
+    requires: list[str]  # tables of this integration the SELECT reads
+    sql: str
+
+
 class ErrorsConfig(_Strict):
     message_path: str | None = "error"  # where the human message sits in an error body
 
@@ -173,6 +186,7 @@ class IntegrationDefinition(_Strict):
     syncs: list[SyncConfig] = []
     actions: list[ActionConfig] = []
     webhook_handler: str | None = None  # "module:function" turning a webhook event into records
+    views: list[ViewPart] = []
 
     @property
     def schema_name(self) -> str:
