@@ -1,0 +1,77 @@
+"""`_screensync.action_log`: one row per action attempt, beside the synced data, for audits.
+
+Written under the warehouse writer lock with a short wait: an action must not hang behind a
+long sync, so when the warehouse stays busy the row is skipped with a warning (the run's
+artifact still records the action).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from flows.locks import LockTimeout, file_lock, warehouse_lock_path
+from integrations.engine.actions import ActionRecord
+
+log = logging.getLogger("screensync.actions")
+LOCK_WAIT_SECONDS = 20.0
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS _screensync;
+CREATE TABLE IF NOT EXISTS _screensync.action_log (
+    action_id VARCHAR PRIMARY KEY,
+    integration VARCHAR NOT NULL,
+    connection_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    method VARCHAR,
+    endpoint VARCHAR,
+    idempotency_key VARCHAR,
+    status VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    duration_s DOUBLE,
+    input JSON,
+    output JSON,
+    error VARCHAR
+);
+"""
+
+
+def append_action_log(record: ActionRecord) -> bool:
+    """Insert the row; False (and a warning) when the warehouse could not be opened in time."""
+    import duckdb
+
+    from screensync.settings import warehouse_path
+
+    path = warehouse_path()
+    try:
+        with file_lock(warehouse_lock_path(path), timeout=LOCK_WAIT_SECONDS, what=f"warehouse {path}"):
+            con = duckdb.connect(str(path))
+            try:
+                con.execute(DDL)
+                con.execute(
+                    "INSERT INTO _screensync.action_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        record.action_id,
+                        record.integration,
+                        record.connection_id,
+                        record.action,
+                        record.method,
+                        record.endpoint,
+                        record.idempotency_key,
+                        record.status,
+                        record.started_at,
+                        record.finished_at,
+                        record.duration_s,
+                        orjson.dumps(record.input).decode(),
+                        orjson.dumps(record.output).decode() if record.output is not None else None,
+                        record.error,
+                    ],
+                )
+            finally:
+                con.close()
+    except (LockTimeout, duckdb.Error) as exc:
+        log.warning("action %s on %s not written to the action log: %s", record.action, record.connection_id, exc)
+        return False
+    return True

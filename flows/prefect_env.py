@@ -1,0 +1,52 @@
+"""Prefect settings this project always runs with, and a clear error when the API is unreachable.
+
+Kept free of Prefect imports: the defaults must be in the environment before Prefect reads it.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULTS = {
+    # no internet here, and no telemetry anywhere
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    # engine, warehouse and connection logs show up in the run's logs in the UI
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "screensync",
+}
+
+
+def apply_defaults() -> None:
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+class PrefectUnreachable(RuntimeError):
+    """The configured Prefect API does not answer."""
+
+
+def api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def check_api_reachable(timeout: float = 5.0) -> str:
+    """The API URL if `/health` answers; PrefectUnreachable naming the URL and the fix otherwise."""
+    import httpx
+
+    url = api_url()
+    if not url:
+        raise PrefectUnreachable(
+            "PREFECT_API_URL is not set. Start a server with `prefect server start` and run "
+            "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (or export it)."
+        )
+    try:
+        response = httpx.get(url.rstrip("/") + "/health", timeout=timeout)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise PrefectUnreachable(
+            f"the Prefect API at {url} is unreachable ({type(exc).__name__}). Is `prefect server start` "
+            "running, and does PREFECT_API_URL point at it?"
+        ) from None
+    return url

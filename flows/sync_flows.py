@@ -1,0 +1,247 @@
+"""The sync flow: one integration's connections x syncs, one Prefect task per (connection, sync).
+
+Concurrency, in layers:
+- the flow holds the warehouse writer lock (flows/locks.py) for its whole run and opens the
+  DuckDB file once, because DuckDB allows one writing process per file; a second flow process
+  (another schedule firing) waits for it rather than failing;
+- inside the flow, tasks run on a bounded thread pool; HTTP fetching overlaps, warehouse calls
+  are serialised through one in-process lock (`SerialisedWarehouse`);
+- each (connection, sync) also takes its own lock file, so the same pair never runs twice at
+  once even if a future change opens the warehouse per task.
+Each connection's syncs run in their declared order (reports re-poll after candidates land);
+different connections run side by side, and one connection's failure never stops another's.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.states import State
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import allow_failure
+
+from flows.artifacts import publish_sync_artifacts
+from flows.locks import LockTimeout, file_lock, sync_lock_path, warehouse_lock_path
+from integrations.engine.results import RunStatus, SyncResult
+
+MAX_WORKERS = int(os.environ.get("SCREENSYNC_MAX_WORKERS", "4"))
+WAREHOUSE_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_WAREHOUSE_LOCK_TIMEOUT", "900"))
+SYNC_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_SYNC_LOCK_TIMEOUT", "60"))
+
+
+class SyncTaskFailed(RuntimeError):
+    """A sync finished but not successfully; carries its result for the flow's summary."""
+
+    def __init__(self, result: SyncResult) -> None:
+        super().__init__(
+            f"{result.integration}/{result.connection_id}/{result.sync} {result.status.value}: {result.error}"
+        )
+        self.result = result
+
+
+class SyncRunsFailed(RuntimeError):
+    """Raised by the flow so its run ends Failed; the message names every failed (connection, sync)."""
+
+
+class SerialisedWarehouse:
+    """One Warehouse shared by the flow's threads; every call goes through one lock.
+
+    DuckDB connections are not meant to be used from several threads at once; fetching is
+    where the time goes, so serialising only the warehouse calls keeps the overlap that matters.
+    """
+
+    def __init__(self, warehouse: Any) -> None:
+        self._warehouse = warehouse
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._warehouse, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
+def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
+    """Retry crashes and interruptions (resumable from the checkpoint); a provider-reported failure
+    was already retried by the engine's HTTP layer and would just fail again."""
+    try:
+        state.result()
+    except SyncTaskFailed as exc:
+        return exc.result.status == RunStatus.INTERRUPTED
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_coarse_failure_only,
+    task_run_name="{integration}/{connection_id}/{sync}",
+)
+def sync_one(
+    integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse: Any, warehouse_path: str
+) -> SyncResult:
+    """One (connection, sync): the engine does the work; this adds the lock and the task state."""
+    from pathlib import Path
+
+    from connections.store import open_store
+    from integrations.engine.sync_runner import run_sync
+
+    logger = get_run_logger()
+    lock = sync_lock_path(Path(warehouse_path), integration, connection_id, sync)
+    with file_lock(lock, timeout=SYNC_LOCK_TIMEOUT, what=f"sync {integration}/{connection_id}/{sync}"):
+        logger.info(
+            "connection=%s model=%s: sync starting%s", connection_id, sync, " (full refresh)" if full_refresh else ""
+        )
+        result = run_sync(
+            integration, connection_id, sync, warehouse=warehouse, store=open_store(), full_refresh=full_refresh
+        )
+    if not result.ok:
+        logger.error(
+            "connection=%s model=%s: %s — %s (hint: %s)",
+            connection_id,
+            sync,
+            result.status.value,
+            result.error,
+            result.hint,
+        )
+        raise SyncTaskFailed(result)
+    logger.info(
+        "connection=%s model=%s: +%d ~%d -%d =%d rejected %d in %.1fs",
+        connection_id,
+        sync,
+        result.added,
+        result.updated,
+        result.deleted,
+        result.unchanged,
+        result.rejected,
+        result.duration_s,
+    )
+    return result
+
+
+def plan(integration: str, connections: list[str] | None, models: list[str] | None) -> tuple[list[str], list[str]]:
+    """(connection ids, sync names) to run; unknown names fail here, before anything runs."""
+    from connections.store import open_store
+    from integrations.engine.registry import get_integration
+
+    definition = get_integration(integration).definition
+    syncs = [s.name for s in definition.syncs]
+    if models:
+        unknown = [m for m in models if m not in syncs]
+        if unknown:
+            raise ValueError(f"{integration} has no sync(s) {unknown}; it has {syncs}")
+        syncs = [s for s in syncs if s in models]  # keep the declared order
+    if connections:
+        return list(dict.fromkeys(connections)), syncs
+    return [c.connection_id for c in open_store().list(integration=integration, status="active")], syncs
+
+
+def _outcome(future: PrefectFuture[SyncResult], integration: str, connection_id: str, sync: str) -> SyncResult:
+    """The task's SyncResult, or one built from the exception when the task crashed outright."""
+    from datetime import UTC, datetime
+
+    try:
+        return future.result()
+    except SyncTaskFailed as exc:
+        return exc.result
+    except Exception as exc:
+        now = datetime.now(UTC)
+        hint = (
+            "Another run holds the lock; this one will run on the next schedule."
+            if isinstance(exc, LockTimeout)
+            else "Unexpected error: check the task's logs, then re-run the deployment for this connection."
+        )
+        return SyncResult(
+            run_id=str(future.task_run_id),
+            integration=integration,
+            connection_id=connection_id,
+            sync=sync,
+            model="?",
+            mode="?",
+            status=RunStatus.FAILED,
+            started_at=now,
+            finished_at=now,
+            duration_s=0.0,
+            error=f"{type(exc).__name__}: {exc}",
+            hint=hint,
+        )
+
+
+def run_fan_out(
+    integration: str,
+    connection_ids: list[str],
+    syncs: list[str],
+    *,
+    full_refresh: bool,
+    submit: Callable[..., PrefectFuture[SyncResult]],
+) -> list[SyncResult]:
+    """Submit every (connection, sync) under the warehouse lock and wait for all of them."""
+    from screensync.settings import warehouse_path
+    from warehouse.loader import Warehouse
+
+    path = warehouse_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        file_lock(warehouse_lock_path(path), timeout=WAREHOUSE_LOCK_TIMEOUT, what=f"warehouse {path}"),
+        Warehouse(path) as wh,
+    ):
+        shared = SerialisedWarehouse(wh)
+        futures: list[tuple[str, str, PrefectFuture[SyncResult]]] = []
+        for cid in connection_ids:
+            previous: PrefectFuture[SyncResult] | None = None
+            for sync in syncs:
+                wait_for = [allow_failure(previous)] if previous is not None else None
+                fut = submit(integration, cid, sync, full_refresh, shared, str(path), wait_for=wait_for)
+                futures.append((cid, sync, fut))
+                previous = fut
+        return [_outcome(f, integration, cid, sync) for cid, sync, f in futures]
+
+
+@flow(
+    name="sync-integration",
+    flow_run_name="sync-{integration}",
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
+    retries=0,
+)
+def sync_integration(
+    integration: str,
+    connections: list[str] | None = None,
+    models: list[str] | None = None,
+    full_refresh: bool = False,
+) -> list[SyncResult]:
+    """Sync an integration's connections (default: every active one) for the given syncs (default: all).
+
+    Ends Failed, naming each failed (connection, sync), when any of them failed; the others
+    still land. `full_refresh` re-reads everything instead of resuming from the cursor.
+    """
+    logger = get_run_logger()
+    connection_ids, syncs = plan(integration, connections, models)
+    if not connection_ids:
+        logger.warning("no active %s connections: nothing to sync", integration)
+        return []
+    logger.info("syncing %d %s connection(s) x syncs %s", len(connection_ids), integration, syncs)
+
+    def submit(*args: Any, wait_for: Any = None) -> PrefectFuture[SyncResult]:
+        return sync_one.submit(*args, wait_for=wait_for)
+
+    results = run_fan_out(integration, connection_ids, syncs, full_refresh=full_refresh, submit=submit)
+    publish_sync_artifacts(integration, results)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = ", ".join(f"{r.connection_id}/{r.sync} ({r.status.value})" for r in failed)
+        raise SyncRunsFailed(f"{len(failed)} of {len(results)} {integration} sync(s) did not succeed: {names}")
+    return results
