@@ -21,6 +21,9 @@ def _mount() -> None:
     from sandbox.cli import register as register_sandbox
 
     register_sandbox(app)
+    from flows.cli import register as register_flows
+
+    register_flows(app)
 
 
 def main() -> None:

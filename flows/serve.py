@@ -1,0 +1,56 @@
+"""`screensync serve`: every deployment of prefect.yaml, with its schedule, in one local process.
+
+Built from the same data as prefect.yaml (flows/deployments.py), so local and production runs
+share names, parameters and schedules; only the executor differs (this process instead of a
+work pool's workers).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from prefect.schedules import Cron, Interval, Schedule
+
+from flows.deployments import build_prefect_yaml
+from flows.prefect_env import check_api_reachable
+
+
+def _flow_for(entrypoint: str) -> Any:
+    path, attr = entrypoint.split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, attr)
+
+
+def _schedule(spec: dict[str, Any]) -> Schedule:
+    params = spec.get("parameters") or None
+    if "interval" in spec:
+        return Interval(spec["interval"], active=spec.get("active", True), parameters=params)
+    return Cron(spec["cron"], timezone=spec.get("timezone"), active=spec.get("active", True), parameters=params)
+
+
+def runner_deployments(only: list[str] | None = None) -> list[Any]:
+    """RunnerDeployments for prefect.yaml's deployments (all, or those named in `only`)."""
+    out = []
+    for spec in build_prefect_yaml()["deployments"]:
+        if only and spec["name"] not in only:
+            continue
+        flow = _flow_for(spec["entrypoint"])
+        out.append(
+            flow.to_deployment(
+                name=spec["name"],
+                description=spec.get("description"),
+                tags=spec.get("tags"),
+                parameters=spec.get("parameters"),
+                schedules=[_schedule(s) for s in spec.get("schedules") or []],
+            )
+        )
+    return out
+
+
+def serve(only: list[str] | None = None, limit: int | None = None) -> None:
+    """Block, running scheduled and manually triggered runs until interrupted."""
+    from prefect import serve as prefect_serve
+
+    check_api_reachable()
+    prefect_serve(*runner_deployments(only), limit=limit)
