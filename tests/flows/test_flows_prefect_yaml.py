@@ -1,0 +1,56 @@
+"""prefect.yaml is generated from the definitions; the committed copy must match them exactly."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+import yaml
+
+from flows import actions as action_flows
+from flows.deployments import PREFECT_YAML, build_prefect_yaml, render_prefect_yaml
+from integrations.engine.registry import all_integrations, sync_frequency_seconds
+
+
+def test_committed_prefect_yaml_equals_the_generated_one() -> None:
+    assert PREFECT_YAML.read_text() == render_prefect_yaml(), "prefect.yaml is stale: run `screensync prefect-yaml`"
+
+
+def test_every_sync_is_scheduled_once_at_its_declared_frequency() -> None:
+    deployments = {d["name"]: d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]}
+    for name, integ in all_integrations().items():
+        dep = deployments[f"sync-{name}"]
+        assert dep["work_pool"]["name"] == "screensync"
+        assert set(dep["parameters"]) == {"integration", "connections", "models", "full_refresh"}
+        scheduled: dict[str, dict] = {}
+        for schedule in dep["schedules"]:
+            for model in schedule["parameters"]["models"]:
+                assert model not in scheduled, f"{name}/{model} scheduled twice"
+                scheduled[model] = schedule
+        assert set(scheduled) == {s.name for s in integ.definition.syncs}
+        for sync in integ.definition.syncs:
+            seconds = sync_frequency_seconds(sync)
+            if seconds is None:
+                assert scheduled[sync.name]["cron"] == sync.frequency
+            else:
+                assert scheduled[sync.name]["interval"] == seconds
+
+
+def test_every_declared_action_has_a_deployment_and_a_flow_typed_with_its_input_model() -> None:
+    names = {d["name"]: d for d in build_prefect_yaml()["deployments"]}
+    for name, integ in all_integrations().items():
+        for action in integ.definition.actions:
+            dep = names[f"{name}-{action.name.replace('_', '-')}"]
+            assert dep["parameters"] == {"integration": name}
+            flow_attr = dep["entrypoint"].split(":")[1]
+            fn = getattr(action_flows, flow_attr).fn
+            hints = typing.get_type_hints(fn)
+            assert integ.model(action.input) in (hints["request"], *typing.get_args(hints["request"]))
+            assert inspect.signature(fn).parameters["integration"].default in {name, integ.definition.extends}
+        for common in ("test-connection", "sync-connection-now", "full-resync"):
+            assert f"{name}-{common}" in names
+
+
+def test_pull_step_sets_the_working_directory() -> None:
+    pull = yaml.safe_load(PREFECT_YAML.read_text())["pull"]
+    assert pull == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PWD }}"}}]
