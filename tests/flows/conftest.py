@@ -1,0 +1,33 @@
+"""Fixtures for the flow tests: one Prefect test server per session, and per-test stores/warehouses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flow_helpers import FlowEnv
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A real (temporary, sqlite) Prefect API for the whole session: starting one per test is slow."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401  (applies the no-telemetry defaults before Prefect starts)
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def flow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> FlowEnv:
+    """A fresh warehouse file and encrypted connection store, seen by flows through the environment."""
+    from connections.store import open_store
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("SCREENSYNC_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("SCREENSYNC_CONNECTIONS", str(tmp_path / "connections.sqlite"))
+    monkeypatch.setenv("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
+    return FlowEnv(warehouse=warehouse, store=open_store())
