@@ -22,7 +22,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
-from prefect.states import State
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import allow_failure
 
@@ -243,5 +243,8 @@ def sync_integration(
     failed = [r for r in results if not r.ok]
     if failed:
         names = ", ".join(f"{r.connection_id}/{r.sync} ({r.status.value})" for r in failed)
-        raise SyncRunsFailed(f"{len(failed)} of {len(results)} {integration} sync(s) did not succeed: {names}")
+        message = f"{len(failed)} of {len(results)} {integration} sync(s) did not succeed: {names}"
+        logger.error(message)
+        # a Failed state, not an exception: the run ends Failed with this message and no traceback noise
+        return Failed(message=message, data=SyncRunsFailed(message))  # type: ignore[return-value]
     return results
