@@ -13,7 +13,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from integrations.checkr.models import Candidate, Invitation, Package, Report
-from integrations.engine.actions import ActionContext, ActionInputError
+from integrations.engine.actions import ActionContext, ActionInputError, Email
 
 
 class _Input(BaseModel):
@@ -29,7 +29,7 @@ class WorkLocationInput(_Input):
 class CreateCandidateInput(_Input):
     """Only the email is required (the invitation flow collects the rest from the candidate)."""
 
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="the candidate's email")
+    email: Email = Field(description="the candidate's email")
     first_name: str | None = None
     middle_name: str | None = None
     no_middle_name: bool | None = None

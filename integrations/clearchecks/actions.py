@@ -8,17 +8,15 @@ flow runs it with no task retries.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.clearchecks.mapping import readable_status
-from integrations.engine.actions import ActionContext
+from integrations.engine.actions import ActionContext, Email
 
 YesNo = Literal["Y", "N"]
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class _Input(BaseModel):
@@ -33,7 +31,7 @@ class CreateOrderInput(_Input):
     """One order for one or more applicants; ClearChecks emails each applicant for their details."""
 
     report_sku: str = Field(min_length=1, description="package SKU, e.g. HIRE1, HIRE3, EE6")
-    applicant_emails: list[str] = Field(min_length=1)
+    applicant_emails: list[Email] = Field(min_length=1)
     drug_test: YesNo = "N"
     drug_sku: str | None = None
     mvr: YesNo = "N"
@@ -43,14 +41,6 @@ class CreateOrderInput(_Input):
     federal_criminal: YesNo = "N"
     include_monitoring: YesNo = "N"
     terms_agree: Literal["Y"] = Field(description="the platform agrees to ClearChecks' terms for this order")
-
-    @field_validator("applicant_emails")
-    @classmethod
-    def _emails(cls, emails: list[str]) -> list[str]:
-        bad = [e for e in emails if not re.match(_EMAIL, e)]
-        if bad:
-            raise ValueError(f"not email addresses: {bad}")
-        return emails
 
 
 class OrderedApplicant(_Output):
@@ -79,7 +69,7 @@ class WidgetToken(_Output):
 
 
 class UpdateBillingInput(_Input):
-    billing_email: str | None = Field(None, pattern=_EMAIL)
+    billing_email: Email | None = None
     billing_plan: str | None = None
     vat_id: str | None = None
 

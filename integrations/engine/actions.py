@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import string
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from integrations.engine.definition import ActionConfig
 from integrations.engine.registry import Integration, get_integration
@@ -29,6 +30,17 @@ from integrations.engine.registry import Integration, get_integration
 log = logging.getLogger("screensync.actions")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+"""An email field for action inputs, with an error an operator can read (no regex in the message)."""
 _SECRET_WORDS = ("token", "secret", "password", "api_key", "ssn")
 
 
