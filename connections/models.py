@@ -1,0 +1,58 @@
+"""The connection record and its secret, as pydantic models: the boundary every caller sees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+CredentialKind = Literal["api_key", "oauth", "widget"]
+Status = Literal["active", "invalid", "revoked"]
+STATUSES: tuple[str, ...] = ("active", "invalid", "revoked")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Credentials(BaseModel):
+    """The one secret a connection holds; SecretStr keeps it out of reprs, logs and tracebacks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _not_blank(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            raise ValueError("the credential is empty")
+        if v.get_secret_value() != v.get_secret_value().strip():
+            return SecretStr(v.get_secret_value().strip())
+        return v
+
+
+class ConnectionMetadata(BaseModel):
+    """Non-secret facts about a connection; safe to print and to show in `list`/`show`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkr_account_id: str | None = None
+    credentialed: bool = False
+    environment: str | None = None  # None: the definition's default_environment
+    base_url: str | None = None  # replaces scheme/host/port of every provider URL (sandbox, proxy)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Connection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+    integration: str = Field(min_length=1)
+    credential_kind: CredentialKind = "api_key"
+    metadata: ConnectionMetadata = Field(default_factory=ConnectionMetadata)
+    status: Status = "active"
+    status_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
