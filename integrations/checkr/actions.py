@@ -151,9 +151,8 @@ def deauthorize(ctx: ActionContext) -> DeauthorizeResult:
     """Revoke the partner token at Checkr and mark the connection revoked (the connections package does both)."""
     from connections import revoke
 
-    revoke(ctx.integration.name, ctx.connection_id)
-    status = ctx.store.get(ctx.integration.name, ctx.connection_id).status
-    return DeauthorizeResult(connection_id=ctx.connection_id, status=str(status))
+    connection = revoke(ctx.integration.name, ctx.connection_id, store=ctx.store)
+    return DeauthorizeResult(connection_id=ctx.connection_id, status=str(connection.status))
 
 
 __all__ = [
