@@ -1,1 +1,5 @@
-"""warehouse."""
+"""The DuckDB warehouse: typed per-integration tables, history, sync state and `unified` views.
+
+Plain Python (no Prefect). The sync engine writes through `warehouse.loader.Warehouse`;
+analysts read through `warehouse.query` or read-only DuckDB opens between runs.
+"""

@@ -1,0 +1,244 @@
+"""`Warehouse`: the one object the sync engine writes through.
+
+It holds a single DuckDB write connection for the whole run (DuckDB allows one writing
+process per file) and makes every page one short transaction: records, history, seen keys,
+rejects and the checkpoint commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+
+from warehouse import state as st
+from warehouse.columns import Column
+from warehouse.connection import WarehouseError, WarehouseLocked, connect
+from warehouse.deletes import soft_delete_unseen
+from warehouse.records import PageWrite, RecordBatch, RejectedRecord, TableTarget, WriteCounts
+from warehouse.staging import build_stage, dedupe_last
+from warehouse.state import RunRecord, SyncState
+from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
+from warehouse.upsert import upsert_stage
+from warehouse.views import ViewPartLike, create_views
+
+log = logging.getLogger("screensync.warehouse")
+
+__all__ = [
+    "PageWrite",
+    "RecordBatch",
+    "RejectedRecord",
+    "RunRecord",
+    "SyncState",
+    "TableTarget",
+    "Warehouse",
+    "WarehouseError",
+    "WarehouseLocked",
+    "WriteCounts",
+]
+
+
+class Warehouse:
+    def __init__(self, path: str | Path, *, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = connect(self.path, timeout=lock_timeout)
+        self._columns: dict[TableTarget, tuple[Column, ...]] = {}
+        self._con.execute(st.META_DDL)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"warehouse {self.path} is closed")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # -- tables ----------------------------------------------------------------------------
+    def ensure_tables(self, targets: Iterable[TableTarget]) -> None:
+        """Create/evolve tables (idempotent; cheap after the first call per target)."""
+        todo = [t for t in targets if t not in self._columns]
+        if not todo:
+            return
+        created_any = False
+        with self._transaction() as con:
+            for target in todo:
+                created, _added = ensure_model_tables(con, target)
+                created_any = created_any or created
+        for target in todo:
+            self._columns[target] = target_columns(target)
+        if created_any:
+            self.create_views()
+
+    def create_views(self, parts: Iterable[ViewPartLike] | None = None) -> dict[str, int]:
+        """(Re)create the `unified` views from `parts` (default: the registered parts)."""
+        with self._transaction() as con:
+            return create_views(con, parts)
+
+    def _cols(self, target: TableTarget) -> tuple[Column, ...]:
+        if target not in self._columns:
+            self.ensure_tables([target])
+        return self._columns[target]
+
+    # -- writes ----------------------------------------------------------------------------
+    def _write_batches(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batches: Iterable[RecordBatch],
+        *,
+        connection_id: str,
+        run_id: str,
+        attempt_id: str | None,
+    ) -> WriteCounts:
+        total = WriteCounts()
+        for batch in batches:
+            if not batch.rows:
+                continue
+            cols = self._columns[batch.target]
+            rows, raws = dedupe_last(batch.target.primary_key, batch.rows, batch.raws)
+            stage = build_stage(cols, batch.target.primary_key, rows, raws, batch.target.qualified)
+            total = total + upsert_stage(
+                con,
+                batch.target,
+                cols,
+                stage,
+                connection_id=connection_id,
+                run_id=run_id,
+                seen_attempt=attempt_id if batch.track_seen else None,
+            )
+        return total
+
+    def write_page(self, page: PageWrite) -> WriteCounts:
+        """Upsert every batch, store rejects, seen keys and checkpoint/cursor — one transaction."""
+        for b in page.batches:
+            self._cols(b.target)
+        with self._transaction() as con:
+            counts = self._write_batches(
+                con, page.batches, connection_id=page.connection_id, run_id=page.run_id, attempt_id=page.attempt_id
+            )
+            st.insert_rejects(
+                con,
+                page.rejects,
+                run_id=page.run_id,
+                integration=page.integration,
+                connection_id=page.connection_id,
+                sync=page.sync,
+            )
+            st.save_position(
+                con,
+                page.integration,
+                page.connection_id,
+                page.sync,
+                checkpoint=page.checkpoint,
+                cursor=page.cursor,
+                attempt_id=page.attempt_id,
+            )
+        counts.rejected += len(page.rejects)
+        return counts
+
+    def upsert_objects(
+        self,
+        batches: list[RecordBatch],
+        *,
+        integration: str,
+        connection_id: str,
+        run_id: str,
+        rejects: list[RejectedRecord] | None = None,
+        sync: str = "webhook",
+    ) -> WriteCounts:
+        """Upsert objects outside a sync run (webhooks): idempotent, never touches seen keys or state."""
+        for b in batches:
+            self._cols(b.target)
+        rejects = rejects or []
+        with self._transaction() as con:
+            counts = self._write_batches(con, batches, connection_id=connection_id, run_id=run_id, attempt_id=None)
+            st.insert_rejects(
+                con, rejects, run_id=run_id, integration=integration, connection_id=connection_id, sync=sync
+            )
+        counts.rejected += len(rejects)
+        return counts
+
+    # -- sync state ------------------------------------------------------------------------
+    def get_state(self, integration: str, connection_id: str, sync: str) -> SyncState | None:
+        return st.get_state(self.con, integration, connection_id, sync)
+
+    def begin_attempt(self, integration: str, connection_id: str, sync: str) -> SyncState:
+        return st.begin_attempt(self.con, integration, connection_id, sync)
+
+    def complete_attempt(
+        self,
+        integration: str,
+        connection_id: str,
+        sync: str,
+        attempt_id: str,
+        *,
+        deletes: list[TableTarget],
+        run_id: str,
+    ) -> int:
+        """Soft-delete unseen rows of `deletes`, clear the checkpoint, drop seen keys — one transaction."""
+        for t in deletes:
+            self._cols(t)
+        with self._transaction() as con:
+            deleted = sum(
+                soft_delete_unseen(con, t, connection_id=connection_id, attempt_id=attempt_id, run_id=run_id)
+                for t in deletes
+            )
+            st.finish_attempt(con, integration, connection_id, sync, attempt_id)
+        if deleted:
+            log.info(
+                "%s/%s/%s: %d record(s) gone from the provider marked deleted",
+                integration,
+                connection_id,
+                sync,
+                deleted,
+            )
+        return deleted
+
+    def record_run(self, run: RunRecord) -> None:
+        st.record_run(self.con, run)
+
+    # -- reads the engine needs --------------------------------------------------------------
+    def open_record_ids(
+        self, target: TableTarget, connection_id: str, state_field: str, terminal_states: Iterable[Any]
+    ) -> list[str]:
+        """Ids of live records whose `state_field` is not terminal (what a repoll sync re-fetches)."""
+        cols = {c.name for c in self._cols(target)}
+        if state_field not in cols:
+            raise ValueError(f"{target.qualified} has no column {state_field!r} to repoll on")
+        pk, field = ident(target.primary_key), ident(state_field)
+        terminal = [str(s) for s in terminal_states]
+        rows = self.con.execute(
+            f"""SELECT CAST({pk} AS VARCHAR) FROM {table_ref(target)}
+            WHERE connection_id = $conn AND _deleted_at IS NULL
+              AND ({field} IS NULL OR CAST({field} AS VARCHAR) <> ALL($terminal::VARCHAR[]))
+            ORDER BY 1""",
+            {"conn": connection_id, "terminal": terminal},
+        ).fetchall()
+        return [r[0] for r in rows]

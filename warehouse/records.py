@@ -1,0 +1,67 @@
+"""The shapes the sync engine hands to the warehouse (plain dataclasses: hot path, no validation cost)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    schema: str  # "checkr"
+    table: str  # "reports"
+    model: type[BaseModel]
+    primary_key: str = "id"
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass
+class RecordBatch:
+    target: TableTarget
+    rows: list[dict[str, Any]]  # validated records, python-mode values, keyed by field name
+    raws: list[str]  # canonical compact JSON of each record (same order): stored in _raw, hashed
+    track_seen: bool = False  # full sync with delete tracking: remember these ids under the attempt
+
+
+@dataclass
+class RejectedRecord:
+    model: str
+    record_id: str | None
+    error: str
+    raw: str
+
+
+@dataclass
+class PageWrite:
+    """Everything one page produced; written in ONE transaction so a crash never splits it."""
+
+    integration: str
+    connection_id: str
+    sync: str
+    run_id: str
+    attempt_id: str
+    batches: list[RecordBatch]
+    rejects: list[RejectedRecord] = field(default_factory=list)
+    checkpoint: dict[str, Any] | None = None  # resumable position AFTER this page (None = leave as is)
+    cursor: Any | None = None  # new incremental cursor (None = leave as is)
+
+
+@dataclass
+class WriteCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(
+            self.added + other.added,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.rejected + other.rejected,
+        )

@@ -1,0 +1,100 @@
+"""Rows -> one Arrow table with an explicit schema, ready for a set-based upsert.
+
+Column-wise building keeps the Python work to one pass per column; only JSON and enum
+columns need a per-value conversion. Duplicate keys in a batch are resolved here (last
+wins) because it is cheaper on 100 rows than a window function in SQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from warehouse.columns import Column
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _to_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _enum_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | tuple | set | frozenset):
+        return [v.value if isinstance(v, enum.Enum) else v for v in value]
+    return value
+
+
+def dedupe_last(
+    key: str, rows: Sequence[dict[str, Any]], raws: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Keep the last occurrence of each key, in first-seen order."""
+    index: dict[Any, int] = {}
+    for i, row in enumerate(rows):
+        index[row.get(key)] = i
+    if len(index) == len(rows):
+        return list(rows), list(raws)
+    keep = sorted(index.values())
+    return [rows[i] for i in keep], [raws[i] for i in keep]
+
+
+def build_stage(
+    columns: Sequence[Column], primary_key: str, rows: Sequence[dict[str, Any]], raws: Sequence[str], model: str
+) -> pa.Table:
+    """Arrow table of the typed columns plus `_raw`; raises ValueError naming the bad column."""
+    if len(rows) != len(raws):
+        raise ValueError(f"{model}: {len(rows)} rows but {len(raws)} raw JSON strings; they must match one to one")
+    arrays = []
+    fields = []
+    for col in columns:
+        values = [r.get(col.name) for r in rows]
+        if col.kind == "json":
+            values = [_to_json(v) for v in values]
+        elif col.kind == "enum":
+            values = [_enum_value(v) for v in values]
+        elif col.arrow_type == pa.date32():
+            # a datetime is also a date in Python; keep only the date part rather than failing
+            values = [v.date() if isinstance(v, datetime) else v for v in values]
+        try:
+            arrays.append(pa.array(values, type=col.arrow_type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            bad = next((v for v in values if v is not None and not _fits(v, col)), None)
+            raise ValueError(
+                f"{model}.{col.name}: cannot store {type(bad).__name__ if bad is not None else 'value'} "
+                f"as {col.duckdb_type} ({exc})"
+            ) from exc
+        fields.append(pa.field(col.name, col.arrow_type))
+    if any(r.get(primary_key) is None for r in rows):
+        raise ValueError(f"{model}: a record has no primary key {primary_key!r}")
+    arrays.append(pa.array(raws, type=pa.string()))
+    fields.append(pa.field("_raw", pa.string()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _fits(value: Any, col: Column) -> bool:
+    try:
+        pa.array([value], type=col.arrow_type)
+    except Exception:
+        return False
+    return True
+
+
+__all__ = ["build_stage", "dedupe_last"]

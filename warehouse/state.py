@@ -1,0 +1,247 @@
+"""The `_screensync` meta schema: sync runs, cursors/checkpoints, rejected records, seen keys.
+
+Checkpoints live in the same DuckDB file as the records so that one transaction can move
+both; a separate state store could never be kept in step after a crash.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import duckdb
+import orjson
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from warehouse.records import RejectedRecord
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS _screensync;
+CREATE TABLE IF NOT EXISTS _screensync.sync_runs (
+    run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR, mode VARCHAR,
+    status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+    added BIGINT, updated BIGINT, deleted BIGINT, unchanged BIGINT, rejected BIGINT,
+    requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS _screensync.sync_state (
+    integration VARCHAR, connection_id VARCHAR, sync VARCHAR,
+    cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS _screensync.rejected_records (
+    run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR,
+    record_id VARCHAR, error VARCHAR, raw JSON, rejected_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS _screensync.seen_keys (
+    attempt_id VARCHAR, "schema" VARCHAR, "table" VARCHAR, connection_id VARCHAR, id VARCHAR
+);
+"""
+
+RunStatus = Literal["success", "failed", "interrupted", "running"]
+
+
+class SyncState(BaseModel):
+    integration: str
+    connection_id: str
+    sync: str
+    cursor: Any = None
+    checkpoint: dict[str, Any] | None = None
+    attempt_id: str | None = None
+    updated_at: datetime | None = None
+
+
+class RunRecord(BaseModel):
+    """One row of `_screensync.sync_runs` (inserted when a run starts or ends, replaced by run_id)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    integration: str
+    connection_id: str
+    sync: str
+    model: str
+    mode: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    requests: int = 0
+    retries: int = 0
+    duration_s: float | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_result(cls, result: Any) -> RunRecord:
+        """Build from the engine's SyncResult (any object or dict with the same field names)."""
+        data = (
+            result.model_dump()
+            if isinstance(result, BaseModel)
+            else dict(result)
+            if isinstance(result, dict)
+            else vars(result)
+        )
+        status = data.get("status")
+        data["status"] = getattr(status, "value", status)
+        return cls.model_validate(data)
+
+
+RUN_COLUMNS = tuple(RunRecord.model_fields)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def get_state(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> SyncState | None:
+    row = con.execute(
+        "SELECT cursor, checkpoint, attempt_id, updated_at FROM _screensync.sync_state "
+        "WHERE integration = ? AND connection_id = ? AND sync = ?",
+        [integration, connection_id, sync],
+    ).fetchone()
+    if row is None:
+        return None
+    cursor, checkpoint, attempt_id, updated_at = row
+    return SyncState(
+        integration=integration,
+        connection_id=connection_id,
+        sync=sync,
+        cursor=orjson.loads(cursor) if cursor is not None else None,
+        checkpoint=orjson.loads(checkpoint) if checkpoint is not None else None,
+        attempt_id=attempt_id,
+        updated_at=updated_at,
+    )
+
+
+def _ensure_state_row(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> None:
+    con.execute(
+        """INSERT INTO _screensync.sync_state (integration, connection_id, sync, updated_at)
+        SELECT $i, $c, $s, current_timestamp WHERE NOT EXISTS (
+            SELECT 1 FROM _screensync.sync_state WHERE integration = $i AND connection_id = $c AND sync = $s)""",
+        {"i": integration, "c": connection_id, "s": sync},
+    )
+
+
+def save_position(
+    con: duckdb.DuckDBPyConnection,
+    integration: str,
+    connection_id: str,
+    sync: str,
+    *,
+    checkpoint: dict[str, Any] | None,
+    cursor: Any,
+    attempt_id: str,
+) -> None:
+    """Store the checkpoint and/or cursor (None leaves each as it is). Caller owns the transaction."""
+    if checkpoint is None and cursor is None:
+        return
+    _ensure_state_row(con, integration, connection_id, sync)
+    sets, params = ["updated_at = current_timestamp", "attempt_id = $a"], {"a": attempt_id}
+    if checkpoint is not None:
+        sets.append("checkpoint = $ck")
+        params["ck"] = _dumps(checkpoint)
+    if cursor is not None:
+        sets.append("cursor = $cu")
+        params["cu"] = _dumps(cursor)
+    con.execute(
+        f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE integration = $i AND connection_id = $c AND sync = $s",
+        {**params, "i": integration, "c": connection_id, "s": sync},
+    )
+
+
+def begin_attempt(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> SyncState:
+    """Resume the attempt that left a checkpoint, or start a fresh one (dropping stale seen keys)."""
+    state = get_state(con, integration, connection_id, sync)
+    if state is not None and state.checkpoint and state.attempt_id:
+        return state
+    attempt_id = uuid.uuid4().hex
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if state is not None and state.attempt_id:
+            con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [state.attempt_id])
+        _ensure_state_row(con, integration, connection_id, sync)
+        con.execute(
+            "UPDATE _screensync.sync_state SET attempt_id = ?, checkpoint = NULL, updated_at = current_timestamp "
+            "WHERE integration = ? AND connection_id = ? AND sync = ?",
+            [attempt_id, integration, connection_id, sync],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    fresh = get_state(con, integration, connection_id, sync)
+    assert fresh is not None
+    return fresh
+
+
+def finish_attempt(
+    con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, attempt_id: str
+) -> None:
+    """Clear the checkpoint and forget the attempt's seen keys. Caller owns the transaction."""
+    con.execute(
+        "UPDATE _screensync.sync_state SET checkpoint = NULL, attempt_id = NULL, updated_at = current_timestamp "
+        "WHERE integration = ? AND connection_id = ? AND sync = ?",
+        [integration, connection_id, sync],
+    )
+    con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
+
+
+def insert_rejects(
+    con: duckdb.DuckDBPyConnection,
+    rejects: Sequence[RejectedRecord],
+    *,
+    run_id: str,
+    integration: str,
+    connection_id: str,
+    sync: str,
+) -> None:
+    """Bulk-insert rejected records (raw kept as JSON when it parses, else as a JSON string)."""
+    if not rejects:
+        return
+    raws = []
+    for r in rejects:
+        try:
+            orjson.loads(r.raw)
+            raws.append(r.raw)
+        except (orjson.JSONDecodeError, TypeError):
+            raws.append(_dumps(str(r.raw)))
+    n = len(rejects)
+    tbl = pa.table(
+        {
+            "run_id": [run_id] * n,
+            "integration": [integration] * n,
+            "connection_id": [connection_id] * n,
+            "sync": [sync] * n,
+            "model": [r.model for r in rejects],
+            "record_id": pa.array([r.record_id for r in rejects], type=pa.string()),
+            "error": [r.error for r in rejects],
+            "raw": raws,
+        }
+    )
+    con.register("_screensync_rejects", tbl)
+    try:
+        con.execute(
+            "INSERT INTO _screensync.rejected_records BY NAME "
+            "SELECT *, current_timestamp AS rejected_at FROM _screensync_rejects"
+        )
+    finally:
+        con.unregister("_screensync_rejects")
+
+
+def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    """Insert or replace the run's row, in one transaction."""
+    values = run.model_dump()
+    placeholders = ", ".join(f"${c}" for c in RUN_COLUMNS)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM _screensync.sync_runs WHERE run_id = $run_id", {"run_id": run.run_id})
+        con.execute(f"INSERT INTO _screensync.sync_runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})", values)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

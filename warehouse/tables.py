@@ -1,0 +1,117 @@
+"""Create and evolve the typed model tables and their `_history` twins.
+
+Evolution only ever adds columns: a dropped model field keeps its column (old data stays
+queryable) and a changed type is left alone with a warning rather than rewriting a table.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import duckdb
+
+from warehouse.columns import Column, model_columns
+from warehouse.records import TableTarget
+
+log = logging.getLogger("screensync.warehouse")
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+META_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("connection_id", "VARCHAR"),
+    ("_raw", "JSON"),
+    ("_hash", "VARCHAR"),
+    ("_first_seen_at", "TIMESTAMPTZ"),
+    ("_last_modified_at", "TIMESTAMPTZ"),
+    ("_deleted_at", "TIMESTAMPTZ"),
+    ("_run_id", "VARCHAR"),
+    ("_synced_at", "TIMESTAMPTZ"),
+)
+HISTORY_META: tuple[tuple[str, str], ...] = (
+    ("connection_id", "VARCHAR"),
+    ("_raw", "JSON"),
+    ("_hash", "VARCHAR"),
+    ("_valid_from", "TIMESTAMPTZ"),
+    ("_valid_to", "TIMESTAMPTZ"),
+    ("_change", "VARCHAR"),
+    ("_run_id", "VARCHAR"),
+)
+RESERVED = {name for name, _ in META_COLUMNS} | {name for name, _ in HISTORY_META}
+
+
+def ident(name: str, what: str = "identifier") -> str:
+    """Quote a schema/table/column name after checking it is a plain identifier."""
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid {what} {name!r}: use letters, digits and underscores, not starting with a digit")
+    return f'"{name}"'
+
+
+def table_ref(target: TableTarget, *, history: bool = False) -> str:
+    table = f"{target.table}_history" if history else target.table
+    return f"{ident(target.schema, 'schema name')}.{ident(table, 'table name')}"
+
+
+def target_columns(target: TableTarget) -> tuple[Column, ...]:
+    """The model's columns, checked against the metadata names and the primary key."""
+    cols = model_columns(target.model)
+    names = {c.name for c in cols}
+    clash = names & RESERVED
+    if clash:
+        raise ValueError(
+            f"model {target.model.__name__} uses reserved column name(s) {sorted(clash)} ({target.qualified})"
+        )
+    if target.primary_key not in names:
+        raise ValueError(
+            f"primary key {target.primary_key!r} is not a field of {target.model.__name__} ({target.qualified})"
+        )
+    for c in cols:
+        ident(c.name, f"column name in {target.model.__name__}")
+    return cols
+
+
+def _existing(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "AND database_name = current_database()",
+        [schema, table],
+    ).fetchall()
+    return {name: dtype for name, dtype in rows}
+
+
+def _ensure_one(con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]) -> list[str]:
+    """Create the table or add missing columns; returns the names of added columns ([] when created)."""
+    ref = f"{ident(schema)}.{ident(table)}"
+    existing = _existing(con, schema, table)
+    if not existing:
+        body = ", ".join(f"{ident(n)} {t}" for n, t in columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {ref} ({body})")
+        return []
+    added = []
+    for name, dtype in columns:
+        if name not in existing:
+            con.execute(f"ALTER TABLE {ref} ADD COLUMN {ident(name)} {dtype}")
+            added.append(name)
+        elif existing[name].replace(" ", "") != dtype.replace(" ", ""):
+            log.warning(
+                "%s.%s is %s but the model now says %s; keeping the column as it is", ref, name, existing[name], dtype
+            )
+    return added
+
+
+def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> tuple[bool, list[str]]:
+    """Create/evolve `<schema>.<table>` and `<schema>.<table>_history`; returns (created, added columns).
+
+    When columns are added, existing rows get `_hash = NULL` so the next run that sees them
+    rewrites them once with the new typed values (their `_raw` already holds the data).
+    """
+    cols = target_columns(target)
+    typed = [(c.name, c.duckdb_type) for c in cols]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(target.schema, 'schema name')}")
+    created = not _existing(con, target.schema, target.table)
+    added = _ensure_one(con, target.schema, target.table, [META_COLUMNS[0], *typed, *META_COLUMNS[1:]])
+    _ensure_one(con, target.schema, f"{target.table}_history", [HISTORY_META[0], *typed, *HISTORY_META[1:]])
+    if added:
+        con.execute(f"UPDATE {table_ref(target)} SET _hash = NULL")
+        log.info("%s: added column(s) %s; existing rows refresh on their next sync", target.qualified, added)
+    return created, added
