@@ -46,6 +46,18 @@ class OAuthConfig(_Strict):
     app_secrets: list[str] = ["client_id", "client_secret"]
 
 
+class WidgetConfig(_Strict):
+    """A provider's account-creation widget (connect flow `widget`); the page is `page` in its folder."""
+
+    script_url: str = "widget"  # key into the environment's URLs
+    decrypt_url: str = "decrypt"  # key into the environment's URLs
+    page: str = "connect.html"  # template in the integration's folder
+    page_secret: str  # app secret the page hands to the widget (meant to be public)
+    decrypt_token_field: str  # request field carrying the widget's token
+    decrypt_secrets: list[str]  # app secrets sent along with it
+    result_field: str  # response field holding the customer's credential
+
+
 class AuthConfig(_Strict):
     # basic: token as username, empty password. query: token as a query parameter.
     type: Literal["basic", "query"]
@@ -55,6 +67,7 @@ class AuthConfig(_Strict):
     oauth: OAuthConfig | None = None
     # app-level (platform) secrets for the widget flow, e.g. ClearChecks' source_token/private_key
     widget_app_secrets: list[str] = []
+    widget: WidgetConfig | None = None
     # which secret signs this provider's webhooks for each connect kind (app secret name or "token")
     webhook_signing: dict[str, str] = {}
 
