@@ -1,0 +1,1 @@
+"""Provider webhooks: verify the signature, record durably, then route (connections/webhooks/routing.py)."""
