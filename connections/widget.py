@@ -17,8 +17,8 @@ from connections.app_config import app_urls, require_app_secrets
 from connections.errors import ConnectionsError, ProviderCallFailed
 from connections.models import Connection, ConnectionMetadata, Credentials
 from connections.store import ConnectionStore
-from integrations.engine.definition import WidgetConfig
 from integrations.engine.auth import redact_url
+from integrations.engine.definition import WidgetConfig
 from integrations.engine.registry import get_integration
 
 STATE_TTL_SECONDS = 1800  # a person fills the provider's sign-up form in between

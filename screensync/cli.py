@@ -24,6 +24,9 @@ def _mount() -> None:
     from flows.cli import register as register_flows
 
     register_flows(app)
+    from connections.cli import register as register_connections
+
+    register_connections(app)
 
 
 def main() -> None:

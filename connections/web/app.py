@@ -39,8 +39,9 @@ def create_app(store: ConnectionStore | None = None) -> Starlette:
         except DefinitionError as exc:
             return result_page("Unknown integration", str(exc), ok=False, status_code=404)
         if not connection_id:
-            return result_page("Missing connection id", "add ?connection_id=<your customer's id>", ok=False,
-                               status_code=400)
+            return result_page(
+                "Missing connection id", "add ?connection_id=<your customer's id>", ok=False, status_code=400
+            )
         try:
             if "oauth" in definition.auth.connect:
                 url = await run_in_threadpool(oauth.authorize_url, store, integration, connection_id)
@@ -52,15 +53,18 @@ def create_app(store: ConnectionStore | None = None) -> Starlette:
         except (ConnectionsError, ValidationError, DefinitionError) as exc:
             return result_page("Cannot connect", _message(exc), ok=False, status_code=400)
         return result_page(
-            "Cannot connect", f"{integration} connects only with an API key (screensync connections add)",
-            ok=False, status_code=400,
+            "Cannot connect",
+            f"{integration} connects only with an API key (screensync connections add)",
+            ok=False,
+            status_code=400,
         )
 
     async def oauth_callback(request: Request) -> Response:
         params = request.query_params
         if params.get("error"):
-            return result_page("Connection not completed", f"the provider reported: {params.get('error')}", ok=False,
-                               status_code=400)
+            return result_page(
+                "Connection not completed", f"the provider reported: {params.get('error')}", ok=False, status_code=400
+            )
         try:
             conn = await run_in_threadpool(oauth.complete, store, params.get("code", ""), params.get("state", ""))
         except (ConnectionsError, ValidationError, DefinitionError) as exc:
@@ -78,8 +82,12 @@ def create_app(store: ConnectionStore | None = None) -> Starlette:
             body: Any = await request.json()
         except ValueError:
             return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
-        if not isinstance(body, dict) or not isinstance(body.get("state"), str) or not isinstance(body.get("token"), str):
-            return JSONResponse({"ok": False, "error": "expected {\"state\": ..., \"token\": ...}"}, status_code=400)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("state"), str)
+            or not isinstance(body.get("token"), str)
+        ):
+            return JSONResponse({"ok": False, "error": 'expected {"state": ..., "token": ...}'}, status_code=400)
         try:
             conn = await run_in_threadpool(widget.complete, store, integration, body["state"], body["token"])
         except (ConnectionsError, ValidationError, DefinitionError) as exc:

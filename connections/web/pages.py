@@ -12,7 +12,5 @@ _RESULT = Template((Path(__file__).parent / "templates" / "result.html").read_te
 
 
 def result_page(title: str, message: str, *, ok: bool, status_code: int = 200) -> HTMLResponse:
-    body = _RESULT.substitute(
-        title=html.escape(title), message=html.escape(message), kind="ok" if ok else "error"
-    )
+    body = _RESULT.substitute(title=html.escape(title), message=html.escape(message), kind="ok" if ok else "error")
     return HTMLResponse(body, status_code=status_code)

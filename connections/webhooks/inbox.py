@@ -38,7 +38,9 @@ def dispatch_object_event(
     if _handler is None:
         return False
     _handler(integration, connection, event)
-    store.set_event_status(integration, str(event["id"]), "processed", f"handled for connection {connection.connection_id}")
+    store.set_event_status(
+        integration, str(event["id"]), "processed", f"handled for connection {connection.connection_id}"
+    )
     return True
 
 

@@ -79,7 +79,9 @@ def route(store: ConnectionStore, integration: str, event: dict[str, Any]) -> tu
         if conn is None:
             return "unmatched", "no connection holds the deauthorized token"
         if conn.status != "revoked":
-            store.set_status(integration, conn.connection_id, "revoked", "deauthorized by the provider (token.deauthorized)")
+            store.set_status(
+                integration, conn.connection_id, "revoked", "deauthorized by the provider (token.deauthorized)"
+            )
         return "processed", f"revoked {conn.connection_id}"
     if event_type.startswith(OBJECT_EVENT_PREFIXES):
         matches = store.find_by_account(integration, str(account_id)) if account_id else []
