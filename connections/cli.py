@@ -226,6 +226,9 @@ def serve_web(
     import uvicorn
 
     from connections.web.app import create_app
+    from screensync.webhook_wiring import install
+
+    install()  # webhook objects (reports, candidates, invitations) upsert into the warehouse
 
     # No access log: OAuth callbacks carry the authorization code in the query string.
     uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")

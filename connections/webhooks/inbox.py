@@ -9,11 +9,14 @@ registered they stay `pending` here.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from connections.models import Connection
 from connections.store import ConnectionStore, open_store
+
+log = logging.getLogger(__name__)
 
 ObjectEventHandler = Callable[[str, Connection, dict[str, Any]], None]
 
@@ -37,7 +40,13 @@ def dispatch_object_event(
     store = store or open_store()
     if _handler is None:
         return False
-    _handler(integration, connection, event)
+    try:
+        _handler(integration, connection, event)
+    except Exception as exc:  # recorded already: it stays pending and is retried (replay or drain)
+        log.warning(
+            "webhook %s %s: object handler failed (%s); left pending", integration, event.get("id"), type(exc).__name__
+        )
+        return False
     store.set_event_status(
         integration, str(event["id"]), "processed", f"handled for connection {connection.connection_id}"
     )

@@ -1,0 +1,150 @@
+"""The encrypted SQLite store: CRUD, lookups, errors that say what to do, multi-process writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from connections.errors import BadSecretKey, ConnectionExists, ConnectionNotFound, NoSecretKey
+from connections.models import Connection, ConnectionMetadata, Credentials
+from connections.sqlite_store import SqliteConnectionStore
+from connections.store import api_urls, open_store
+
+TOKEN = "tok_live_4f9a8c7e2b1d"
+
+
+def _conn(cid: str = "acme", integration: str = "checkr", **meta: object) -> Connection:
+    return Connection(connection_id=cid, integration=integration, metadata=ConnectionMetadata(**meta))
+
+
+def test_round_trip_and_lookups(store: SqliteConnectionStore) -> None:
+    store.add(_conn(checkr_account_id="acct_1", tags={"plan": "gold"}), Credentials(token=TOKEN))
+    store.add(_conn("other"), Credentials(token="another-token"))
+    got = store.get("checkr", "acme")
+    assert got.metadata.checkr_account_id == "acct_1" and got.metadata.tags == {"plan": "gold"}
+    assert store.credentials("checkr", "acme").token.get_secret_value() == TOKEN
+    assert TOKEN not in repr(store.credentials("checkr", "acme"))
+    assert [c.connection_id for c in store.list()] == ["acme", "other"]
+    assert [c.connection_id for c in store.find_by_account("checkr", "acct_1")] == ["acme"]
+    found = store.find_by_token("checkr", TOKEN)
+    assert found is not None and found.connection_id == "acme"
+    assert store.find_by_token("checkr", "nope") is None
+    assert store.find_by_token("clearchecks", TOKEN) is None
+
+
+def test_status_metadata_and_remove(store: SqliteConnectionStore) -> None:
+    store.add(_conn(), Credentials(token=TOKEN))
+    store.set_status("checkr", "acme", "invalid", "provider answered 401")
+    assert [c.connection_id for c in store.list(status="invalid")] == ["acme"]
+    assert store.list(status="active") == []
+    updated = store.update_metadata("checkr", "acme", credentialed=True, checkr_account_id="acct_9")
+    assert updated.metadata.credentialed and store.find_by_account("checkr", "acct_9")
+    with pytest.raises(ValueError, match="unknown status 'gone'"):
+        store.set_status("checkr", "acme", "gone", "x")
+    with pytest.raises(ValueError, match="bad metadata"):
+        store.update_metadata("checkr", "acme", colour="blue")
+    store.remove("checkr", "acme")
+    with pytest.raises(ConnectionNotFound, match="no checkr connection with id 'acme'"):
+        store.get("checkr", "acme")
+
+
+def test_add_refuses_duplicates_unless_replace(store: SqliteConnectionStore) -> None:
+    first = store.add(_conn(), Credentials(token=TOKEN))
+    with pytest.raises(ConnectionExists, match="already exists"):
+        store.add(_conn(), Credentials(token="new"))
+    replaced = store.add(_conn(), Credentials(token="new"), replace=True)
+    assert replaced.created_at == first.created_at
+    assert store.credentials("checkr", "acme").token.get_secret_value() == "new"
+
+
+def test_bad_input_is_named(store: SqliteConnectionStore) -> None:
+    with pytest.raises(ValueError, match="unknown integration 'nope'"):
+        store.add(_conn(integration="nope"), Credentials(token=TOKEN))
+    with pytest.raises(ValueError, match="credential is empty"):
+        Credentials(token="   ")
+    with pytest.raises(ValueError, match="connection_id"):
+        _conn("has spaces/and slashes")
+
+
+def test_token_is_only_stored_encrypted(store: SqliteConnectionStore) -> None:
+    store.add(_conn(), Credentials(token=TOKEN))
+    store.set_app_secrets("checkr", {"client_id": "cid_public_1", "client_secret": "cs_very_secret_2"})
+    raw = b"".join(p.read_bytes() for p in store.path.parent.glob("connections.sqlite*"))
+    assert b"acme" in raw  # the file is the one written
+    assert TOKEN.encode() not in raw and b"cs_very_secret_2" not in raw
+    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_no_key_refuses_to_write_and_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCREENSYNC_SECRET_KEY", raising=False)
+    monkeypatch.setenv("SCREENSYNC_SECRET_KEY_FILE", str(tmp_path / "missing.key"))
+    store = open_store(str(tmp_path / "c.sqlite"))
+    with pytest.raises(NoSecretKey) as info:
+        store.add(_conn(), Credentials(token=TOKEN))
+    assert "screensync connections generate-key > ~/.screensync/secret.key" in str(info.value)
+    assert "chmod 600" in str(info.value) and "SCREENSYNC_SECRET_KEY_FILE" in str(info.value)
+    assert store.list() == []
+
+
+def test_key_file_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key_file = tmp_path / "secret.key"
+    key_file.write_text(Fernet.generate_key().decode() + "\n")
+    monkeypatch.delenv("SCREENSYNC_SECRET_KEY", raising=False)
+    monkeypatch.setenv("SCREENSYNC_SECRET_KEY_FILE", str(key_file))
+    key_file.chmod(0o644)
+    with pytest.raises(BadSecretKey, match="chmod 600"):
+        open_store(str(tmp_path / "c.sqlite")).add(_conn(), Credentials(token=TOKEN))
+    key_file.chmod(0o600)
+    store = open_store(str(tmp_path / "c.sqlite"))
+    store.add(_conn(), Credentials(token=TOKEN))
+    assert store.credentials("checkr", "acme").token.get_secret_value() == TOKEN
+
+
+def test_malformed_key_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCREENSYNC_SECRET_KEY", "not-a-key")
+    with pytest.raises(BadSecretKey, match="not a valid Fernet key"):
+        open_store(str(tmp_path / "c.sqlite")).add(_conn(), Credentials(token=TOKEN))
+
+
+def test_wrong_key_cannot_read(store: SqliteConnectionStore, tmp_path: Path) -> None:
+    store.add(_conn(), Credentials(token=TOKEN))
+    other = SqliteConnectionStore(store.path, keys=[Fernet.generate_key().decode()])
+    with pytest.raises(BadSecretKey, match="cannot be decrypted"):
+        other.credentials("checkr", "acme")
+
+
+def test_api_urls_apply_environment_and_override(store: SqliteConnectionStore) -> None:
+    conn = _conn(environment="staging", base_url="http://127.0.0.1:9999")
+    urls = api_urls(conn)
+    assert urls["api"] == "http://127.0.0.1:9999/v1"
+    assert urls["token"] == "http://127.0.0.1:9999/oauth/tokens"
+    assert api_urls(_conn())["api"] == "https://api.checkr.com/v1"
+
+
+_WRITER = """
+import sys
+from connections.models import Connection, Credentials
+from connections.store import open_store
+store = open_store()
+for i in range(int(sys.argv[2])):
+    store.add(Connection(connection_id=f"{sys.argv[1]}-{i}", integration="checkr"), Credentials(token=f"t-{sys.argv[1]}-{i}"))
+    store.set_status("checkr", f"{sys.argv[1]}-{i}", "invalid", "concurrency")
+"""
+
+
+def test_several_processes_write_at_once(store: SqliteConnectionStore, secret_key: str) -> None:
+    env = {**os.environ, "SCREENSYNC_CONNECTIONS": str(store.path), "SCREENSYNC_SECRET_KEY": secret_key}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, f"w{n}", "15"], env=env, stderr=subprocess.PIPE)
+        for n in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    rows = store.list(status="invalid")
+    assert len(rows) == 60
+    assert store.credentials("checkr", "w3-14").token.get_secret_value() == "t-w3-14"
