@@ -1,0 +1,200 @@
+"""Webhook deliveries over real HTTP to the connect app: verification, durability, idempotence, routing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connections.models import Connection, ConnectionMetadata, Credentials
+from connections.sqlite_store import SqliteConnectionStore
+from connections.webhooks import inbox
+from connections.webhooks.verify import sign
+
+CLIENT_SECRET = "partner-client-secret-7d1e"
+PARTNER_TOKEN = "oauth-access-token-91ab"
+DIRECT_KEY = "direct-api-key-55c3"
+
+
+@pytest.fixture
+def seeded(store: SqliteConnectionStore) -> SqliteConnectionStore:
+    store.set_app_secrets("checkr", {"client_id": "cid", "client_secret": CLIENT_SECRET})
+    store.add(
+        Connection(
+            connection_id="cust-1",
+            integration="checkr",
+            credential_kind="oauth",
+            metadata=ConnectionMetadata(checkr_account_id="acct_partner_cust"),
+        ),
+        Credentials(token=PARTNER_TOKEN),
+    )
+    store.add(
+        Connection(
+            connection_id="direct-1",
+            integration="checkr",
+            credential_kind="api_key",
+            metadata=ConnectionMetadata(checkr_account_id="acct_direct"),
+        ),
+        Credentials(token=DIRECT_KEY),
+    )
+    return store
+
+
+@pytest.fixture(autouse=True)
+def no_handler() -> Iterator[None]:
+    inbox.set_object_event_handler(None)
+    yield
+    inbox.set_object_event_handler(None)
+
+
+def event(event_id: str, etype: str, account_id: str, obj: dict[str, Any] | None = None) -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": etype,
+            "created_at": "2026-01-01T00:00:00Z",
+            "account_id": account_id,
+            "data": {"object": obj or {"id": "x", "object": "account"}},
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def deliver(
+    web: str, body: bytes, secret: str | None, integration: str = "checkr", signature: str | None = None
+) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-Checkr-Signature"] = signature
+    elif secret is not None:
+        headers["X-Checkr-Signature"] = sign(secret, body)
+    return httpx.post(f"{web}/webhooks/{integration}", content=body, headers=headers)
+
+
+def test_signature_matches_the_published_test_vector() -> None:
+    assert sign("test-secret", b'{"monday":"75F","tuesday":"80F"}') == (
+        "b7412f05e981a473b5ecbdb5393afaea02a679db6d7c8e56803512ec4ba98151"
+    )
+
+
+def test_valid_delivery_marks_account_credentialed(seeded: SqliteConnectionStore, web: str) -> None:
+    r = deliver(web, event("evt_1", "account.credentialed", "acct_partner_cust"), CLIENT_SECRET)
+    assert r.status_code == 200, r.text
+    assert seeded.get("checkr", "cust-1").metadata.credentialed is True
+    assert seeded.get("checkr", "direct-1").metadata.credentialed is False
+    assert [e["status"] for e in seeded.events()] == ["processed"]
+
+
+def test_direct_account_events_verify_with_its_api_key(seeded: SqliteConnectionStore, web: str) -> None:
+    body = event("evt_d", "account.credentialed", "acct_direct")
+    assert deliver(web, body, CLIENT_SECRET + "x").status_code == 401
+    # the API key of a *different* account does not verify it either
+    assert deliver(web, event("evt_d2", "account.credentialed", "acct_partner_cust"), DIRECT_KEY).status_code == 401
+    assert deliver(web, body, DIRECT_KEY).status_code == 200
+    assert seeded.get("checkr", "direct-1").metadata.credentialed is True
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "Please create an API key to check the authenticity of our webhooks.", "0" * 64, sign("wrong", b"x")],
+)
+def test_forged_or_unsigned_deliveries_are_401_and_write_nothing(
+    seeded: SqliteConnectionStore, web: str, signature: str | None
+) -> None:
+    body = event("evt_forged", "token.deauthorized", "acct_partner", {"access_code": PARTNER_TOKEN})
+    r = deliver(web, body, None, signature=signature)
+    assert r.status_code == 401
+    assert seeded.events() == []
+    assert seeded.get("checkr", "cust-1").status == "active"
+
+
+def test_body_tampered_after_signing_is_rejected(seeded: SqliteConnectionStore, web: str) -> None:
+    body = event("evt_t", "account.credentialed", "acct_partner_cust")
+    sig = sign(CLIENT_SECRET, body)
+    tampered = body.replace(b"evt_t", b"evt_u")
+    assert deliver(web, tampered, None, signature=sig).status_code == 401
+    assert seeded.events() == []
+
+
+def test_replayed_delivery_has_one_effect(seeded: SqliteConnectionStore, web: str) -> None:
+    body = event("evt_r", "account.credentialed", "acct_partner_cust")
+    first = deliver(web, body, CLIENT_SECRET)
+    seeded.update_metadata("checkr", "cust-1", credentialed=False)  # a second effect would set it again
+    second = deliver(web, body, CLIENT_SECRET)
+    assert first.status_code == second.status_code == 200
+    assert second.json()["duplicate"] is True
+    assert seeded.get("checkr", "cust-1").metadata.credentialed is False
+    assert len(seeded.events()) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1,2,3]", json.dumps({"type": "account.credentialed"}).encode(), b""],
+    ids=["not-json", "not-object", "no-id", "empty"],
+)
+def test_malformed_deliveries_are_400_and_write_nothing(seeded: SqliteConnectionStore, web: str, body: bytes) -> None:
+    r = deliver(web, body, CLIENT_SECRET)
+    assert r.status_code == 400, r.text
+    assert seeded.events() == []
+
+
+def test_oversized_delivery_is_413_and_writes_nothing(seeded: SqliteConnectionStore, web: str) -> None:
+    padding = "x" * (1024 * 1024 + 10)
+    body = event("evt_big", "report.created", "acct_partner_cust", {"id": "r", "pad": padding})
+    r = deliver(web, body, CLIENT_SECRET)
+    assert r.status_code == 413
+    assert seeded.events() == []
+
+
+def test_unknown_integration_is_404(web: str) -> None:
+    assert deliver(web, b"{}", "x", integration="nope").status_code == 404
+
+
+def test_provider_deauthorization_revokes_the_connection(seeded: SqliteConnectionStore, web: str) -> None:
+    body = event("evt_deauth", "token.deauthorized", "acct_partner_itself", {"access_code": PARTNER_TOKEN})
+    r = deliver(web, body, CLIENT_SECRET)
+    assert r.status_code == 200, r.text
+    conn = seeded.get("checkr", "cust-1")
+    assert conn.status == "revoked" and "token.deauthorized" in (conn.status_reason or "")
+    assert seeded.get("checkr", "direct-1").status == "active"
+    raw = b"".join(p.read_bytes() for p in seeded.path.parent.glob("connections.sqlite*"))
+    assert PARTNER_TOKEN.encode() not in raw  # the inbox body (with access_code) is encrypted too
+
+
+def test_object_events_stay_pending_until_a_handler_takes_them(seeded: SqliteConnectionStore, web: str) -> None:
+    report = {"id": "rep_1", "object": "report", "status": "pending", "candidate_id": "cand_1"}
+    body = event("evt_obj", "report.created", "acct_partner_cust", report)
+    assert deliver(web, body, CLIENT_SECRET).status_code == 200
+    pending = inbox.pending_object_events(store=seeded)
+    assert [p["event"]["data"]["object"]["id"] for p in pending] == ["rep_1"]
+
+    seen: list[tuple[str, str, str]] = []
+    inbox.set_object_event_handler(lambda integ, conn, ev: seen.append((integ, conn.connection_id, ev["id"])))
+    assert deliver(web, body, CLIENT_SECRET).status_code == 200  # the provider's retry
+    assert seen == [("checkr", "cust-1", "evt_obj")]
+    assert inbox.pending_object_events(store=seeded) == []
+    assert deliver(web, body, CLIENT_SECRET).status_code == 200
+    assert len(seen) == 1  # processed: a further replay has no effect
+
+
+def test_failing_handler_leaves_event_pending_but_acknowledged(seeded: SqliteConnectionStore, web: str) -> None:
+    def boom(integration: str, connection: Connection, ev: dict[str, Any]) -> None:
+        raise RuntimeError("warehouse busy")
+
+    inbox.set_object_event_handler(boom)
+    body = event("evt_busy", "candidate.created", "acct_partner_cust", {"id": "cand_9", "object": "candidate"})
+    assert deliver(web, body, CLIENT_SECRET).status_code == 200
+    assert [p["event_id"] for p in inbox.pending_object_events(store=seeded)] == ["evt_busy"]
+    inbox.mark_processed("evt_busy", "checkr", store=seeded)
+    assert inbox.pending_object_events(store=seeded) == []
+
+
+def test_unmatched_and_unused_events_are_kept_with_a_reason(seeded: SqliteConnectionStore, web: str) -> None:
+    assert deliver(web, event("evt_u", "report.created", "acct_unknown"), CLIENT_SECRET).status_code == 200
+    assert deliver(web, event("evt_v", "verification.created", "acct_partner_cust"), CLIENT_SECRET).status_code == 200
+    statuses = {e["event_id"]: e["status"] for e in seeded.events()}
+    assert statuses == {"evt_u": "unmatched", "evt_v": "ignored"}
