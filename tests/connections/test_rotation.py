@@ -1,0 +1,66 @@
+"""Key rotation: old ciphertexts readable during the change, all re-encrypted, old key then unneeded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from cli_helpers import run_cli
+
+from connections.errors import BadSecretKey
+from connections.models import Connection, Credentials
+from connections.sqlite_store import SqliteConnectionStore
+
+
+def _fill(store: SqliteConnectionStore) -> None:
+    for i in range(3):
+        store.add(Connection(connection_id=f"c{i}", integration="checkr"), Credentials(token=f"token-{i}"))
+    store.set_app_secrets("clearchecks", {"source_token": "src-1", "private_key": "pk-1"})
+
+
+def test_rotation_re_encrypts_everything(store: SqliteConnectionStore, secret_key: str) -> None:
+    _fill(store)
+    store.record_event("checkr", "evt_1", "report.created", "acct", b'{"id":"evt_1"}')
+    new_key = Fernet.generate_key().decode()
+    # during a rollout, processes configured with "new,old" read old ciphertexts
+    rolling = SqliteConnectionStore(store.path, keys=[new_key, secret_key])
+    assert rolling.credentials("checkr", "c0").token.get_secret_value() == "token-0"
+
+    assert store.rotate_key(new_key) == 5
+    only_new = SqliteConnectionStore(store.path, keys=[new_key])
+    assert [only_new.credentials("checkr", f"c{i}").token.get_secret_value() for i in range(3)] == [
+        "token-0", "token-1", "token-2"
+    ]
+    assert only_new.app_secrets("clearchecks")["private_key"].get_secret_value() == "pk-1"
+    assert only_new.event_body("checkr", "evt_1") == b'{"id":"evt_1"}'
+    found = only_new.find_by_token("checkr", "token-1")  # lookup hash re-keyed too
+    assert found is not None and found.connection_id == "c1"
+    only_old = SqliteConnectionStore(store.path, keys=[secret_key])
+    with pytest.raises(BadSecretKey):
+        only_old.credentials("checkr", "c0")
+
+
+def test_rotation_rejects_a_bad_key(store: SqliteConnectionStore) -> None:
+    _fill(store)
+    with pytest.raises(BadSecretKey, match="not a valid Fernet key"):
+        store.rotate_key("short")
+    assert store.credentials("checkr", "c2").token.get_secret_value() == "token-2"
+
+
+@pytest.mark.slow
+def test_cli_rotate_key_with_key_from_stdin(store: SqliteConnectionStore, secret_key: str, tmp_path: Path) -> None:
+    _fill(store)
+    new_key = Fernet.generate_key().decode()
+    env = {"SCREENSYNC_CONNECTIONS": str(store.path), "SCREENSYNC_SECRET_KEY": secret_key}
+    done = run_cli("connections", "rotate-key", env=env, stdin=new_key + "\n")
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted 4 secret(s)" in done.stdout
+    assert new_key not in done.stdout + done.stderr
+    key_file = tmp_path / "secret.key"
+    key_file.write_text(new_key + "\n")
+    key_file.chmod(0o600)
+    env = {"SCREENSYNC_CONNECTIONS": str(store.path), "SCREENSYNC_SECRET_KEY": "", "SCREENSYNC_SECRET_KEY_FILE": str(key_file)}
+    shown = run_cli("connections", "list", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert SqliteConnectionStore(store.path, keys=[new_key]).credentials("checkr", "c1").token.get_secret_value() == "token-1"
