@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from cli_helpers import run_cli
+from cryptography.fernet import Fernet
 
 from connections.errors import BadSecretKey
 from connections.models import Connection, Credentials
@@ -30,7 +30,9 @@ def test_rotation_re_encrypts_everything(store: SqliteConnectionStore, secret_ke
     assert store.rotate_key(new_key) == 5
     only_new = SqliteConnectionStore(store.path, keys=[new_key])
     assert [only_new.credentials("checkr", f"c{i}").token.get_secret_value() for i in range(3)] == [
-        "token-0", "token-1", "token-2"
+        "token-0",
+        "token-1",
+        "token-2",
     ]
     assert only_new.app_secrets("clearchecks")["private_key"].get_secret_value() == "pk-1"
     assert only_new.event_body("checkr", "evt_1") == b'{"id":"evt_1"}'
@@ -60,7 +62,14 @@ def test_cli_rotate_key_with_key_from_stdin(store: SqliteConnectionStore, secret
     key_file = tmp_path / "secret.key"
     key_file.write_text(new_key + "\n")
     key_file.chmod(0o600)
-    env = {"SCREENSYNC_CONNECTIONS": str(store.path), "SCREENSYNC_SECRET_KEY": "", "SCREENSYNC_SECRET_KEY_FILE": str(key_file)}
+    env = {
+        "SCREENSYNC_CONNECTIONS": str(store.path),
+        "SCREENSYNC_SECRET_KEY": "",
+        "SCREENSYNC_SECRET_KEY_FILE": str(key_file),
+    }
     shown = run_cli("connections", "list", env=env)
     assert shown.returncode == 0, shown.stderr
-    assert SqliteConnectionStore(store.path, keys=[new_key]).credentials("checkr", "c1").token.get_secret_value() == "token-1"
+    assert (
+        SqliteConnectionStore(store.path, keys=[new_key]).credentials("checkr", "c1").token.get_secret_value()
+        == "token-1"
+    )
