@@ -17,6 +17,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from warehouse.records import RejectedRecord
+from warehouse.sql import lit
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS _screensync;
@@ -118,12 +119,15 @@ def get_state(con: duckdb.DuckDBPyConnection, integration: str, connection_id: s
     )
 
 
+def _key_filter(integration: str, connection_id: str, sync: str) -> str:
+    return f"integration = {lit(integration)} AND connection_id = {lit(connection_id)} AND sync = {lit(sync)}"
+
+
 def _ensure_state_row(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> None:
     con.execute(
-        """INSERT INTO _screensync.sync_state (integration, connection_id, sync, updated_at)
-        SELECT $i, $c, $s, current_timestamp WHERE NOT EXISTS (
-            SELECT 1 FROM _screensync.sync_state WHERE integration = $i AND connection_id = $c AND sync = $s)""",
-        {"i": integration, "c": connection_id, "s": sync},
+        f"""INSERT INTO _screensync.sync_state (integration, connection_id, sync, updated_at)
+        SELECT {lit(integration)}, {lit(connection_id)}, {lit(sync)}, current_timestamp
+        WHERE NOT EXISTS (SELECT 1 FROM _screensync.sync_state WHERE {_key_filter(integration, connection_id, sync)})"""
     )
 
 
@@ -140,18 +144,16 @@ def save_position(
     """Store the checkpoint and/or cursor (None leaves each as it is). Caller owns the transaction."""
     if checkpoint is None and cursor is None:
         return
-    _ensure_state_row(con, integration, connection_id, sync)
-    sets, params = ["updated_at = current_timestamp", "attempt_id = $a"], {"a": attempt_id}
+    sets = ["updated_at = current_timestamp", f"attempt_id = {lit(attempt_id)}"]
     if checkpoint is not None:
-        sets.append("checkpoint = $ck")
-        params["ck"] = _dumps(checkpoint)
+        sets.append(f"checkpoint = {lit(_dumps(checkpoint))}")
     if cursor is not None:
-        sets.append("cursor = $cu")
-        params["cu"] = _dumps(cursor)
-    con.execute(
-        f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE integration = $i AND connection_id = $c AND sync = $s",
-        {**params, "i": integration, "c": connection_id, "s": sync},
-    )
+        sets.append(f"cursor = {lit(_dumps(cursor))}")
+    where = _key_filter(integration, connection_id, sync)
+    (changed,) = con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}").fetchone() or (0,)
+    if not changed:  # no begin_attempt before this write (e.g. a direct caller): create the row, then set it
+        _ensure_state_row(con, integration, connection_id, sync)
+        con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}")
 
 
 def begin_attempt(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> SyncState:
@@ -227,7 +229,7 @@ def insert_rejects(
     try:
         con.execute(
             "INSERT INTO _screensync.rejected_records BY NAME "
-            "SELECT *, current_timestamp AS rejected_at FROM _screensync_rejects"
+            "SELECT * REPLACE (CAST(raw AS JSON) AS raw), current_timestamp AS rejected_at FROM _screensync_rejects"
         )
     finally:
         con.unregister("_screensync_rejects")

@@ -106,6 +106,12 @@ def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> 
     rewrites them once with the new typed values (their `_raw` already holds the data).
     """
     cols = target_columns(target)
+    (catalog,) = con.execute("SELECT current_database()").fetchone() or ("",)
+    if catalog == target.schema:
+        raise ValueError(
+            f"the warehouse file is named {catalog!r}, the same as schema {target.schema!r}, which makes "
+            f"'{target.schema}.<table>' ambiguous in DuckDB; give the warehouse file another name"
+        )
     typed = [(c.name, c.duckdb_type) for c in cols]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(target.schema, 'schema name')}")
     created = not _existing(con, target.schema, target.table)

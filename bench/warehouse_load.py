@@ -1,0 +1,104 @@
+"""Warehouse load speed: 100k synthetic records in pages of 100, then an unchanged re-run.
+
+Run: .venv/bin/python bench/warehouse_load.py [records] [page_size]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel
+
+from warehouse.loader import PageWrite, RecordBatch, TableTarget, Warehouse, WriteCounts
+
+
+class BenchReport(BaseModel):
+    id: str
+    candidate_id: str
+    package: str | None = None
+    status: Literal["pending", "complete"]
+    result: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+    turnaround_time: int | None = None
+    geo_ids: list[str] = []
+    metadata: dict[str, Any] | None = None
+
+
+def make_page(start: int, size: int, status: str) -> tuple[list[dict[str, Any]], list[str]]:
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    raws, rows = [], []
+    for i in range(start, start + size):
+        rec = {
+            "id": f"r{i:07d}",
+            "candidate_id": f"c{i // 3:07d}",
+            "package": "driver_pro",
+            "status": status,
+            "result": "clear" if status == "complete" else None,
+            "created_at": (base + timedelta(minutes=i)).isoformat(),
+            "completed_at": (base + timedelta(minutes=i, hours=30)).isoformat() if status == "complete" else None,
+            "turnaround_time": 3600 * 30 if status == "complete" else None,
+            "geo_ids": ["g1", "g2"],
+            "metadata": {"n": i},
+        }
+        raws.append(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS).decode())
+        rows.append(BenchReport.model_validate(rec).model_dump())
+    return rows, raws
+
+
+def load(wh: Warehouse, target: TableTarget, n: int, page: int, status: str) -> tuple[WriteCounts, float, float]:
+    """Returns counts, seconds spent in the warehouse, and total seconds (incl. building pages)."""
+    attempt = wh.begin_attempt("bench", "conn-1", "reports").attempt_id or ""
+    run_id = uuid.uuid4().hex
+    total, in_wh = WriteCounts(), 0.0
+    t0 = time.perf_counter()
+    for start in range(0, n, page):
+        rows, raws = make_page(start, min(page, n - start), status)
+        last = start + page >= n
+        w0 = time.perf_counter()
+        total = total + wh.write_page(
+            PageWrite(
+                "bench",
+                "conn-1",
+                "reports",
+                run_id,
+                attempt,
+                [RecordBatch(target, rows, raws, track_seen=True)],
+                [],
+                None if last else {"page": start + page},
+            )
+        )
+        in_wh += time.perf_counter() - w0
+    w0 = time.perf_counter()
+    wh.complete_attempt("bench", "conn-1", "reports", attempt, deletes=[target], run_id=run_id)
+    in_wh += time.perf_counter() - w0
+    return total, in_wh, time.perf_counter() - t0
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    page = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    target = TableTarget("bench", "reports", BenchReport)
+    with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "warehouse.duckdb") as wh:
+        wh.ensure_tables([target])
+        for label, status in (
+            ("initial load", "pending"),
+            ("unchanged re-run", "pending"),
+            ("all updated", "complete"),
+        ):
+            counts, in_wh, total = load(wh, target, n, page, status)
+            print(
+                f"{label:>17}: {n} records in pages of {page}: warehouse {in_wh:.2f}s "
+                f"({n / in_wh:,.0f} records/s), with page building {total:.2f}s  {counts}"
+            )
+
+
+if __name__ == "__main__":
+    main()
