@@ -223,12 +223,15 @@ def serve_web(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8710,
 ) -> None:
     """Run the connect web app (OAuth and widget connect flows, webhook receiver)."""
+    import logging
+
     import uvicorn
 
     from connections.web.app import create_app
     from screensync.webhook_wiring import install
 
     install()  # webhook objects (reports, candidates, invitations) upsert into the warehouse
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     # No access log: OAuth callbacks carry the authorization code in the query string.
     uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")
