@@ -1,0 +1,108 @@
+"""Upsert semantics on a real DuckDB file: counts, history, idempotency, dedupe, webhooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tests.warehouse.whelpers import batch, page, rec
+from warehouse.loader import TableTarget, Warehouse, WriteCounts
+
+
+def _counts(wh: Warehouse) -> tuple[int, int]:
+    main = wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone()
+    hist = wh.con.execute("SELECT count(*) FROM checkr.reports_history").fetchone()
+    assert main and hist
+    return main[0], hist[0]
+
+
+def test_insert_update_unchanged_counts_and_typed_columns(wh: Warehouse) -> None:
+    first = wh.write_page(page([batch([rec("r1"), rec("r2", tags=["x"], meta={"k": 1})])]))
+    assert first == WriteCounts(added=2)
+    second = wh.write_page(
+        page([batch([rec("r1"), rec("r2", "complete", result="clear", tags=["x"], meta={"k": 1}), rec("r3")])])
+    )
+    assert second == WriteCounts(added=1, updated=1, unchanged=1)
+    row = wh.con.execute(
+        "SELECT status, result, tags, meta->>'k', typeof(created_at), typeof(meta), _first_seen_at < _last_modified_at,"
+        " md5(_raw) = _hash, _raw->>'status' FROM checkr.reports WHERE id = 'r2'"
+    ).fetchone()
+    assert row == ("complete", "clear", ["x"], "1", "TIMESTAMP WITH TIME ZONE", "JSON", True, True, "complete")
+    unchanged_row = wh.con.execute(
+        "SELECT _first_seen_at = _last_modified_at FROM checkr.reports WHERE id = 'r1'"
+    ).fetchone()
+    assert unchanged_row == (True,)
+
+
+def test_status_change_makes_history_versions(wh: Warehouse) -> None:
+    wh.write_page(page([batch([rec("r1")])], run="run-1"))
+    wh.write_page(page([batch([rec("r1", "complete", result="clear")])], run="run-2"))
+    versions = wh.con.execute(
+        "SELECT status, _change, _run_id, _valid_to IS NULL, _valid_from FROM checkr.reports_history "
+        "WHERE id = 'r1' ORDER BY _valid_from"
+    ).fetchall()
+    assert [(v[0], v[1], v[2], v[3]) for v in versions] == [
+        ("pending", "insert", "run-1", False),
+        ("complete", "update", "run-2", True),
+    ]
+    closed = wh.con.execute(
+        "SELECT h1._valid_to = h2._valid_from FROM checkr.reports_history h1, checkr.reports_history h2 "
+        "WHERE h1._change = 'insert' AND h2._change = 'update'"
+    ).fetchone()
+    assert closed == (True,)
+
+
+def test_rerun_with_unchanged_data_changes_nothing(wh: Warehouse) -> None:
+    records = [rec(f"r{i}", "complete" if i % 2 else "pending") for i in range(30)]
+    wh.write_page(page([batch(records)], run="run-1"))
+    before = wh.con.execute("SELECT * FROM checkr.reports ORDER BY id").fetchall()
+    counts = wh.write_page(page([batch(records)], run="run-2"))
+    assert counts == WriteCounts(unchanged=30)
+    assert wh.con.execute("SELECT * FROM checkr.reports ORDER BY id").fetchall() == before
+    assert _counts(wh) == (30, 30)
+
+
+def test_duplicate_keys_in_one_batch_last_wins(wh: Warehouse) -> None:
+    counts = wh.write_page(page([batch([rec("r1"), rec("r1", "complete", result="consider")])]))
+    assert counts == WriteCounts(added=1)
+    assert wh.con.execute("SELECT status, result FROM checkr.reports").fetchall() == [("complete", "consider")]
+    assert _counts(wh) == (1, 1)
+
+
+def test_same_id_in_two_connections_are_separate_rows(wh: Warehouse) -> None:
+    wh.write_page(page([batch([rec("r1")])], conn="conn-1"))
+    counts = wh.write_page(page([batch([rec("r1", "complete")])], conn="conn-2"))
+    assert counts == WriteCounts(added=1)
+    assert wh.con.execute("SELECT connection_id, status FROM checkr.reports ORDER BY 1").fetchall() == [
+        ("conn-1", "pending"),
+        ("conn-2", "complete"),
+    ]
+
+
+def test_webhook_upsert_objects_is_idempotent(wh: Warehouse) -> None:
+    kwargs = {"integration": "checkr", "connection_id": "conn-1", "run_id": "webhook:e1"}
+    assert wh.upsert_objects([batch([rec("r9", "complete")])], **kwargs) == WriteCounts(added=1)
+    assert wh.upsert_objects([batch([rec("r9", "complete")])], **kwargs) == WriteCounts(unchanged=1)
+    assert _counts(wh) == (1, 1)
+    assert wh.get_state("checkr", "conn-1", "reports") is None  # no sync state touched
+
+
+def test_integer_primary_key_and_decimal(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    class Invoice(BaseModel):
+        number: int
+        amount: Decimal
+        paid: bool
+
+    target = TableTarget("clearchecks", "invoices", Invoice, primary_key="number")
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        wh.ensure_tables([target])
+        recs = [{"number": 7, "amount": "12.5", "paid": False}]
+        assert wh.write_page(page([batch(recs, Invoice, target)])) == WriteCounts(added=1)
+        recs = [{"number": 7, "amount": "12.5", "paid": True}]
+        assert wh.write_page(page([batch(recs, Invoice, target)])) == WriteCounts(updated=1)
+        assert wh.con.execute("SELECT number, amount, paid, typeof(amount) FROM clearchecks.invoices").fetchall() == [
+            (7, Decimal("12.5000"), True, "DECIMAL(18,4)")
+        ]
