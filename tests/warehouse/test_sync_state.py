@@ -1,0 +1,128 @@
+"""Checkpoints, attempts, deletes and rejects: what makes a killed run resumable and correct."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.warehouse.whelpers import REPORTS, batch, page, rec
+from warehouse.loader import RecordBatch, RejectedRecord, Warehouse, WriteCounts
+
+
+def test_page_and_checkpoint_commit_together_or_not_at_all(wh: Warehouse) -> None:
+    state = wh.begin_attempt("checkr", "conn-1", "reports")
+    good = batch([rec("r1")])
+    broken = RecordBatch(REPORTS, [dict(good.rows[0], id="r2")], ["{not json"])  # fails inside the transaction
+    with pytest.raises(Exception, match="JSON"):
+        wh.write_page(page([good, broken], attempt=state.attempt_id or "", checkpoint={"page": 2}))
+    assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (0,)
+    assert wh.con.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (0,)
+    after = wh.get_state("checkr", "conn-1", "reports")
+    assert after is not None and after.checkpoint is None
+    # the connection is still usable and the same page then lands with its checkpoint
+    wh.write_page(page([good], attempt=state.attempt_id or "", checkpoint={"page": 2}, cursor="2024-05-01"))
+    saved = wh.get_state("checkr", "conn-1", "reports")
+    assert saved is not None and (saved.checkpoint, saved.cursor) == ({"page": 2}, "2024-05-01")
+
+
+def test_deletes_only_on_completion_and_across_a_resume(db: Path) -> None:
+    records = [rec(f"r{i}") for i in range(6)]
+    with Warehouse(db) as wh:
+        wh.ensure_tables([REPORTS])
+        a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+        wh.write_page(page([batch(records, track_seen=True)], attempt=a))
+        wh.complete_attempt("checkr", "conn-1", "reports", a, deletes=[REPORTS], run_id="run-1")
+        # next full run: r0, r1 on page 1, then the process dies
+        b = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+        assert b != a
+        wh.write_page(page([batch(records[:2], track_seen=True)], attempt=b, checkpoint={"page": 2}))
+        assert wh.con.execute("SELECT count(*) FROM checkr.reports WHERE _deleted_at IS NOT NULL").fetchone() == (0,)
+    with Warehouse(db) as wh:  # a new process resumes the same attempt and sees r2, r3 on page 2
+        wh.ensure_tables([REPORTS])
+        resumed = wh.begin_attempt("checkr", "conn-1", "reports")
+        assert (resumed.attempt_id, resumed.checkpoint) == (b, {"page": 2})
+        wh.write_page(page([batch(records[2:4], track_seen=True)], attempt=b, checkpoint=None))
+        deleted = wh.complete_attempt("checkr", "conn-1", "reports", b, deletes=[REPORTS], run_id="run-2")
+        assert deleted == 2
+        gone = wh.con.execute("SELECT id FROM checkr.reports WHERE _deleted_at IS NOT NULL ORDER BY id").fetchall()
+        assert gone == [("r4",), ("r5",)]
+        hist = wh.con.execute(
+            "SELECT id, _change, _run_id FROM checkr.reports_history WHERE _valid_to IS NULL AND _change = 'delete' "
+            "ORDER BY id"
+        ).fetchall()
+        assert hist == [("r4", "delete", "run-2"), ("r5", "delete", "run-2")]
+        state = wh.get_state("checkr", "conn-1", "reports")
+        assert state is not None and state.checkpoint is None and state.attempt_id is None
+        assert wh.con.execute("SELECT count(*) FROM _screensync.seen_keys").fetchone() == (0,)
+        # deleting again is a no-op: already-deleted rows are not deleted twice
+        c = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+        wh.write_page(page([batch(records[:4], track_seen=True)], attempt=c))
+        assert wh.complete_attempt("checkr", "conn-1", "reports", c, deletes=[REPORTS], run_id="run-3") == 0
+
+
+def test_deletes_leave_other_connections_alone(wh: Warehouse) -> None:
+    wh.write_page(page([batch([rec("x1")])], conn="conn-2"))
+    a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+    wh.write_page(page([batch([rec("r1")], track_seen=True)], attempt=a))
+    assert wh.complete_attempt("checkr", "conn-1", "reports", a, deletes=[REPORTS], run_id="r") == 0
+    assert wh.con.execute("SELECT count(*) FROM checkr.reports WHERE _deleted_at IS NULL").fetchone() == (2,)
+
+
+def test_a_deleted_record_that_comes_back_is_undeleted(wh: Warehouse) -> None:
+    wh.write_page(page([batch([rec("r1"), rec("r2")])]))
+    a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+    wh.write_page(page([batch([rec("r1")], track_seen=True)], attempt=a))
+    assert wh.complete_attempt("checkr", "conn-1", "reports", a, deletes=[REPORTS], run_id="run-d") == 1
+    counts = wh.write_page(page([batch([rec("r2")])], run="run-back"))
+    assert counts == WriteCounts(updated=1)
+    assert wh.con.execute("SELECT _deleted_at, _run_id FROM checkr.reports WHERE id = 'r2'").fetchone() == (
+        None,
+        "run-back",
+    )
+    changes = wh.con.execute(
+        "SELECT _change FROM checkr.reports_history WHERE id = 'r2' ORDER BY _valid_from"
+    ).fetchall()
+    assert changes == [("insert",), ("delete",), ("update",)]
+
+
+def test_rejected_records_are_stored_with_their_raw_json(wh: Warehouse) -> None:
+    rejects = [
+        RejectedRecord("reports", "r7", "Report: status: Input should be 'pending'", '{"id":"r7","status":"x"}'),
+        RejectedRecord("reports", None, "not an object", "not json at all"),
+    ]
+    counts = wh.write_page(page([batch([rec("r1")])], rejects=rejects, run="run-r"))
+    assert counts == WriteCounts(added=1, rejected=2)
+    rows = wh.con.execute(
+        "SELECT run_id, integration, connection_id, sync, model, record_id, error, raw->>'status', json_type(raw) "
+        "FROM _screensync.rejected_records ORDER BY record_id NULLS LAST"
+    ).fetchall()
+    assert rows == [
+        (
+            "run-r",
+            "checkr",
+            "conn-1",
+            "reports",
+            "reports",
+            "r7",
+            "Report: status: Input should be 'pending'",
+            "x",
+            "OBJECT",
+        ),
+        ("run-r", "checkr", "conn-1", "reports", "reports", None, "not an object", None, "VARCHAR"),
+    ]
+
+
+def test_begin_attempt_without_checkpoint_starts_fresh_and_drops_stale_seen_keys(wh: Warehouse) -> None:
+    a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+    wh.write_page(page([batch([rec("r1")], track_seen=True)], attempt=a))  # last page: no checkpoint, then a crash
+    b = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id
+    assert b and b != a
+    assert wh.con.execute("SELECT count(*) FROM _screensync.seen_keys WHERE attempt_id = ?", [a]).fetchone() == (0,)
+
+
+def test_open_record_ids_lists_non_terminal_live_records(wh: Warehouse) -> None:
+    wh.write_page(page([batch([rec("r1"), rec("r2", "complete"), rec("r3")])]))
+    assert wh.open_record_ids(REPORTS, "conn-1", "status", ["complete"]) == ["r1", "r3"]
+    with pytest.raises(ValueError, match="no column 'state'"):
+        wh.open_record_ids(REPORTS, "conn-1", "state", ["complete"])
