@@ -80,3 +80,25 @@ def test_widget_token_endpoint_rejects_bad_state_and_token(
         .endswith("already used; start the connection again")
     )
     assert store.list() == []
+
+
+def test_widget_close_and_error_are_shown_on_the_page(store: SqliteConnectionStore, web: str, sandbox: Any) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    cc = _register(store, sandbox)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{web}/connect/clearchecks?connection_id=cc-closed")
+            page.get_by_role("button", name="Connect to ClearChecks").click()
+            page.locator("#cc-close").click()
+            expect(page.locator("#status")).to_contain_text("closed before an account was created")
+
+            store.set_app_secrets("clearchecks", {"source_token": "cc_src_wrong"}, base_url=cc["base_url"])
+            page.goto(f"{web}/connect/clearchecks?connection_id=cc-error")
+            page.get_by_role("button", name="Connect to ClearChecks").click()
+            expect(page.locator("#status")).to_contain_text("ClearChecks reported an error")
+        finally:
+            browser.close()
+    assert store.list() == []
