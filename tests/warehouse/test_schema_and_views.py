@@ -62,7 +62,7 @@ def test_every_type_round_trips(tmp_path: Path) -> None:
         wh.ensure_tables([target])
         assert wh.write_page(page([batch([data], Everything, target)])) == WriteCounts(added=1)
         row = wh.con.execute(
-            "SELECT id, n, f, b, ts, d, money, names, nums, obj->'k'->>0, "inner"->>'a', inners->0->>'a', anything, "
+            "SELECT id, n, f, b, ts, d, money, names, nums, obj->'k'->>0, \"inner\"->>'a', inners->0->>'a', anything, "
             "color, kind FROM demo.everything"
         ).fetchone()
     assert row == ("e1", None, 1.5, True, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).astimezone(row[4].tzinfo),
