@@ -15,7 +15,7 @@ class ClearChecksRecord(BaseModel):
 
 
 class Account(ClearChecksRecord):
-    id: str  # ClearChecks' account body has no id: the mapping uses the first team's id
+    id: str  # "account": the body has no id, and there is one account per connection
     first_name: str | None = None
     last_name: str | None = None
     company_name: str | None = None
@@ -46,7 +46,7 @@ class Report(ClearChecksRecord):
     completed_date: datetime | None = None
     price: int | None = None  # cents
     currency: str = "usd"
-    team_id: str | None = None
+    team_id: int | str | None = None
 
 
 class Package(ClearChecksRecord):
