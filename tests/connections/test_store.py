@@ -148,3 +148,31 @@ def test_several_processes_write_at_once(store: SqliteConnectionStore, secret_ke
     rows = store.list(status="invalid")
     assert len(rows) == 60
     assert store.credentials("checkr", "w3-14").token.get_secret_value() == "t-w3-14"
+
+
+def test_one_time_states(store: SqliteConnectionStore) -> None:
+    from connections.sqlite_store import InvalidState
+
+    state = store.issue_state("checkr", "acme", "oauth", 600, {"base_url": "http://127.0.0.1:1"})
+    with pytest.raises(InvalidState, match="unknown state"):
+        store.consume_state(state, "widget")  # bound to its flow
+    assert store.consume_state(state, "oauth") == ("checkr", "acme", {"base_url": "http://127.0.0.1:1"})
+    with pytest.raises(InvalidState, match="already used"):
+        store.consume_state(state, "oauth")
+    with pytest.raises(InvalidState, match="expired"):
+        store.consume_state(store.issue_state("checkr", "acme", "oauth", -1), "oauth")
+    raw = b"".join(p.read_bytes() for p in store.path.parent.glob("connections.sqlite*"))
+    assert state.encode() not in raw  # only its hash is kept
+
+
+def test_mark_invalid_and_local_revoke(store: SqliteConnectionStore) -> None:
+    from connections import mark_invalid, revoke
+
+    store.add(_conn(), Credentials(token=TOKEN))
+    mark_invalid("checkr", "acme", "provider answered 403", store=store)
+    assert store.get("checkr", "acme").status_reason == "provider answered 403"
+    # an API-key connection has no provider deauthorize call: it is revoked here only
+    revoked = revoke("checkr", "acme", store=store)
+    assert revoked.status == "revoked" and "locally" in (revoked.status_reason or "")
+    with pytest.raises(ConnectionNotFound):
+        revoke("checkr", "ghost", store=store)
