@@ -1,7 +1,7 @@
 """The set-based upsert of one staged batch into a model table and its history.
 
-A handful of statements per batch, whatever its size: diff against the table once into a
-small temp table, then UPDATE ... FROM / INSERT ... BY NAME from it. Rows whose hash did
+A handful of statements per batch, whatever its size: one join against the table gives a
+small Arrow diff, then UPDATE ... FROM / INSERT ... BY NAME from it. Rows whose hash did
 not change are never rewritten, so an unchanged re-run leaves the files as they were.
 Caller owns the transaction.
 """
