@@ -80,9 +80,14 @@ def query_command(
     limit: Annotated[int, typer.Option(help="rows to show")] = 50,
 ) -> None:
     """Run a read-only query on the warehouse and print the result."""
+    from warehouse.connection import WarehouseError
     from warehouse.query import run_query
 
-    columns, rows = run_query(settings.warehouse_path(), sql, limit=limit)
+    try:
+        columns, rows = run_query(settings.warehouse_path(), sql, limit=limit)
+    except WarehouseError as exc:  # locked file, bad SQL, missing file: say so, no traceback
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     table = Table()
     for c in columns:
         table.add_column(c)

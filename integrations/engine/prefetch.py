@@ -5,54 +5,97 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def prefetch(source: Iterator[T], depth: int = 4) -> Iterator[T]:
-    """Run `source` in a background thread, `depth` items ahead; errors re-raise in the caller.
-
-    Closing the returned generator (or an exception in the consumer) stops the producer
-    after its current item, so an interrupted run does not keep downloading.
-    """
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in source:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_DONE)
-        except BaseException as exc:  # handed to the consumer thread
-            q.put(_Raised(exc))
-
-    thread = threading.Thread(target=produce, name="screensync-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Raised):
-                raise item.exc
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        close = getattr(source, "close", None)
-        thread.join(timeout=5)
-        if close is not None and not thread.is_alive():
-            close()
-
-
 class _Raised:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+class prefetch(Generic[T]):
+    """Run `source` in a background thread, up to `depth` items ahead; errors re-raise in the caller.
+
+    Closing it (or leaving the `for` loop early) stops the producer after its current item,
+    so an interrupted run does not keep downloading.
+    """
+
+    def __init__(self, source: Iterator[T], depth: int = 4) -> None:
+        self._source = source
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._produce, name="screensync-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # handed to the consumer thread
+            self._put(_Raised(exc))
+
+    def ready(self) -> int:
+        """Items downloaded and waiting (0 when the producer is the bottleneck)."""
+        return 0 if self._finished else self._q.qsize()
+
+    def __iter__(self) -> prefetch[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._finished:
+            raise StopIteration
+        item = self._q.get()
+        if item is _DONE:
+            self.close()
+            raise StopIteration
+        if isinstance(item, _Raised):
+            self.close()
+            raise item.exc
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._finished = True
+        self._stop.set()
+        self._thread.join(timeout=5)
+        close = getattr(self._source, "close", None)
+        if close is not None and not self._thread.is_alive():
+            close()
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+def coalesce(items: prefetch[T] | Iterator[T], *, max_records: int) -> Iterator[list[T]]:
+    """Group items already waiting (never waits for more): [page] while the producer is slower
+    than the consumer, several pages once it is ahead. Items carry a `records` list."""
+    ready = getattr(items, "ready", lambda: 0)
+    try:
+        for first in items:
+            group = [first]
+            size = len(getattr(first, "records", ()))
+            while size < max_records and ready() > 0:
+                nxt = next(items, None)  # type: ignore[call-overload]
+                if nxt is None:
+                    break
+                group.append(nxt)
+                size += len(getattr(nxt, "records", ()))
+            yield group
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()

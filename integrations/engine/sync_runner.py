@@ -22,19 +22,28 @@ from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import Page, iterate_pages
-from integrations.engine.prefetch import prefetch
+from integrations.engine.prefetch import coalesce, prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
 from integrations.engine.registry import Integration, get_integration, provider_urls
 from integrations.engine.results import RunStatus, SyncResult
 from integrations.engine.retries import RetryPolicy
 from integrations.engine.validation import Validated, validate_records
+from integrations.engine.views import view_parts
 from warehouse.connection import WarehouseLocked
 from warehouse.loader import PageWrite, RecordBatch, RejectedRecord, TableTarget, Warehouse, WriteCounts
 from warehouse.state import RunRecord
+from warehouse.views import register_view_part
 
 log = logging.getLogger("screensync.sync")
 
 Progress = Callable[[int, int | None], None]  # (records so far, total if known)
+
+# Pages are downloaded ahead of the writer. Each warehouse write is one transaction holding
+# the records of every page already downloaded (up to MAX_RECORDS_PER_WRITE) and the
+# checkpoint after the last of them: when the network is the bottleneck that is one page per
+# transaction; when the warehouse is, fewer, larger transactions let it catch up.
+PREFETCH_PAGES = 8
+MAX_RECORDS_PER_WRITE = 1000
 
 
 class ConnectionLike(Protocol):
@@ -76,6 +85,12 @@ def targets_for(integ: Integration, sync: SyncConfig) -> _Targets:
     return _Targets(main, embedded)
 
 
+def register_view_parts() -> None:
+    """Hand every integration's `unified` view SELECTs to the warehouse (idempotent)."""
+    for part in view_parts():
+        register_view_part(part.view, part.sql, part.requires)
+
+
 def build_batches(
     sync: SyncConfig, targets: _Targets, records: list[Any], transform: Any = None
 ) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
@@ -91,6 +106,21 @@ def build_batches(
         batches.append(RecordBatch(target, child.rows, child.raws, track_seen=False))
         rejects += _rejects(target, child)
     return batches, rejects, main.rows
+
+
+def merge_batches(acc: list[RecordBatch], more: list[RecordBatch]) -> list[RecordBatch]:
+    """Append `more` to the batch of the same target in `acc` (order of targets kept)."""
+    if not acc:
+        return more
+    by_target = {b.target: b for b in acc}
+    for b in more:
+        if b.target in by_target:
+            by_target[b.target].rows.extend(b.rows)
+            by_target[b.target].raws.extend(b.raws)
+        else:
+            acc.append(b)
+            by_target[b.target] = b
+    return acc
 
 
 def _rejects(target: TableTarget, v: Validated) -> list[RejectedRecord]:
@@ -224,12 +254,18 @@ class SyncRun:
             resume=resume_page,
             primary_key=sync.primary_key if not self.transform else "id",
         )
-        for page in prefetch(pages):
-            batches, rejects, rows = self._validate_page(page.records)
-            if sync.cursor is not None:
-                max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
-            last = page.checkpoint is None
-            ckpt = None if last else {"page": page.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
+        for group in coalesce(prefetch(pages, depth=PREFETCH_PAGES), max_records=MAX_RECORDS_PER_WRITE):
+            batches: list[RecordBatch] = []
+            rejects: list[RejectedRecord] = []
+            for page in group:
+                page_batches, page_rejects, rows = self._validate_page(page.records)
+                batches = merge_batches(batches, page_batches)
+                rejects += page_rejects
+                if sync.cursor is not None:
+                    max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
+            tail = group[-1]
+            last = tail.checkpoint is None
+            ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
             self._write(
                 batches,
                 rejects,
@@ -237,10 +273,10 @@ class SyncRun:
                 checkpoint=ckpt,
                 cursor=_json_cursor(max_cursor) if (last and sync.cursor is not None) else None,
             )
-            self.pages += 1
-            self.records += len(page.records)
+            self.pages += len(group)
+            self.records += sum(len(p.records) for p in group)
             if self.progress:
-                self.progress(self.records, page.total)
+                self.progress(self.records, tail.total)
 
     def run_repoll(self, client: ProviderClient, attempt_id: str) -> None:
         rp = self.sync.repoll
@@ -294,6 +330,7 @@ def run_sync(
         token = store.credentials(integration, connection_id).token.get_secret_value()
         run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
                       progress=progress)
+        register_view_parts()
         warehouse.ensure_tables(run.targets.all())
         state = warehouse.begin_attempt(integration, connection_id, sync_name)
         resumed = bool(state.checkpoint)
