@@ -15,14 +15,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from connections.provider_check import CheckResult, check_connection
 from flows.action_log import append_action_log
 from flows.artifacts import artifact_key, publish_action_artifact
 from flows.sync_flows import sync_integration
 from integrations.checkr import actions as checkr
 from integrations.checkr.models import Candidate, Invitation
 from integrations.clearchecks import actions as clearchecks
-from integrations.engine.actions import ActionFailed, ConnectionTest, run_action
-from integrations.engine.actions import test_connection as engine_test_connection
+from integrations.engine.actions import ActionFailed, run_action
 from integrations.engine.results import SyncResult
 
 
@@ -134,13 +134,16 @@ def clearchecks_update_billing(
 
 
 @flow(name="test-connection", flow_run_name="{integration}-test-connection", retries=0)
-def connection_test(integration: str, connection_id: str) -> ConnectionTest:
-    """One cheap authenticated call with the stored credentials; fails the run when it is refused."""
+def connection_test(integration: str, connection_id: str) -> CheckResult:
+    """One cheap authenticated call with the stored credentials; fails the run when it is refused.
+
+    A 401/403 marks the connection invalid; success re-activates an invalid one.
+    """
     from prefect.artifacts import create_markdown_artifact
 
     from connections.store import open_store
 
-    result = engine_test_connection(integration, connection_id, store=open_store())
+    result = check_connection(open_store(), integration, connection_id)
     create_markdown_artifact(
         markdown=f"**{integration} / `{connection_id}`**: {'ok' if result.ok else 'FAILED'} — {result.detail}",
         key=artifact_key("test-connection", integration),

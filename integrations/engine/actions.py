@@ -260,38 +260,3 @@ def _record(
         output=redact(output.model_dump(mode="json")) if output is not None else None,
         error=error,
     )
-
-
-class ConnectionTest(BaseModel):
-    integration: str
-    connection_id: str
-    ok: bool
-    detail: str
-
-
-def test_connection(integration: str, connection_id: str, *, store: Any) -> ConnectionTest:
-    """One cheap authenticated call (the definition's `test_endpoint`); invalid connections may be re-tested."""
-    from integrations.engine.errors import AuthFailed, EngineError
-    from integrations.engine.sync_runner import open_client
-
-    integ = get_integration(integration)
-    connection = usable_connection(store, integration, connection_id, allow_invalid=True)
-    token = store.credentials(integration, connection_id).token.get_secret_value()
-    try:
-        with open_client(integ, connection, token) as client:
-            client.get_json(integ.definition.test_endpoint)
-    except AuthFailed as exc:
-        return ConnectionTest(
-            integration=integration,
-            connection_id=connection_id,
-            ok=False,
-            detail=f"the provider refused the credentials ({exc}); reconnect the account",
-        )
-    except EngineError as exc:
-        return ConnectionTest(integration=integration, connection_id=connection_id, ok=False, detail=str(exc))
-    return ConnectionTest(
-        integration=integration,
-        connection_id=connection_id,
-        ok=True,
-        detail=f"GET {integ.definition.test_endpoint} answered",
-    )
