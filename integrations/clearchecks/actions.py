@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from integrations.clearchecks.mapping import readable_status
 from integrations.engine.actions import ActionContext, Email
@@ -31,7 +31,7 @@ class CreateOrderInput(_Input):
     """One order for one or more applicants; ClearChecks emails each applicant for their details."""
 
     report_sku: str = Field(min_length=1, description="package SKU, e.g. HIRE1, HIRE3, EE6")
-    applicant_emails: list[Email] = Field(min_length=1)
+    applicant_emails: list[Email] = Field(min_length=1, max_length=100)
     drug_test: YesNo = "N"
     drug_sku: str | None = None
     mvr: YesNo = "N"
@@ -69,15 +69,26 @@ class WidgetToken(_Output):
 
 
 class UpdateBillingInput(_Input):
+    """Any subset of the billing fields; card details only as a processor token (tok_...), never a number."""
+
     billing_email: Email | None = None
     billing_plan: str | None = None
     vat_id: str | None = None
+    card_token: str | None = Field(None, pattern=r"^tok_[A-Za-z0-9_]{4,}$", description="e.g. tok_visa")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateBillingInput:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("give at least one of billing_email, billing_plan, vat_id, card_token")
+        return self
 
 
 class BillingResult(_Output):
     billing_email: str | None = None
     billing_plan: str | None = None
     vat_id: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
 
 
 def report_status(ctx: ActionContext) -> ReportStatus:
