@@ -252,7 +252,7 @@ class SyncRun:
             params,
             single=sync.single,
             resume=resume_page,
-            primary_key=sync.primary_key if not self.transform else "id",
+            primary_key=sync.primary_key,
         )
         for group in coalesce(prefetch(pages, depth=PREFETCH_PAGES), max_records=MAX_RECORDS_PER_WRITE):
             batches: list[RecordBatch] = []

@@ -1,0 +1,53 @@
+"""Engine errors: retryable trouble is handled inside the client; these are what is left."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base of every error a sync run reports."""
+
+
+class AuthFailed(EngineError):
+    """401/403: the credential is invalid or revoked. Never retried."""
+
+    def __init__(self, integration: str, connection_id: str, status_code: int, message: str) -> None:
+        self.integration, self.connection_id, self.status_code = integration, connection_id, status_code
+        super().__init__(
+            f"{integration} connection {connection_id!r}: the provider answered {status_code}"
+            f" ({message or 'no message'}): the credential is invalid or revoked."
+            " Reconnect the account, then run `screensync connections test`."
+        )
+
+
+class ProviderError(EngineError):
+    """A non-retryable answer (4xx other than 401/403/429)."""
+
+    def __init__(self, integration: str, connection_id: str, status_code: int, message: str, url: str) -> None:
+        self.status_code, self.message, self.url = status_code, message, url
+        super().__init__(f"{integration} connection {connection_id!r}: {status_code} from {url}: {message or 'no message'}")
+
+
+class RetriesExhausted(EngineError):
+    def __init__(self, what: str, attempts: int, waited: float, last_error: str) -> None:
+        self.last_error = last_error
+        super().__init__(f"{what}: gave up after {attempts} attempts and {waited:.1f}s of waiting; last error: {last_error}")
+
+
+class MalformedResponse(EngineError):
+    """The body is not JSON, or not the shape the definition declares."""
+
+
+class PaginationError(EngineError):
+    pass
+
+
+class ForeignHostError(PaginationError):
+    """A next link pointing off the integration's API origin: nothing is sent to it."""
+
+
+class PaginationLoopError(PaginationError):
+    pass
+
+
+class RunawayPaginationError(PaginationError):
+    pass

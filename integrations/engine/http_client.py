@@ -1,0 +1,183 @@
+"""The HTTP client every sync and action uses: auth → rate limiter → retries, with timeouts.
+
+One httpx.Client per ProviderClient (keep-alive). Absolute URLs must stay on the API's
+origin: a next link to another host is refused before anything, credentials included, is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from integrations.engine.auth import redact_url
+from integrations.engine.definition import ErrorsConfig, RateLimitConfig
+from integrations.engine.errors import (
+    AuthFailed,
+    ForeignHostError,
+    MalformedResponse,
+    ProviderError,
+    RetriesExhausted,
+)
+from integrations.engine.rate_limiter import limiter_for
+from integrations.engine.retries import RetryPolicy, is_retryable, server_wait
+
+log = logging.getLogger("screensync.http")
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0  # every attempt sent
+    retries: int = 0
+    rate_limited: int = 0  # 429s seen
+    waited_s: float = 0.0  # pacing + backoff
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def message_at(body: Any, path: str | None) -> str:
+    """The human message in an error body, per the definition's `errors.message_path`."""
+    if path is None:
+        return ""
+    node = body
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    if isinstance(node, list):
+        return "; ".join(str(x) for x in node)
+    return str(node)
+
+
+class ProviderClient:
+    def __init__(
+        self,
+        *,
+        integration: str,
+        connection_id: str,
+        api_base: str,
+        auth: httpx.Auth,
+        rate_limit: RateLimitConfig,
+        credential_fingerprint: str,
+        errors: ErrorsConfig,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = "screensync/0.1",
+    ) -> None:
+        self.integration = integration
+        self.connection_id = connection_id
+        self.api_base = api_base.rstrip("/")
+        self.errors = errors
+        self.retry = retry or RetryPolicy()
+        self.rate_limit = rate_limit
+        self.limiter = limiter_for(integration, credential_fingerprint, rate_limit)
+        self.stats = RequestStats()
+        self._origin = _origin(self.api_base)
+        self._http = httpx.Client(
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            transport=transport,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def url_for(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            if _origin(path_or_url) != self._origin:
+                raise ForeignHostError(
+                    f"{self.integration} connection {self.connection_id!r}: refusing to follow "
+                    f"{redact_url(path_or_url)}: it is not on the API origin {self.api_base}; nothing was sent"
+                )
+            return path_or_url
+        return f"{self.api_base}/{path_or_url.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        url = self.url_for(path_or_url)
+        # shown URLs are built before auth adds a token (query-token auth puts it in the URL)
+        shown = redact_url(httpx.URL(url).copy_merge_params(params or {}))
+        what = f"{self.integration} connection {self.connection_id!r}: {method} {shown}"
+        waited = 0.0
+        last_error = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.stats.waited_s += self.limiter.acquire()
+            self.stats.requests += 1
+            try:
+                response = self._http.request(method, url, params=params, json=json, data=data, headers=headers)
+                response.read()
+            except httpx.TransportError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                delay = self.retry.backoff(attempt)
+            else:
+                self.limiter.observe(response.status_code, response.headers)
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status in (401, 403):
+                    raise AuthFailed(self.integration, self.connection_id, status, self._message(response))
+                if not is_retryable(response=response):
+                    raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown)
+                if status == 429:
+                    self.stats.rate_limited += 1
+                last_error = f"HTTP {status} {self._message(response)}".strip()
+                told = server_wait(response.headers, self.rate_limit)
+                delay = told if told is not None else self.retry.backoff(attempt)
+            if attempt == self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
+                break
+            log.info("%s: %s; retry %d in %.1fs", what, last_error, attempt, delay)
+            self.stats.retries += 1
+            time.sleep(delay)
+            waited += delay
+            self.stats.waited_s += delay
+        raise RetriesExhausted(what, attempt, waited, last_error)
+
+    def _message(self, response: httpx.Response) -> str:
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return response.text[:200]
+        return message_at(body, self.errors.message_path)[:500]
+
+    def get_json(self, path_or_url: str, *, params: dict[str, Any] | None = None) -> tuple[Any, httpx.Response]:
+        """GET and parse; a body that is not JSON (cut off, garbled) is retried like a 5xx."""
+        last = ""
+        for _ in range(3):
+            response = self.request("GET", path_or_url, params=params)
+            try:
+                return orjson.loads(response.content), response
+            except orjson.JSONDecodeError as exc:
+                last = str(exc)
+                self.stats.retries += 1
+                log.info("%s connection %r: malformed JSON from %s (%s); fetching again", self.integration,
+                         self.connection_id, redact_url(self.url_for(path_or_url)), exc)
+        raise MalformedResponse(
+            f"{self.integration} connection {self.connection_id!r}: {redact_url(self.url_for(path_or_url))}"
+            f" returned a body that is not JSON three times ({last})"
+        )

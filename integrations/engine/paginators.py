@@ -1,0 +1,218 @@
+"""Paginators: dlt-shaped state machines, plus a checkpoint so a killed run resumes.
+
+`iterate_pages` drives one and guards against providers that page forever: a next link
+off the API origin, a URL requested twice, a page of ids seen before, or far more pages
+than the declared total allows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from integrations.engine.auth import redact_url
+from integrations.engine.definition import PaginationConfig
+from integrations.engine.errors import MalformedResponse, PaginationLoopError, RunawayPaginationError
+from integrations.engine.http_client import ProviderClient
+
+Request = tuple[str, dict[str, Any]]  # (path or absolute URL, query params)
+
+
+@dataclass
+class Page:
+    number: int  # 1-based within this run (continues after a resume)
+    url: str  # redacted
+    records: list[dict[str, Any]]
+    total: int | None
+    checkpoint: dict[str, Any] | None  # where the NEXT page starts; None after the last page
+
+
+def _at(body: Any, path: str | None) -> Any:
+    node = body
+    for part in (path or "").split("."):
+        if not part:
+            continue
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+class Paginator(Protocol):
+    def init_request(self, path: str, params: dict[str, Any]) -> Request: ...
+    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None: ...
+    def next_request(self) -> Request | None: ...
+    def checkpoint(self) -> dict[str, Any] | None: ...
+    def restore(self, checkpoint: dict[str, Any]) -> Request: ...
+
+
+class NextLinkPaginator:
+    """The next page's absolute URL sits in the body (Checkr's `next_href`); it keeps the filters."""
+
+    def __init__(self, config: PaginationConfig) -> None:
+        self.config = config
+        self._next: str | None = None
+
+    def init_request(self, path: str, params: dict[str, Any]) -> Request:
+        params = dict(params)
+        if self.config.page_size_param:
+            params.setdefault(self.config.page_size_param, self.config.page_size)
+        return path, params
+
+    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
+        nxt = _at(body, self.config.next_path)
+        self._next = str(nxt) if nxt else None
+
+    def next_request(self) -> Request | None:
+        return (self._next, {}) if self._next else None
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return {"next_url": self._next} if self._next else None
+
+    def restore(self, checkpoint: dict[str, Any]) -> Request:
+        return str(checkpoint["next_url"]), {}
+
+
+class PageNumberPaginator:
+    """?page=N&per_page=M; stops at the last page, on an empty page, or when no next URL is given."""
+
+    def __init__(self, config: PaginationConfig) -> None:
+        self.config = config
+        self._path = ""
+        self._params: dict[str, Any] = {}
+        self._page = 1
+        self._more = False
+
+    def init_request(self, path: str, params: dict[str, Any]) -> Request:
+        self._path = path
+        self._params = dict(params)
+        if self.config.page_size_param:
+            self._params.setdefault(self.config.page_size_param, self.config.page_size)
+        self._page = 1
+        return self._request()
+
+    def _request(self) -> Request:
+        return self._path, {**self._params, self.config.page_param: self._page}
+
+    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
+        more = bool(records)
+        last_page = _at(body, self.config.last_page_path) if self.config.last_page_path else None
+        if isinstance(last_page, int) and self._page >= last_page:
+            more = False
+        if self.config.next_path and isinstance(body, dict) and self.config.next_path in body and not body[self.config.next_path]:
+            more = False
+        self._more = more
+        if more:
+            self._page += 1
+
+    def next_request(self) -> Request | None:
+        return self._request() if self._more else None
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return {"path": self._path, "params": self._params, "page": self._page} if self._more else None
+
+    def restore(self, checkpoint: dict[str, Any]) -> Request:
+        self._path, self._params, self._page = checkpoint["path"], dict(checkpoint["params"]), int(checkpoint["page"])
+        return self._request()
+
+
+class SinglePaginator:
+    """One object (or one unpaged list), one request."""
+
+    def __init__(self, config: PaginationConfig | None = None) -> None:
+        self.config = config
+
+    def init_request(self, path: str, params: dict[str, Any]) -> Request:
+        return path, dict(params)
+
+    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
+        return None
+
+    def next_request(self) -> Request | None:
+        return None
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return None
+
+    def restore(self, checkpoint: dict[str, Any]) -> Request:
+        raise ValueError("a single-object request has nothing to resume")
+
+
+def make_paginator(config: PaginationConfig, *, single: bool = False) -> Paginator:
+    if single or config.type == "none":
+        return SinglePaginator(config)
+    if config.type == "next_link":
+        return NextLinkPaginator(config)
+    return PageNumberPaginator(config)
+
+
+def extract_records(body: Any, config: PaginationConfig, *, single: bool, url: str) -> list[dict[str, Any]]:
+    if single:
+        obj = _at(body, config.data_path) if (config.data_path and isinstance(body, dict) and config.data_path in body
+                                               and isinstance(body[config.data_path], dict)) else body
+        if not isinstance(obj, dict):
+            raise MalformedResponse(f"{url}: expected one JSON object, got {type(obj).__name__}")
+        return [obj]
+    records = body if config.data_path is None else _at(body, config.data_path)
+    if not isinstance(records, list):
+        raise MalformedResponse(
+            f"{url}: expected a list at {config.data_path or '(body)'!r}, got {type(records).__name__}"
+        )
+    return records
+
+
+def iterate_pages(
+    client: ProviderClient,
+    config: PaginationConfig,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    single: bool = False,
+    resume: dict[str, Any] | None = None,
+    primary_key: str = "id",
+) -> Iterator[Page]:
+    paginator = make_paginator(config, single=single)
+    request: Request | None = paginator.restore(resume) if resume else paginator.init_request(path, params or {})
+    seen_urls: set[str] = set()
+    seen_id_pages: set[tuple[str, ...]] = set()
+    number = int((resume or {}).get("page_number", 0))
+    while request is not None:
+        target, query = request
+        # the URL as we build it, before auth adds any token: safe to remember and to show
+        url = str(httpx.URL(client.url_for(target)).copy_merge_params(query or {}))
+        shown = redact_url(url)
+        if url in seen_urls:
+            raise PaginationLoopError(f"{client.integration} connection {client.connection_id!r}: page {shown} was "
+                                      "already fetched in this run: the provider's pagination loops")
+        seen_urls.add(url)
+        body, _ = client.get_json(target, params=query or None)
+        records = extract_records(body, config, single=single, url=shown)
+        ids = tuple(str(r[primary_key]) for r in records if isinstance(r, dict) and r.get(primary_key) is not None)
+        if ids and not single:
+            if ids in seen_id_pages:
+                raise PaginationLoopError(f"{client.integration} connection {client.connection_id!r}: page {shown} "
+                                          "repeats the ids of an earlier page: the provider's pagination loops")
+            seen_id_pages.add(ids)
+        total = _at(body, config.count_path) if config.count_path and isinstance(body, dict) else None
+        total = total if isinstance(total, int) else None
+        number += 1
+        if total is not None and not single:
+            allowed = math.ceil(total / max(1, config.page_size)) + 3
+            if number > allowed:
+                raise RunawayPaginationError(
+                    f"{client.integration} connection {client.connection_id!r}: page {number} of a list that "
+                    f"declares {total} records ({allowed} pages at most): stopping"
+                )
+        paginator.update_state(body, records)
+        nxt = paginator.next_request()
+        if nxt is not None:
+            client.url_for(nxt[0])  # raises ForeignHostError before the next page is due
+        checkpoint = paginator.checkpoint()
+        if checkpoint is not None:
+            checkpoint["page_number"] = number
+        yield Page(number=number, url=shown, records=records, total=total, checkpoint=checkpoint)
+        request = nxt

@@ -1,0 +1,128 @@
+"""Per-credential pacing that stays under the provider's limit instead of bouncing off it.
+
+A token bucket refilled at `target_share * requests / per_seconds` spreads requests evenly;
+the server's limit/remaining/reset headers then tighten it (another process using the same
+credential shows up as a lower `remaining`). A 429 pauses the bucket until the reset time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from integrations.engine.definition import RateLimitConfig
+
+
+def credential_fingerprint(token: str) -> str:
+    """A registry key derived from the credential that does not reveal it."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def parse_reset(value: str, fmt: str, *, now_wall: float) -> float | None:
+    """Seconds from now until the window resets, per the definition's `reset_format`."""
+    try:
+        if fmt == "iso8601":
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp() - now_wall
+        if fmt == "epoch_seconds":
+            return float(value) - now_wall
+        return float(value)  # delta_seconds
+    except ValueError:
+        return None
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        config: RateLimitConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._clock, self._sleep, self._wall = clock, sleep, wall
+        self._lock = threading.Lock()
+        self._rate = config.target_share * config.requests / config.per_seconds  # requests per second
+        self._burst = max(1.0, min(5.0, self._rate))  # small burst: even pacing matters more than speed
+        self._tokens = self._burst
+        self._last = clock()
+        self._paused_until = 0.0  # monotonic time before which nothing is sent
+        self._window_rate = float("inf")  # what the server says is left of its window allows...
+        self._window_until = 0.0  # ...until this monotonic time
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                if now < self._paused_until:
+                    delay = self._paused_until - now
+                else:
+                    rate = self._rate if now >= self._window_until else min(self._rate, self._window_rate)
+                    self._tokens = min(self._burst, self._tokens + (now - self._last) * rate)
+                    self._last = now
+                    if self._tokens >= 1:
+                        self._tokens -= 1
+                        return waited
+                    delay = (1 - self._tokens) / rate
+            self._sleep(delay)
+            waited += delay
+
+    def observe(self, status_code: int, headers: Mapping[str, str]) -> None:
+        """Adopt what the server says about the window we are in."""
+        cfg = self.config
+        limit = _int(headers.get(cfg.limit_header)) if cfg.limit_header else None
+        remaining = _int(headers.get(cfg.remaining_header)) if cfg.remaining_header else None
+        reset_in = None
+        if cfg.reset_header and headers.get(cfg.reset_header):
+            reset_in = parse_reset(headers[cfg.reset_header], cfg.reset_format, now_wall=self._wall())
+        with self._lock:
+            if limit and limit > 0:
+                # the server's limit wins over the declared one (Checkr adjusts per account)
+                self._rate = cfg.target_share * limit / cfg.per_seconds
+                self._burst = max(1.0, min(5.0, self._rate))
+            if remaining is not None and reset_in is not None and reset_in > 0:
+                if remaining <= 0:
+                    self._paused_until = max(self._paused_until, self._clock() + reset_in)
+                else:
+                    # never faster than what is left of this window allows
+                    self._window_rate = max(remaining / reset_in, 1e-3)
+                    self._window_until = self._clock() + reset_in
+        if status_code == 429 and reset_in is not None and reset_in > 0:
+            self.pause_for(reset_in)
+
+    def pause_for(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._tokens = 0.0
+
+    def pause_until_wall(self, epoch_seconds: float) -> None:
+        self.pause_for(epoch_seconds - self._wall())
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+_registry: dict[tuple[str, str], RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def limiter_for(integration: str, credential_fingerprint: str, config: RateLimitConfig) -> RateLimiter:
+    """One limiter per (integration, credential) in this process, shared by every task using it."""
+    key = (integration, credential_fingerprint)
+    with _registry_lock:
+        if key not in _registry:
+            _registry[key] = RateLimiter(config)
+        return _registry[key]
