@@ -27,6 +27,20 @@ def _mount() -> None:
     from connections.cli import register as register_connections
 
     register_connections(app)
+    from screensync.sync_cli import register as register_sync
+
+    register_sync(app)
+    app.command("demo")(demo_command)
+
+
+def demo_command(
+    scale: int = typer.Option(300, help="records per sandbox account"),
+    keep: bool = typer.Option(False, "--keep", help="keep the previous demo's connections and warehouse"),
+) -> None:
+    """The main job: sandbox providers, connect, sync through Prefect, advance time, sync again, query."""
+    from screensync.demo import run_demo
+
+    raise typer.Exit(run_demo(scale=scale, fresh=not keep))
 
 
 def main() -> None:
