@@ -147,7 +147,12 @@ def plan(integration: str, connections: list[str] | None, models: list[str] | No
         syncs = [s for s in syncs if s in models]  # keep the declared order
     if connections:
         return list(dict.fromkeys(connections)), syncs
-    return [c.connection_id for c in open_store().list(integration=integration, status="active")], syncs
+    stored = open_store().list(integration=integration)
+    skipped = [f"{c.connection_id} ({c.status})" for c in stored if c.status != "active"]
+    if skipped:
+        # ended on purpose or refused by the provider: reported, not retried every schedule
+        get_run_logger().warning("skipping %s connection(s) until reconnected: %s", integration, ", ".join(skipped))
+    return [c.connection_id for c in stored if c.status == "active"], syncs
 
 
 def _outcome(future: PrefectFuture[SyncResult], integration: str, connection_id: str, sync: str) -> SyncResult:
