@@ -1,0 +1,128 @@
+"""The sync rides out what real providers do — 429s, 5xx, dropped connections, bad records,
+dishonest pagination, revoked credentials — and a killed run resumes to the same result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.engine.conftest import Env
+from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def set_faults(sandbox: Any, provider: str, **faults: Any) -> None:
+    r = httpx.put(f"{sandbox.info['control_url']}/faults/{provider}", json={"seed": 3, **faults})
+    r.raise_for_status()
+
+
+def test_429s_5xx_and_dropped_connections_are_ridden_out(env: Env, fresh_sandbox: Any) -> None:
+    sandbox = fresh_sandbox(scale=250)
+    account_id = env.connect(sandbox, "checkr", "cust-1")
+    set_faults(sandbox, "checkr", error_rate=0.15, burst_429_rate=0.1, burst_429_length=2, drop_rate=0.1)
+    from integrations.engine.retries import RetryPolicy
+
+    fast = RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=10)
+    results = [env.sync("checkr", "cust-1", s, retry=fast)
+               for s in ("account", "candidates", "reports", "packages", "invitations", "invoices")]
+    assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
+    assert sum(r.retries for r in results) > 0  # the faults really happened
+    set_faults(sandbox, "checkr")
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
+
+
+def test_malformed_records_are_quarantined_and_the_rest_lands(env: Env, fresh_sandbox: Any) -> None:
+    sandbox = fresh_sandbox(scale=60)
+    env.connect(sandbox, "checkr", "cust-1")
+    set_faults(sandbox, "checkr", missing_field=True, missing_field_every=7)
+    result = env.sync("checkr", "cust-1", "candidates")
+    assert result.ok, result.error
+    assert result.rejected > 0
+    rejected = env.rows("SELECT model, error, raw FROM _screensync.rejected_records")
+    assert len(rejected) == result.rejected
+    assert all(err and raw for _, err, raw in rejected)
+    assert any("Field required" in err or "missing" in err for _, err, _ in rejected)
+    landed = env.rows("SELECT count(*) FROM checkr.candidates")[0][0]
+    assert landed > 0 and landed + sum(1 for m, _, _ in rejected if m == "candidates") >= 60
+
+
+@pytest.mark.parametrize("status_token", ["wrong-key"])
+def test_401_fails_fast_and_marks_the_connection_invalid(env: Env, sandbox: Any, status_token: str) -> None:
+    from connections.models import Connection, ConnectionMetadata, Credentials
+
+    env.store.add(Connection(connection_id="bad", integration="checkr",
+                             metadata=ConnectionMetadata(base_url=sandbox.info["checkr"]["base_url"])),
+                  Credentials(token=status_token))
+    started = time.monotonic()
+    result = env.sync("checkr", "bad", "candidates")
+    assert result.status.value == "failed"
+    assert result.requests == 1 and result.retries == 0  # never retried
+    assert "checkr connection 'bad'" in (result.error or "") and "401" in (result.error or "")
+    assert status_token not in (result.error or "")
+    assert env.store.get("checkr", "bad").status == "invalid"
+    assert time.monotonic() - started < 30
+    # an invalid connection is not used again: nothing is sent
+    again = env.sync("checkr", "bad", "candidates")
+    assert again.status.value == "failed" and again.requests == 0 and "nothing was sent" in (again.error or "")
+
+
+@pytest.mark.parametrize("fault", ["next_href_foreign", "next_href_loop"])
+def test_foreign_or_looping_next_links_are_refused(env: Env, fresh_sandbox: Any, fault: str) -> None:
+    sandbox = fresh_sandbox(scale=350)
+    env.connect(sandbox, "checkr", "cust-1")
+    set_faults(sandbox, "checkr", **{fault: True})
+    result = env.sync("checkr", "cust-1", "candidates")
+    assert result.status.value == "failed"
+    expected = "not on the API origin" if fault == "next_href_foreign" else "loops"
+    assert expected in (result.error or "")
+    # the checkpoint is kept: once the provider behaves, the run resumes and completes
+    set_faults(sandbox, "checkr")
+    resumed = env.sync("checkr", "cust-1", "candidates")
+    assert resumed.ok and resumed.resumed
+
+
+def test_clearchecks_rides_out_faults(env: Env, fresh_sandbox: Any) -> None:
+    sandbox = fresh_sandbox(scale=300)
+    account_id = env.connect(sandbox, "clearchecks", "cc-1")
+    set_faults(sandbox, "clearchecks", error_rate=0.2, duplicate_record=True, malformed_page=2)
+    from integrations.engine.retries import RetryPolicy
+
+    fast = RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=10)
+    results = [env.sync("clearchecks", "cc-1", s, retry=fast) for s in ("account", "reports", "packages", "invoices")]
+    assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
+    set_faults(sandbox, "clearchecks")
+    assert_clearchecks_equal(env, sandbox, "cc-1", account_id)
+
+
+@pytest.mark.slow
+def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fresh_sandbox: Any,
+                                                                   tmp_path: Path) -> None:
+    sandbox = fresh_sandbox(scale=1500)
+    account_id = env.connect(sandbox, "checkr", "cust-1")
+    set_faults(sandbox, "checkr", latency_ms=150)
+    child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--model", "candidates"],
+        cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)  # a few pages in (15 pages of 100 at >= 150 ms each)
+    assert proc.poll() is None, "the sync finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = env.rows("SELECT checkpoint FROM _screensync.sync_state WHERE sync = 'candidates'")
+    assert state and state[0][0] is not None, "no checkpoint was committed before the kill"
+    set_faults(sandbox, "checkr")
+    result = env.sync("checkr", "cust-1", "candidates")
+    assert result.ok and result.resumed, result.error
+    for sync in ("account", "reports", "packages", "invitations", "invoices"):
+        assert env.sync("checkr", "cust-1", sync).ok
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)

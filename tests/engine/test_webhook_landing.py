@@ -1,0 +1,47 @@
+"""A report change delivered by webhook lands in the warehouse without a sync run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.engine.conftest import Env
+
+
+def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connections.web.app import create_app
+    from connections.webhooks.inbox import set_object_event_handler
+    from screensync.asgi_thread import serve_in_thread
+    from screensync.webhook_wiring import install
+
+    monkeypatch.setenv("SCREENSYNC_WAREHOUSE", str(env.db))
+    sandbox = fresh_sandbox(scale=40)
+    env.connect(sandbox, "checkr", "cust-1")
+    assert all(r.ok for r in env.sync_all("checkr", "cust-1"))
+    pending = dict(env.rows("SELECT id, status FROM checkr.reports WHERE status = 'pending'"))
+    runs_before = env.rows("SELECT count(*) FROM _screensync.sync_runs")[0][0]
+    install()
+    try:
+        with serve_in_thread(create_app(env.store)) as web:
+            httpx.put(f"{sandbox.info['control_url']}/webhooks",
+                      json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}).raise_for_status()
+            sandbox.advance(days=20)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                events = env.store.events(integration="checkr")
+                if events and all(e["status"] != "pending" for e in events) and len(events) >= 1:
+                    break
+                time.sleep(0.2)
+    finally:
+        set_object_event_handler(None)
+    events = env.store.events(integration="checkr")
+    assert any(e["event_type"] == "report.completed" and e["status"] == "processed" for e in events), events[:5]
+    now = dict(env.rows("SELECT id, status FROM checkr.reports"))
+    completed = [rid for rid in pending if now.get(rid) == "complete"]
+    assert completed, "no pending report was completed by a webhook"
+    history = env.rows(f"SELECT count(*) FROM checkr.reports_history WHERE id = '{completed[0]}'")[0][0]
+    assert history == 2  # pending, then complete
+    assert env.rows("SELECT count(*) FROM _screensync.sync_runs")[0][0] == runs_before  # no sync ran
