@@ -17,7 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 from flow_helpers import FlowEnv, read_rows
 
-from tests.support.asgi_server import free_port
+from tests.support.asgi_server import free_port, serve_asgi
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -91,35 +91,43 @@ def _client_call(env: dict[str, str], fn: Any) -> Any:
         return fn(client)
 
 
+@pytest.fixture
+def clearchecks_sandbox() -> Iterator[tuple[Any, str]]:
+    """The ClearChecks sandbox on a real loopback port (small scale: this test is about orchestration)."""
+    from sandbox.clearchecks import ClearChecksProvider
+    from sandbox.clock import SandboxClock
+
+    provider = ClearChecksProvider(seed=7, scale=15, clock=SandboxClock(), rate_limit=0)
+    with serve_asgi(provider.app) as base:
+        yield provider, base
+
+
 def test_deployed_sync_runs_on_a_process_worker_and_lands_rows(
-    prefect_server: dict[str, str], tmp_path: Path, sandbox: Any
+    prefect_server: dict[str, str], tmp_path: Path, clearchecks_sandbox: tuple[Any, str]
 ) -> None:
     from connections.store import open_store
 
+    provider, base_url = clearchecks_sandbox
     env = {
         **prefect_server,
         "SCREENSYNC_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
         "SCREENSYNC_CONNECTIONS": str(tmp_path / "connections.sqlite"),
         "SCREENSYNC_SECRET_KEY": Fernet.generate_key().decode(),
     }
-    saved = {k: os.environ.get(k) for k in ("SCREENSYNC_CONNECTIONS", "SCREENSYNC_SECRET_KEY")}
-    os.environ.update({k: env[k] for k in saved})
-    try:
-        checkr = sandbox.info["checkr"]
-        FlowEnv(Path(env["SCREENSYNC_WAREHOUSE"]), open_store()).add(
-            "checkr", "e2e-1", checkr["accounts"][0]["api_key"], checkr["base_url"]
+    with pytest.MonkeyPatch.context() as mp:  # the store reads its key from the environment
+        mp.setenv("SCREENSYNC_SECRET_KEY", env["SCREENSYNC_SECRET_KEY"])
+        store = open_store(env["SCREENSYNC_CONNECTIONS"])
+        FlowEnv(Path(env["SCREENSYNC_WAREHOUSE"]), store).add(
+            "clearchecks", "e2e-1", provider.accounts[0].api_token, base_url
         )
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
     _run(["work-pool", "create", "--type", "process", "screensync"], env)
-    _run(["deploy", "--name", "sync-checkr"], env)
+    _run(["deploy", "--name", "sync-clearchecks"], env)
     out = _run(
         [
             "deployment",
             "run",
-            "sync-integration/sync-checkr",
+            "sync-integration/sync-clearchecks",
             "-p",
             'connections=["e2e-1"]',
             "-p",
@@ -127,14 +135,14 @@ def test_deployed_sync_runs_on_a_process_worker_and_lands_rows(
         ],
         env,
     )
-    assert "sync-integration/sync-checkr" in out
+    assert "sync-integration/sync-clearchecks" in out
     _run(["worker", "start", "--pool", "screensync", "--run-once"], env, timeout=180)
 
     def finished_runs(client: Any) -> list[Any]:
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
         return client.read_flow_runs(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["sync-checkr"]))
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["sync-clearchecks"]))
         )
 
     runs = _client_call(env, finished_runs)
@@ -144,8 +152,8 @@ def test_deployed_sync_runs_on_a_process_worker_and_lands_rows(
     assert run.state is not None and run.state.is_completed(), run.state
 
     warehouse = Path(env["SCREENSYNC_WAREHOUSE"])
-    assert read_rows(warehouse, "select count(*) from checkr.accounts where connection_id = 'e2e-1'") == [(1,)]
-    assert read_rows(warehouse, "select count(*) from checkr.packages where connection_id = 'e2e-1'")[0][0] > 0
+    assert read_rows(warehouse, "select count(*) from clearchecks.accounts where connection_id = 'e2e-1'") == [(1,)]
+    assert read_rows(warehouse, "select count(*) from clearchecks.packages where connection_id = 'e2e-1'")[0][0] > 0
 
     def artifacts(client: Any) -> list[Any]:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -153,7 +161,7 @@ def test_deployed_sync_runs_on_a_process_worker_and_lands_rows(
         return client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
 
     found = {a.key: a for a in _client_call(env, artifacts)}
-    table = found["sync-checkr"].data
+    table = found["sync-clearchecks"].data
     rows = table if isinstance(table, list) else json.loads(table)
     assert {(r["connection"], r["sync"], r["status"]) for r in rows} == {
         ("e2e-1", "account", "success"),
