@@ -1,0 +1,59 @@
+"""`screensync sandbox`: run every fake provider on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sandbox")
+    def sandbox(
+        host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+        checkr_port: Annotated[int, typer.Option(help="Checkr production API (0 = any free port)")] = 8701,
+        checkr_staging_port: Annotated[int, typer.Option(help="Checkr staging API")] = 8702,
+        clearchecks_port: Annotated[int, typer.Option(help="ClearChecks API")] = 8703,
+        control_port: Annotated[int, typer.Option(help="sandbox control API")] = 8704,
+        seed: Annotated[int, typer.Option(help="same seed, same data")] = 42,
+        scale: Annotated[int, typer.Option(min=0, help="primary records per account")] = 50,
+        info: Annotated[Path | None, typer.Option(help="write the info JSON here once every server is up")] = None,
+    ) -> None:
+        """Start the Checkr (production + staging) and ClearChecks sandboxes and the control API."""
+        from sandbox.info import describe, write_info
+        from sandbox.server import SandboxServer
+
+        typer.echo(f"generating sandbox data (seed {seed}, scale {scale}) ...")
+        server = SandboxServer(
+            host=host,
+            checkr_port=checkr_port,
+            checkr_staging_port=checkr_staging_port,
+            clearchecks_port=clearchecks_port,
+            control_port=control_port,
+            seed=seed,
+            scale=scale,
+        )
+        try:
+            server.start()
+        except OSError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            typer.echo("sandbox running; demo credentials (fake, for the sandbox only):")
+            for line in describe(server.info):
+                typer.echo(line)
+            if info is not None:
+                write_info(server.info, info)
+                typer.echo(f"info JSON written to {info}")
+            typer.echo("Ctrl-C to stop")
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()

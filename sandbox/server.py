@@ -1,0 +1,190 @@
+"""`SandboxServer`: every sandbox provider plus the control app, each on its own loopback uvicorn thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from sandbox.checkr import CheckrProvider
+from sandbox.clock import SandboxClock
+from sandbox.control import build_control_app
+from sandbox.faults import FaultConfig
+
+try:
+    from sandbox.clearchecks import ClearChecksProvider
+except ImportError:  # pragma: no cover - only until the ClearChecks provider lands
+    ClearChecksProvider = None  # type: ignore[assignment,misc]
+
+PROVIDER_KEYS = ("checkr", "checkr_staging", "clearchecks")
+
+
+def build_providers(
+    *, seed: int, scale: int, clock: SandboxClock, rate_limits: dict[str, int] | None = None
+) -> dict[str, Any]:
+    limits = rate_limits or {}
+    unknown = set(limits) - set(PROVIDER_KEYS)
+    if unknown:
+        raise ValueError(f"rate_limits names unknown providers {sorted(unknown)}; known: {list(PROVIDER_KEYS)}")
+    providers: dict[str, Any] = {
+        "checkr": CheckrProvider(
+            seed=seed,
+            scale=scale,
+            clock=clock,
+            rate_limit=limits.get("checkr"),
+            key="checkr",
+            environment="production",
+            accounts=3,
+        ),
+        "checkr_staging": CheckrProvider(
+            seed=seed,
+            scale=scale,
+            clock=clock,
+            rate_limit=limits.get("checkr_staging"),
+            key="checkr_staging",
+            environment="staging",
+            accounts=2,
+        ),
+    }
+    if ClearChecksProvider is not None:
+        providers["clearchecks"] = ClearChecksProvider(
+            seed=seed, scale=scale, clock=clock, rate_limit=limits.get("clearchecks")
+        )
+    return providers
+
+
+class _Thread:
+    """One uvicorn server on a socket we bound ourselves (so port 0 gives a real, known free port)."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise OSError(f"sandbox cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self.sock.listen(2048)
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2, backlog=2048
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def wait_started(self, deadline: float) -> None:
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox server on port {self.port} did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+class SandboxServer:
+    """Context manager; `info` is the info JSON once started. Ports default to free ones."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        checkr_port: int = 0,
+        checkr_staging_port: int = 0,
+        clearchecks_port: int = 0,
+        control_port: int = 0,
+        seed: int = 42,
+        scale: int = 50,
+        rate_limits: dict[str, int] | None = None,
+    ) -> None:
+        self.host = host
+        self.seed = seed
+        self.scale = scale
+        self.clock = SandboxClock()
+        self.providers: dict[str, Any] = build_providers(
+            seed=seed, scale=scale, clock=self.clock, rate_limits=rate_limits
+        )
+        self._ports = {
+            "checkr": checkr_port,
+            "checkr_staging": checkr_staging_port,
+            "clearchecks": clearchecks_port,
+            "control": control_port,
+        }
+        self._threads: dict[str, _Thread] = {}
+        self._advance_lock = threading.Lock()
+        self.info: dict[str, Any] = {}
+
+    # ---- lifecycle ----
+    def start(self) -> SandboxServer:
+        try:
+            for key, provider in self.providers.items():
+                self._threads[key] = _Thread(provider.app, self.host, self._ports[key])
+            self._threads["control"] = _Thread(build_control_app(self), self.host, self._ports["control"])
+            for t in self._threads.values():
+                t.start()
+            deadline = time.monotonic() + 30
+            for t in self._threads.values():
+                t.wait_started(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        self.info = self._build_info()
+        return self
+
+    def stop(self) -> None:
+        for t in self._threads.values():
+            t.stop()
+        self._threads.clear()
+        for provider in self.providers.values():
+            close = getattr(provider, "close", None)
+            if close:
+                close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    # ---- URLs and info ----
+    def base_url(self, key: str) -> str:
+        return f"http://{self.host}:{self._threads[key].port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"{self.base_url('control')}/_sandbox"
+
+    def _build_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"control_url": self.control_url}
+        for key, provider in self.providers.items():
+            info[key] = provider.info(self.base_url(key))
+        return info
+
+    # ---- driving it from Python ----
+    def advance(self, **timedelta_kwargs: float) -> tuple[datetime, datetime]:
+        """Move the clock and let every provider react (complete, create, expire, issue, send webhooks)."""
+        with self._advance_lock:
+            old, new = self.clock.advance(timedelta(**timedelta_kwargs))
+            for provider in self.providers.values():
+                provider.on_advance(old, new)
+            return old, new
+
+    def export(self, provider_key: str) -> dict[str, Any]:
+        return self.providers[provider_key].export()
+
+    def request_count(self, provider_key: str) -> int:
+        return int(self.providers[provider_key].request_count())
+
+    def reset_faults(self) -> None:
+        for provider in self.providers.values():
+            provider.faults.configure(FaultConfig())
