@@ -111,8 +111,8 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
 
             store = SqliteConnectionStore(store_path, keys=[secret_key])
             access_token = store.credentials("checkr", "partner-cust").token.get_secret_value()
+            cli("connections", "show", "checkr", "partner-cust")
             for integration, cid in [("checkr", "direct"), ("clearchecks", "cc-direct"), ("checkr", "partner-cust")]:
-                cli("connections", "show", integration, cid)
                 cli("connections", "test", integration, cid)
             cli("connections", "list")
             cli("connections", "revoke", "checkr", "partner-cust")
