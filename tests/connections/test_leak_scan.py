@@ -1,8 +1,8 @@
-"""Credential-leak scan: run the connect flows and the CLI, then grep everything printed and written.
+"""Credential-leak scan: run connect flows, the CLI and a sync, then grep everything printed and written.
 
 Every secret used (API keys, api_tokens, the OAuth access token, the partner client secret, the
 ClearChecks private key and source token, the encryption key) must appear nowhere in CLI output,
-the web app's logs, or the store's raw bytes (where tokens exist only encrypted).
+the web app's logs, the warehouse file, or the store's raw bytes (where tokens exist only encrypted).
 """
 
 from __future__ import annotations
@@ -115,6 +115,8 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
             for integration, cid in [("checkr", "direct"), ("clearchecks", "cc-direct"), ("checkr", "partner-cust")]:
                 cli("connections", "test", integration, cid)
             cli("connections", "list")
+            synced = cli("sync", "checkr", "-c", "direct", "-c", "partner-cust", "-m", "account")
+            assert "success" in synced.stdout + synced.stderr
             cli("connections", "revoke", "checkr", "partner-cust")
         finally:
             server.terminate()
@@ -133,5 +135,8 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
     assert "connected checkr/partner-cust via oauth" in printed  # the logs were captured
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("leak.sqlite*"))
     assert b"partner-cust" in raw
+    warehouse = b"".join(p.read_bytes() for p in tmp_path.glob("wh.duckdb*"))
+    assert b"partner-cust" in warehouse  # the sync landed rows there
+    raw += warehouse
     leaks = [name for name, value in secrets.items() if value in printed or value.encode() in raw]
     assert leaks == []
