@@ -129,7 +129,9 @@ def test_status_full_report_and_widget_token_shapes(cc: tuple[ClearChecksProvide
                            ("address_history", "addresses"), ("county_criminal", "county_records"),
                            ("criminal_records", "records")]:  # fmt: skip
         assert inner in report[section], section
-    assert report["subject"]["ssn"].startswith("XXX-XX-") and report["report_description"].startswith(item["report_sku"])
+    assert report["subject"]["ssn"].startswith("XXX-XX-") and report["report_description"].startswith(
+        item["report_sku"]
+    )
     assert set(report["blj"]) == {"liens", "bankruptcies", "judgments"}
     assert report["criminal_records"]["count"] == len(report["criminal_records"]["records"])
     widget = client.get(f"/api/report/{key}/widget-token", params=token(p)).json()
