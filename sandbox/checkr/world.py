@@ -218,7 +218,7 @@ class CheckrWorld:
         gen_times: Any, gen: range, overlay: list[tuple[int, str]], start: int, stop: int
     ) -> list[int | str]:
         """Page [start, stop) of generated + overlay refs, newest first, without building the whole list."""
-        ov = sorted(overlay, key=lambda p: p[0], reverse=True)
+        ov = sorted(reversed(overlay), key=lambda p: p[0], reverse=True)  # ties: latest created first
         # position of each overlay item: generated items strictly newer come before it
         pos = [
             (gen.stop - max(gen.start, bisect_right(gen_times, t, gen.start, gen.stop))) + n
@@ -318,7 +318,7 @@ class CheckrWorld:
         n = bisect_right(a.tl.inv_created, now)
         gen = [self._invitation_facts(a, j) for j in range(n)]
         ov = [f._replace(deleted=a.deleted_invitations.get(f.id)) for f in a.invitations.values()]
-        return sorted(gen + ov, key=lambda f: f.created, reverse=True)
+        return sorted(reversed(gen + ov), key=lambda f: f.created, reverse=True)  # ties: latest first
 
     def invitations(self, a: Account, now: int, candidate_id: str | None, status: str | None) -> list[InvitationFacts]:
         if status is not None and status not in ("pending", "completed", "expired"):
@@ -341,7 +341,7 @@ class CheckrWorld:
             j = bisect_left(a.tl.inv_cand, ref.index)
             if j < len(a.tl.inv_cand) and a.tl.inv_cand[j] == ref.index and a.tl.inv_created[j] <= now:
                 out.append(self._invitation_facts(a, j))
-        return sorted(out, key=lambda f: f.created, reverse=True)
+        return sorted(reversed(out), key=lambda f: f.created, reverse=True)
 
     def invitation_object(self, f: InvitationFacts, now: int) -> dict[str, Any]:
         return records.invitation(f, now, APPLY_BASE)
