@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -31,3 +33,30 @@ def flow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: N
     monkeypatch.setenv("SCREENSYNC_CONNECTIONS", str(tmp_path / "connections.sqlite"))
     monkeypatch.setenv("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
     return FlowEnv(warehouse=warehouse, store=open_store())
+
+
+@dataclass
+class Sandboxes:
+    """The Checkr and ClearChecks sandbox providers, each on its own loopback port."""
+
+    checkr: Any
+    clearchecks: Any
+    info: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def sandboxes() -> Iterator[Sandboxes]:
+    """Small-scale sandboxes shared by the flow tests (tests use their own connection ids and stores)."""
+    from sandbox.checkr import CheckrProvider
+    from sandbox.clearchecks import ClearChecksProvider
+    from sandbox.clock import SandboxClock
+    from tests.support.asgi_server import serve_asgi
+
+    clock = SandboxClock()
+    checkr = CheckrProvider(seed=11, scale=12, clock=clock, rate_limit=6000)
+    clearchecks = ClearChecksProvider(seed=11, scale=12, clock=clock, rate_limit=6000)
+    with serve_asgi(checkr.app) as checkr_url, serve_asgi(clearchecks.app) as cc_url:
+        yield Sandboxes(
+            checkr, clearchecks, {"checkr": checkr.info(checkr_url), "clearchecks": clearchecks.info(cc_url)}
+        )
+    checkr.close()

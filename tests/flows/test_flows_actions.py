@@ -14,15 +14,16 @@ from integrations.engine.actions import ConnectionRefused
 
 
 @pytest.fixture
-def checkr_conn(flow_env: FlowEnv, sandbox: Any) -> str:
-    info = sandbox.info["checkr"]
-    flow_env.add("checkr", "ck-1", info["accounts"][0]["api_key"], info["base_url"])
+def checkr_conn(flow_env: FlowEnv, sandboxes: Any) -> str:
+    """Account #1: no node hierarchy, so invitations need no node."""
+    info = sandboxes.info["checkr"]
+    flow_env.add("checkr", "ck-1", info["accounts"][1]["api_key"], info["base_url"])
     return "ck-1"
 
 
 @pytest.fixture
-def clearchecks_conn(flow_env: FlowEnv, sandbox: Any) -> str:
-    info = sandbox.info["clearchecks"]
+def clearchecks_conn(flow_env: FlowEnv, sandboxes: Any) -> str:
+    info = sandboxes.info["clearchecks"]
     flow_env.add("clearchecks", "cc-1", info["accounts"][0]["api_token"], info["base_url"])
     return "cc-1"
 
@@ -111,22 +112,22 @@ def _logged(flow_env: FlowEnv) -> list[Any]:
     )
 
 
-def test_a_revoked_connection_is_refused_with_nothing_sent(flow_env: FlowEnv, fresh_sandbox: Any) -> None:
-    info = fresh_sandbox.info["checkr"]
+def test_a_revoked_connection_is_refused_with_nothing_sent(flow_env: FlowEnv, sandboxes: Any) -> None:
+    info = sandboxes.info["checkr"]
     flow_env.add("checkr", "gone-1", info["accounts"][0]["api_key"], info["base_url"])
     flow_env.store.set_status("checkr", "gone-1", "revoked", "customer deauthorized")
-    before = fresh_sandbox.request_count("checkr")
+    before = sandboxes.checkr.request_count()
 
     state = af.checkr_create_candidate(connection_id="gone-1", request={"email": "cy@example.com"}, return_state=True)
 
     assert state.is_failed()
     with pytest.raises(ConnectionRefused, match=r"gone-1.*revoked.*nothing was sent"):
         state.result()
-    assert fresh_sandbox.request_count("checkr") == before
+    assert sandboxes.checkr.request_count() == before
 
 
-def test_deauthorize_revokes_then_later_actions_are_refused(flow_env: FlowEnv, fresh_sandbox: Any) -> None:
-    info = fresh_sandbox.info["checkr"]
+def test_deauthorize_revokes_then_later_actions_are_refused(flow_env: FlowEnv, sandboxes: Any) -> None:
+    info = sandboxes.info["checkr"]
     flow_env.add("checkr", "bye-1", info["accounts"][0]["api_key"], info["base_url"])
     result = af.checkr_deauthorize(connection_id="bye-1", request={"confirm": True})
     assert result.status == "revoked"

@@ -97,7 +97,7 @@ def clearchecks_sandbox() -> Iterator[tuple[Any, str]]:
     from sandbox.clearchecks import ClearChecksProvider
     from sandbox.clock import SandboxClock
 
-    provider = ClearChecksProvider(seed=7, scale=15, clock=SandboxClock(), rate_limit=0)
+    provider = ClearChecksProvider(seed=7, scale=15, clock=SandboxClock(), rate_limit=6000)
     with serve_asgi(provider.app) as base:
         yield provider, base
 

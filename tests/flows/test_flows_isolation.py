@@ -10,8 +10,8 @@ from flow_helpers import FlowEnv, artifacts_for, read_rows
 from flows.sync_flows import sync_integration
 
 
-def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(flow_env: FlowEnv, sandbox: Any) -> None:
-    cc = sandbox.info["clearchecks"]
+def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(flow_env: FlowEnv, sandboxes: Any) -> None:
+    cc = sandboxes.info["clearchecks"]
     flow_env.add("clearchecks", "good-1", cc["accounts"][0]["api_token"], cc["base_url"])
     # still active here, but the customer revoked the token in ClearChecks' console
     flow_env.add("clearchecks", "revoked-1", "token-the-customer-revoked-0000", cc["base_url"])
@@ -43,8 +43,8 @@ def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(flow_env:
     assert "good-1" not in failures and "token-the-customer" not in failures
 
 
-def test_the_next_run_skips_the_invalid_connection_and_succeeds(flow_env: FlowEnv, sandbox: Any) -> None:
-    cc = sandbox.info["clearchecks"]
+def test_the_next_run_skips_the_invalid_connection_and_succeeds(flow_env: FlowEnv, sandboxes: Any) -> None:
+    cc = sandboxes.info["clearchecks"]
     flow_env.add("clearchecks", "good-1", cc["accounts"][0]["api_token"], cc["base_url"])
     flow_env.add("clearchecks", "gone-1", cc["accounts"][1]["api_token"], cc["base_url"])
     flow_env.store.set_status("clearchecks", "gone-1", "revoked", "customer disconnected")
