@@ -141,3 +141,22 @@ def test_action_run_has_a_table_artifact(flow_env: FlowEnv, checkr_conn: str) ->
     assert state.is_completed()
     keys = {a.key for a in artifacts_for(state.state_details.flow_run_id)}
     assert "action-checkr-list-packages" in keys
+
+
+def test_an_account_with_nodes_needs_a_node_to_invite(flow_env: FlowEnv, sandboxes: Any) -> None:
+    info = sandboxes.info["checkr"]
+    flow_env.add("checkr", "nodes-1", info["accounts"][0]["api_key"], info["base_url"])  # account #0 has nodes
+    candidate = af.checkr_create_candidate(connection_id="nodes-1", request={"email": "di@example.com"})
+    invite = {
+        "candidate_id": candidate.id,
+        "package": "basic_plus",
+        "work_locations": [{"country": "US", "state": "NY"}],
+    }
+    before = sandboxes.checkr.request_count()
+
+    refused = af.checkr_invite_candidate(connection_id="nodes-1", request=invite, return_state=True)
+
+    assert refused.is_failed() and "node" in refused.message
+    assert sandboxes.checkr.request_count() == before + 1, "only the GET /nodes check was sent, no invitation"
+    invitation = af.checkr_invite_candidate(connection_id="nodes-1", request={**invite, "node": "hq"})
+    assert invitation.status == "pending" and invitation.candidate_id == candidate.id
