@@ -54,3 +54,21 @@ def test_every_declared_action_has_a_deployment_and_a_flow_typed_with_its_input_
 def test_pull_step_sets_the_working_directory() -> None:
     pull = yaml.safe_load(PREFECT_YAML.read_text())["pull"]
     assert pull == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PWD }}"}}]
+
+
+def test_serve_builds_the_same_deployments_as_prefect_yaml() -> None:
+    from datetime import timedelta
+
+    from flows.serve import runner_deployments
+
+    specs = {d["name"]: d for d in build_prefect_yaml()["deployments"]}
+    served = {d.name: d for d in runner_deployments()}
+    assert set(served) == set(specs)
+    for name, dep in served.items():
+        assert dep.parameters == specs[name]["parameters"]
+        wanted = [
+            (timedelta(seconds=s["interval"]) if "interval" in s else s["cron"], s["parameters"])
+            for s in specs[name]["schedules"]
+        ]
+        got = [(getattr(s.schedule, "interval", None) or s.schedule.cron, s.parameters) for s in dep.schedules]
+        assert got == wanted
