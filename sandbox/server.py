@@ -59,23 +59,32 @@ def build_providers(
 
 
 class _Thread:
-    """One uvicorn server on a socket we bound ourselves (so port 0 gives a real, known free port)."""
+    """One uvicorn server in its own thread with its own event loop.
+
+    uvicorn binds the port itself: handing it a pre-bound socket cost ~40 ms a request here
+    (delayed ACKs), so port 0 is resolved to a free port first and checked before starting.
+    """
 
     def __init__(self, app: Any, host: str, port: int) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind((host, port))
-        except OSError as exc:
-            self.sock.close()
-            raise OSError(f"sandbox cannot listen on {host}:{port}: {exc.strerror}") from exc
-        self.sock.listen(2048)
-        self.port = int(self.sock.getsockname()[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise OSError(f"sandbox cannot listen on {host}:{port}: {exc.strerror}") from exc
+            self.port = int(probe.getsockname()[1])
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2, backlog=2048
+            app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            backlog=2048,
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -89,7 +98,6 @@ class _Thread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-        self.sock.close()
 
 
 class SandboxServer:
