@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flow_helpers import FlowEnv, artifacts_for, read_rows
 
 from flows.sync_flows import sync_integration
 
 
-def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(flow_env: FlowEnv, sandboxes: Any) -> None:
+def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(
+    flow_env: FlowEnv, sandboxes: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     cc = sandboxes.info["clearchecks"]
     flow_env.add("clearchecks", "good-1", cc["accounts"][0]["api_token"], cc["base_url"])
     # still active here, but the customer revoked the token in ClearChecks' console
@@ -41,6 +44,11 @@ def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(flow_env:
     failures = artifacts["sync-clearchecks-failures"].data
     assert "revoked-1" in failures and "Reconnect" in failures
     assert "good-1" not in failures and "token-the-customer" not in failures
+
+    logs = caplog.text
+    assert "connection=good-1 model=packages" in logs and "connection=revoked-1 model=account" in logs
+    for secret in ("token-the-customer-revoked-0000", cc["accounts"][0]["api_token"], cc["accounts"][1]["api_token"]):
+        assert secret not in logs
 
 
 def test_the_next_run_skips_the_invalid_connection_and_succeeds(flow_env: FlowEnv, sandboxes: Any) -> None:
