@@ -79,6 +79,18 @@ def _existing(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[s
     return {name: dtype for name, dtype in rows}
 
 
+_TYPE_ALIASES = {"TIMESTAMPWITHTIMEZONE": "TIMESTAMPTZ", "INT64": "BIGINT", "INT8": "BIGINT", "FLOAT8": "DOUBLE",
+                 "BOOL": "BOOLEAN", "STRING": "VARCHAR", "TEXT": "VARCHAR"}
+
+
+def _canonical_type(dtype: str) -> str:
+    """DuckDB reports `TIMESTAMP WITH TIME ZONE` for a column declared `TIMESTAMPTZ`: compare canonically."""
+    compact = dtype.replace(" ", "").upper()
+    for alias, name in _TYPE_ALIASES.items():
+        compact = compact.replace(alias, name)
+    return compact
+
+
 def _ensure_one(con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]) -> list[str]:
     """Create the table or add missing columns; returns the names of added columns ([] when created)."""
     ref = f"{ident(schema)}.{ident(table)}"
@@ -92,7 +104,7 @@ def _ensure_one(con: duckdb.DuckDBPyConnection, schema: str, table: str, columns
         if name not in existing:
             con.execute(f"ALTER TABLE {ref} ADD COLUMN {ident(name)} {dtype}")
             added.append(name)
-        elif existing[name].replace(" ", "") != dtype.replace(" ", ""):
+        elif _canonical_type(existing[name]) != _canonical_type(dtype):
             log.warning(
                 "%s.%s is %s but the model now says %s; keeping the column as it is", ref, name, existing[name], dtype
             )
