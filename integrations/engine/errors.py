@@ -23,14 +23,21 @@ class ProviderError(EngineError):
     """A non-retryable answer (4xx other than 401/403/429)."""
 
     def __init__(self, integration: str, connection_id: str, status_code: int, message: str, url: str) -> None:
+        self.integration, self.connection_id = integration, connection_id
         self.status_code, self.message, self.url = status_code, message, url
-        super().__init__(f"{integration} connection {connection_id!r}: {status_code} from {url}: {message or 'no message'}")
+        super().__init__(
+            f"{integration} connection {connection_id!r}: {status_code} from {url}: {message or 'no message'}"
+        )
 
 
 class RetriesExhausted(EngineError):
+    """Retryable trouble that outlasted the policy's attempts or total-wait cap."""
+
     def __init__(self, what: str, attempts: int, waited: float, last_error: str) -> None:
         self.last_error = last_error
-        super().__init__(f"{what}: gave up after {attempts} attempts and {waited:.1f}s of waiting; last error: {last_error}")
+        super().__init__(
+            f"{what}: gave up after {attempts} attempts and {waited:.1f}s of waiting; last error: {last_error}"
+        )
 
 
 class MalformedResponse(EngineError):
@@ -38,7 +45,7 @@ class MalformedResponse(EngineError):
 
 
 class PaginationError(EngineError):
-    pass
+    """The provider's paging cannot be trusted; the run stops rather than page forever."""
 
 
 class ForeignHostError(PaginationError):
@@ -46,8 +53,8 @@ class ForeignHostError(PaginationError):
 
 
 class PaginationLoopError(PaginationError):
-    pass
+    """A page URL requested twice in one run, or a page repeating an earlier page's ids."""
 
 
 class RunawayPaginationError(PaginationError):
-    pass
+    """Far more pages than the declared total allows."""

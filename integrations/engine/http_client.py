@@ -7,6 +7,7 @@ origin: a next link to another host is refused before anything, credentials incl
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from integrations.engine.rate_limiter import limiter_for
 from integrations.engine.retries import RetryPolicy, is_retryable, server_wait
 
 log = logging.getLogger("screensync.http")
+
+MALFORMED_TRIES = 3  # a page that is garbled this many times in a row is not transient
 
 
 @dataclass
@@ -82,6 +85,7 @@ class ProviderClient:
         self.rate_limit = rate_limit
         self.limiter = limiter_for(integration, credential_fingerprint, rate_limit)
         self.stats = RequestStats()
+        self._sleep = time.sleep  # one place to wait, so the retry loop stays easy to follow
         self._origin = _origin(self.api_base)
         self._http = httpx.Client(
             auth=auth,
@@ -120,64 +124,95 @@ class ProviderClient:
         data: Any = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
+        """Send with pacing and retries; return a response below 300 or raise an EngineError."""
         url = self.url_for(path_or_url)
-        # shown URLs are built before auth adds a token (query-token auth puts it in the URL)
+        # the shown URL is built before auth adds a token (query-token auth puts it in the URL)
         shown = redact_url(httpx.URL(url).copy_merge_params(params or {}))
         what = f"{self.integration} connection {self.connection_id!r}: {method} {shown}"
         waited = 0.0
         last_error = ""
-        for attempt in range(1, self.retry.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             self.stats.waited_s += self.limiter.acquire()
             self.stats.requests += 1
             try:
                 response = self._http.request(method, url, params=params, json=json, data=data, headers=headers)
                 response.read()
             except httpx.TransportError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
+                last_error = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 delay = self.retry.backoff(attempt)
             else:
                 self.limiter.observe(response.status_code, response.headers)
                 status = response.status_code
-                if status < 400:
+                if status < 300:
                     return response
                 if status in (401, 403):
                     raise AuthFailed(self.integration, self.connection_id, status, self._message(response))
+                if status < 400:
+                    where = redact_url(response.headers.get("Location", "")) or "nowhere"
+                    raise ProviderError(
+                        self.integration, self.connection_id, status, f"redirect to {where} not followed", shown
+                    )
                 if not is_retryable(response=response):
                     raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown)
+                last_error = f"HTTP {status} {self._message(response)}".strip()
+                told = server_wait(response.headers, self.rate_limit, status_code=status)
+                delay = told if told is not None else self.retry.backoff(attempt)
                 if status == 429:
                     self.stats.rate_limited += 1
-                last_error = f"HTTP {status} {self._message(response)}".strip()
-                told = server_wait(response.headers, self.rate_limit)
-                delay = told if told is not None else self.retry.backoff(attempt)
-            if attempt == self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
-                break
-            log.info("%s: %s; retry %d in %.1fs", what, last_error, attempt, delay)
+                    self.limiter.pause_for(delay)  # everyone on this credential holds off, not just us
+            if attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
+                raise RetriesExhausted(what, attempt, waited, last_error)
+            log.info("%s: %s; retry %d in %.2fs", what, last_error, attempt, delay)
             self.stats.retries += 1
-            time.sleep(delay)
+            self._sleep(delay)
             waited += delay
             self.stats.waited_s += delay
-        raise RetriesExhausted(what, attempt, waited, last_error)
 
     def _message(self, response: httpx.Response) -> str:
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            return response.text[:200]
-        return message_at(body, self.errors.message_path)[:500]
+            return scrub(response.text[:200])
+        return scrub(message_at(body, self.errors.message_path)[:500])
 
     def get_json(self, path_or_url: str, *, params: dict[str, Any] | None = None) -> tuple[Any, httpx.Response]:
-        """GET and parse; a body that is not JSON (cut off, garbled) is retried like a 5xx."""
+        """GET and parse. A body that is not JSON (garbled by a proxy, cut off) is fetched again
+        a few times with backoff, like a 5xx: it is usually a transient upstream fault."""
+        tries = min(MALFORMED_TRIES, self.retry.max_attempts)
         last = ""
-        for _ in range(3):
+        for attempt in range(1, tries + 1):
             response = self.request("GET", path_or_url, params=params)
             try:
                 return orjson.loads(response.content), response
             except orjson.JSONDecodeError as exc:
                 last = str(exc)
+            if attempt < tries:
+                delay = self.retry.backoff(attempt)
+                log.info(
+                    "%s connection %r: malformed JSON from %s (%s); fetching again in %.2fs",
+                    self.integration,
+                    self.connection_id,
+                    self._shown(path_or_url, params),
+                    last,
+                    delay,
+                )
                 self.stats.retries += 1
-                log.info("%s connection %r: malformed JSON from %s (%s); fetching again", self.integration,
-                         self.connection_id, redact_url(self.url_for(path_or_url)), exc)
+                self._sleep(delay)
+                self.stats.waited_s += delay
         raise MalformedResponse(
-            f"{self.integration} connection {self.connection_id!r}: {redact_url(self.url_for(path_or_url))}"
-            f" returned a body that is not JSON three times ({last})"
+            f"{self.integration} connection {self.connection_id!r}: {self._shown(path_or_url, params)}"
+            f" returned a body that is not JSON {tries} times in a row ({last})"
         )
+
+    def _shown(self, path_or_url: str, params: dict[str, Any] | None) -> str:
+        return redact_url(httpx.URL(self.url_for(path_or_url)).copy_merge_params(params or {}))
+
+
+_URL_RE = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def scrub(text: str) -> str:
+    """Redact secret query values in any URL quoted inside provider or transport messages."""
+    return _URL_RE.sub(lambda m: redact_url(m.group(0)), text)

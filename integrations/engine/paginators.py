@@ -11,10 +11,11 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from integrations.engine.auth import redact_url
+from integrations.engine.auth import SECRET_QUERY_PARAMS, redact_url
 from integrations.engine.definition import PaginationConfig
 from integrations.engine.errors import MalformedResponse, PaginationLoopError, RunawayPaginationError
 from integrations.engine.http_client import ProviderClient
@@ -31,15 +32,28 @@ class Page:
     checkpoint: dict[str, Any] | None  # where the NEXT page starts; None after the last page
 
 
-def _at(body: Any, path: str | None) -> Any:
+_MISSING = object()
+
+
+def _at(body: Any, path: str | None, *, missing: Any = None) -> Any:
+    """The value at a dotted path (`meta.next`), or `missing` when the path is absent."""
     node = body
     for part in (path or "").split("."):
         if not part:
             continue
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
+        if not isinstance(node, dict) or part not in node:
+            return missing
+        node = node[part]
     return node
+
+
+def strip_secrets(url: str) -> str:
+    """The URL without secret-looking query parameters (the auth layer adds its own)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, True) if k.lower() not in SECRET_QUERY_PARAMS]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))
 
 
 class Paginator(Protocol):
@@ -65,7 +79,9 @@ class NextLinkPaginator:
 
     def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
         nxt = _at(body, self.config.next_path)
-        self._next = str(nxt) if nxt else None
+        # a provider echoing the token in its link must not get it into a stored checkpoint;
+        # auth adds it back when the request is sent
+        self._next = strip_secrets(str(nxt)) if nxt else None
 
     def next_request(self) -> Request | None:
         return (self._next, {}) if self._next else None
@@ -103,8 +119,8 @@ class PageNumberPaginator:
         last_page = _at(body, self.config.last_page_path) if self.config.last_page_path else None
         if isinstance(last_page, int) and self._page >= last_page:
             more = False
-        if self.config.next_path and isinstance(body, dict) and self.config.next_path in body and not body[self.config.next_path]:
-            more = False
+        if self.config.next_path and _at(body, self.config.next_path, missing=_MISSING) in (None, ""):
+            more = False  # declared and empty: the provider says this was the last page
         self._more = more
         if more:
             self._page += 1
@@ -150,18 +166,22 @@ def make_paginator(config: PaginationConfig, *, single: bool = False) -> Paginat
     return PageNumberPaginator(config)
 
 
-def extract_records(body: Any, config: PaginationConfig, *, single: bool, url: str) -> list[dict[str, Any]]:
+def extract_records(body: Any, config: PaginationConfig, *, single: bool, where: str) -> list[dict[str, Any]]:
+    """The records of one response; `where` (integration, connection, redacted URL) prefixes errors."""
     if single:
-        obj = _at(body, config.data_path) if (config.data_path and isinstance(body, dict) and config.data_path in body
-                                               and isinstance(body[config.data_path], dict)) else body
+        inner = _at(body, config.data_path) if config.data_path else None
+        obj = inner if isinstance(inner, dict) else body
         if not isinstance(obj, dict):
-            raise MalformedResponse(f"{url}: expected one JSON object, got {type(obj).__name__}")
+            raise MalformedResponse(f"{where}: expected one JSON object, got {type(obj).__name__}")
         return [obj]
     records = body if config.data_path is None else _at(body, config.data_path)
     if not isinstance(records, list):
         raise MalformedResponse(
-            f"{url}: expected a list at {config.data_path or '(body)'!r}, got {type(records).__name__}"
+            f"{where}: expected a list at {config.data_path or '(the body)'!r}, got {type(records).__name__}"
         )
+    bad = next((type(r).__name__ for r in records if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise MalformedResponse(f"{where}: the list at {config.data_path or '(the body)'!r} holds a {bad}, not objects")
     return records
 
 
@@ -175,37 +195,48 @@ def iterate_pages(
     resume: dict[str, Any] | None = None,
     primary_key: str = "id",
 ) -> Iterator[Page]:
+    """Pages of a list (or the one object), each with the checkpoint to resume after it.
+
+    Raises PaginationError subclasses instead of paging forever or following a link off the
+    API origin; the page that revealed the problem is not yielded, so it is never committed.
+    """
     paginator = make_paginator(config, single=single)
     request: Request | None = paginator.restore(resume) if resume else paginator.init_request(path, params or {})
     seen_urls: set[str] = set()
     seen_id_pages: set[tuple[str, ...]] = set()
     number = int((resume or {}).get("page_number", 0))
+    who = f"{client.integration} connection {client.connection_id!r}"
+    largest = 0  # most records seen on one page
     while request is not None:
         target, query = request
         # the URL as we build it, before auth adds any token: safe to remember and to show
         url = str(httpx.URL(client.url_for(target)).copy_merge_params(query or {}))
         shown = redact_url(url)
         if url in seen_urls:
-            raise PaginationLoopError(f"{client.integration} connection {client.connection_id!r}: page {shown} was "
-                                      "already fetched in this run: the provider's pagination loops")
+            raise PaginationLoopError(
+                f"{who}: page {shown} was already fetched in this run: the provider's pagination loops"
+            )
         seen_urls.add(url)
         body, _ = client.get_json(target, params=query or None)
-        records = extract_records(body, config, single=single, url=shown)
+        records = extract_records(body, config, single=single, where=f"{who}: {shown}")
         ids = tuple(str(r[primary_key]) for r in records if isinstance(r, dict) and r.get(primary_key) is not None)
         if ids and not single:
             if ids in seen_id_pages:
-                raise PaginationLoopError(f"{client.integration} connection {client.connection_id!r}: page {shown} "
-                                          "repeats the ids of an earlier page: the provider's pagination loops")
+                raise PaginationLoopError(
+                    f"{who}: page {shown} repeats the ids of an earlier page: the provider's pagination loops"
+                )
             seen_id_pages.add(ids)
         total = _at(body, config.count_path) if config.count_path and isinstance(body, dict) else None
         total = total if isinstance(total, int) else None
         number += 1
+        largest = max(largest, len(records))
         if total is not None and not single:
-            allowed = math.ceil(total / max(1, config.page_size)) + 3
+            # a provider may cap per_page below what we asked: judge by the pages it really sends
+            page_size = max(1, min(config.page_size, largest) if largest else config.page_size)
+            allowed = math.ceil(total / page_size) + 3
             if number > allowed:
                 raise RunawayPaginationError(
-                    f"{client.integration} connection {client.connection_id!r}: page {number} of a list that "
-                    f"declares {total} records ({allowed} pages at most): stopping"
+                    f"{who}: page {number} of a list that declares {total} records ({allowed} pages at most): stopping"
                 )
         paginator.update_state(body, records)
         nxt = paginator.next_request()

@@ -11,9 +11,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from integrations.engine.definition import RateLimitConfig
+
+# resets are given to the second: arrive a little after, not a hair before
+_RESET_MARGIN_S = 0.25
 
 
 def credential_fingerprint(token: str) -> str:
@@ -25,7 +28,10 @@ def parse_reset(value: str, fmt: str, *, now_wall: float) -> float | None:
     """Seconds from now until the window resets, per the definition's `reset_format`."""
     try:
         if fmt == "iso8601":
-            return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp() - now_wall
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            if when.tzinfo is None:  # a reset without an offset is UTC, not this machine's zone
+                when = when.replace(tzinfo=UTC)
+            return when.timestamp() - now_wall
         if fmt == "epoch_seconds":
             return float(value) - now_wall
         return float(value)  # delta_seconds
@@ -34,6 +40,8 @@ def parse_reset(value: str, fmt: str, *, now_wall: float) -> float | None:
 
 
 class RateLimiter:
+    """Thread-safe; one per credential per process (see `limiter_for`) so all its users share it."""
+
     def __init__(
         self,
         config: RateLimitConfig,
@@ -55,6 +63,7 @@ class RateLimiter:
 
     @property
     def rate(self) -> float:
+        """Current pace in requests per second (declared, or the server's limit once seen)."""
         return self._rate
 
     def acquire(self) -> float:
@@ -77,7 +86,12 @@ class RateLimiter:
             waited += delay
 
     def observe(self, status_code: int, headers: Mapping[str, str]) -> None:
-        """Adopt what the server says about the window we are in."""
+        """Adopt what the server says about the window we are in.
+
+        A used-up window (remaining 0 with a known reset) pauses everyone on this credential
+        until the reset, whatever the status. A 429 alone does not: the client pauses the
+        limiter for the wait it settles on (Retry-After, reset or backoff), see `pause_for`.
+        """
         cfg = self.config
         limit = _int(headers.get(cfg.limit_header)) if cfg.limit_header else None
         remaining = _int(headers.get(cfg.remaining_header)) if cfg.remaining_header else None
@@ -86,25 +100,29 @@ class RateLimiter:
             reset_in = parse_reset(headers[cfg.reset_header], cfg.reset_format, now_wall=self._wall())
         with self._lock:
             if limit and limit > 0:
-                # the server's limit wins over the declared one (Checkr adjusts per account)
+                # the server's limit wins over the declared one (Checkr raises it per account)
                 self._rate = cfg.target_share * limit / cfg.per_seconds
                 self._burst = max(1.0, min(5.0, self._rate))
             if remaining is not None and reset_in is not None and reset_in > 0:
+                now = self._clock()
                 if remaining <= 0:
-                    self._paused_until = max(self._paused_until, self._clock() + reset_in)
+                    self._paused_until = max(self._paused_until, now + reset_in + _RESET_MARGIN_S)
+                    self._tokens = 0.0
                 else:
                     # never faster than what is left of this window allows
                     self._window_rate = max(remaining / reset_in, 1e-3)
-                    self._window_until = self._clock() + reset_in
-        if status_code == 429 and reset_in is not None and reset_in > 0:
-            self.pause_for(reset_in)
+                    self._window_until = now + reset_in
 
     def pause_for(self, seconds: float) -> None:
+        """Hold every request on this credential for `seconds` (after a 429, so others back off too)."""
+        if seconds <= 0:
+            return
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
             self._tokens = 0.0
 
     def pause_until_wall(self, epoch_seconds: float) -> None:
+        """Pause until a wall-clock time, e.g. an `X-Ratelimit-Reset` read off a 429."""
         self.pause_for(epoch_seconds - self._wall())
 
 
@@ -123,6 +141,6 @@ def limiter_for(integration: str, credential_fingerprint: str, config: RateLimit
     """One limiter per (integration, credential) in this process, shared by every task using it."""
     key = (integration, credential_fingerprint)
     with _registry_lock:
-        if key not in _registry:
+        if key not in _registry or _registry[key].config != config:
             _registry[key] = RateLimiter(config)
         return _registry[key]
