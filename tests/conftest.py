@@ -13,7 +13,9 @@ from sandbox.server import SandboxServer
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxServer]:
     """Started once (seed 42, small scale) and shared: tests must undo fault or rate-limit changes."""
-    with SandboxServer(seed=42, scale=50) as server:
+    # ClearChecks advertises a higher limit here (its X-RateLimit-Limit header, which clients adopt)
+    # so a whole suite sharing one token is not paced at the default 60 a minute.
+    with SandboxServer(seed=42, scale=50, rate_limits={"clearchecks": 6000}) as server:
         yield server
 
 

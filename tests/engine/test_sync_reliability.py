@@ -94,16 +94,34 @@ def test_foreign_or_looping_next_links_are_refused(env: Env, fresh_sandbox: Any,
 
 
 def test_clearchecks_rides_out_faults(env: Env, fresh_sandbox: Any) -> None:
-    sandbox = fresh_sandbox(scale=300)
+    sandbox = fresh_sandbox(scale=300, rate_limits={"clearchecks": 6000})
     account_id = env.connect(sandbox, "clearchecks", "cc-1")
-    set_faults(sandbox, "clearchecks", error_rate=0.2, duplicate_record=True, malformed_page=2)
+    set_faults(sandbox, "clearchecks", error_rate=0.2, duplicate_record=True, drop_rate=0.1)
     from integrations.engine.retries import RetryPolicy
 
     fast = RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=10)
     results = [env.sync("clearchecks", "cc-1", s, retry=fast) for s in ("account", "reports", "packages", "invoices")]
     assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
+    assert sum(r.retries for r in results) > 0
     set_faults(sandbox, "clearchecks")
     assert_clearchecks_equal(env, sandbox, "cc-1", account_id)
+
+
+def test_a_page_that_stays_malformed_fails_clearly_and_the_run_resumes(env: Env, fresh_sandbox: Any) -> None:
+    sandbox = fresh_sandbox(scale=300, rate_limits={"clearchecks": 6000})
+    account_id = env.connect(sandbox, "clearchecks", "cc-1")
+    set_faults(sandbox, "clearchecks", malformed_page=2)
+    from integrations.engine.retries import RetryPolicy
+
+    failed = env.sync("clearchecks", "cc-1", "reports", retry=RetryPolicy(base_delay=0.01, max_delay=0.05))
+    assert failed.status.value == "failed"
+    assert "not JSON" in (failed.error or "") and "page=2" in (failed.error or "")
+    assert failed.pages == 1  # page 1 was committed with its checkpoint
+    set_faults(sandbox, "clearchecks")
+    resumed = env.sync("clearchecks", "cc-1", "reports")
+    assert resumed.ok and resumed.resumed
+    truth = {r["report_key"] for r in sandbox.export("clearchecks")[account_id]["reports"]}
+    assert set(env.raws("clearchecks", "reports", "cc-1")) == truth
 
 
 @pytest.mark.slow
