@@ -12,14 +12,10 @@ from typing import Any
 import uvicorn
 
 from sandbox.checkr import CheckrProvider
+from sandbox.clearchecks import ClearChecksProvider
 from sandbox.clock import SandboxClock
 from sandbox.control import build_control_app
 from sandbox.faults import FaultConfig
-
-try:
-    from sandbox.clearchecks import ClearChecksProvider
-except ImportError:  # pragma: no cover - only until the ClearChecks provider lands
-    ClearChecksProvider = None  # type: ignore[assignment,misc]
 
 PROVIDER_KEYS = ("checkr", "checkr_staging", "clearchecks")
 
@@ -50,11 +46,8 @@ def build_providers(
             environment="staging",
             accounts=2,
         ),
+        "clearchecks": ClearChecksProvider(seed=seed, scale=scale, clock=clock, rate_limit=limits.get("clearchecks")),
     }
-    if ClearChecksProvider is not None:
-        providers["clearchecks"] = ClearChecksProvider(
-            seed=seed, scale=scale, clock=clock, rate_limit=limits.get("clearchecks")
-        )
     return providers
 
 
