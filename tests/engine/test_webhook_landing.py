@@ -18,7 +18,7 @@ def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, mon
     from screensync.webhook_wiring import install
 
     monkeypatch.setenv("SCREENSYNC_WAREHOUSE", str(env.db))
-    sandbox = fresh_sandbox(scale=40)
+    sandbox = fresh_sandbox(scale=200)
     env.connect(sandbox, "checkr", "cust-1")
     assert all(r.ok for r in env.sync_all("checkr", "cust-1"))
     pending = dict(env.rows("SELECT id, status FROM checkr.reports WHERE status = 'pending'"))
