@@ -216,3 +216,25 @@ _URL_RE = re.compile(r"https?://[^\s'\"<>]+")
 def scrub(text: str) -> str:
     """Redact secret query values in any URL quoted inside provider or transport messages."""
     return _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
+
+
+class RedactingFilter(logging.Filter):
+    """httpx logs every request's full URL at INFO, and query-token auth puts the token there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(scrub(str(a)) if isinstance(a, str | httpx.URL) else a for a in args)
+        record.msg = scrub(str(record.msg))
+        return True
+
+
+def install_redaction(*names: str) -> None:
+    """Idempotent: put the redacting filter on each named logger once."""
+    for name in names:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter())
+
+
+install_redaction("httpx", "httpcore")

@@ -54,7 +54,7 @@ class RateLimiter:
         self._clock, self._sleep, self._wall = clock, sleep, wall
         self._lock = threading.Lock()
         self._rate = config.target_share * config.requests / config.per_seconds  # requests per second
-        self._burst = max(1.0, min(5.0, self._rate))  # small burst: even pacing matters more than speed
+        self._burst = _burst(self._rate, config.requests, config.target_share)
         self._tokens = self._burst
         self._last = clock()
         self._paused_until = 0.0  # monotonic time before which nothing is sent
@@ -102,7 +102,7 @@ class RateLimiter:
             if limit and limit > 0:
                 # the server's limit wins over the declared one (Checkr raises it per account)
                 self._rate = cfg.target_share * limit / cfg.per_seconds
-                self._burst = max(1.0, min(5.0, self._rate))
+                self._burst = _burst(self._rate, limit, cfg.target_share)
             if remaining is not None and reset_in is not None and reset_in > 0:
                 now = self._clock()
                 if remaining <= 0:
@@ -124,6 +124,12 @@ class RateLimiter:
     def pause_until_wall(self, epoch_seconds: float) -> None:
         """Pause until a wall-clock time, e.g. an `X-Ratelimit-Reset` read off a 429."""
         self.pause_for(epoch_seconds - self._wall())
+
+
+def _burst(rate: float, limit: int, target_share: float) -> float:
+    """A small burst that fits in the headroom target_share leaves, so burst plus a full
+    window of pacing never exceeds the provider's limit (matters for short windows)."""
+    return max(1.0, min(5.0, rate, (1 - target_share) * limit))
 
 
 def _int(value: str | None) -> int | None:
