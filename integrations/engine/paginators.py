@@ -158,6 +158,13 @@ class SinglePaginator:
         raise ValueError("a single-object request has nothing to resume")
 
 
+def _normalized(url: str) -> str:
+    """One spelling per page URL, so reordered query parameters still count as the same page."""
+    parts = urlsplit(url)
+    query = urlencode(sorted(parse_qsl(parts.query, True)))
+    return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, query, ""))
+
+
 def make_paginator(config: PaginationConfig, *, single: bool = False) -> Paginator:
     if single or config.type == "none":
         return SinglePaginator(config)
@@ -212,11 +219,12 @@ def iterate_pages(
         # the URL as we build it, before auth adds any token: safe to remember and to show
         url = str(httpx.URL(client.url_for(target)).copy_merge_params(query or {}))
         shown = redact_url(url)
-        if url in seen_urls:
+        key = _normalized(url)
+        if key in seen_urls:
             raise PaginationLoopError(
                 f"{who}: page {shown} was already fetched in this run: the provider's pagination loops"
             )
-        seen_urls.add(url)
+        seen_urls.add(key)
         body, _ = client.get_json(target, params=query or None)
         records = extract_records(body, config, single=single, where=f"{who}: {shown}")
         ids = tuple(str(r[primary_key]) for r in records if isinstance(r, dict) and r.get(primary_key) is not None)

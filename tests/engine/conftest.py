@@ -271,8 +271,9 @@ class FakeProvider:
         return _json({"data": ITEMS[:10], "next_href": f"{foreign}/v1/linked?page=2", "count": len(ITEMS)})
 
     async def r_looping(self, request: Request, n: int) -> Response:
+        """Page 3's next link is page 2's URL again."""
         page, data = self._page(request, 3)
-        return _json({"data": data, "next_href": self._link(request, 1 if page == 2 else page + 1), "count": 25})
+        return _json({"data": data, "next_href": self._link(request, 2 if page == 3 else page + 1), "count": 25})
 
     async def r_same_ids(self, request: Request, n: int) -> Response:
         page = int(request.query_params.get("page", "1"))
