@@ -10,11 +10,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class CheckrRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_list_is_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        """Checkr sends `null` for screening-id arrays a package lacks (staging samples show it)."""
+        if value is None and info.field_name is not None:
+            default = cls.model_fields[info.field_name].default
+            if isinstance(default, list):
+                return []
+        return value
 
 
 class WorkLocation(CheckrRecord):
