@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 def main() -> None:
     info = json.loads(Path(sys.argv[1]).read_text())
     provider, integration, sync_name, db = sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5])
-    full_refresh = len(sys.argv) > 6 and sys.argv[6] == "full"
+    full_refresh = "full" in sys.argv[6:]
     tmp = Path(tempfile.mkdtemp())
     os.environ.setdefault("SCREENSYNC_CONNECTIONS", str(tmp / "connections.sqlite"))
     os.environ.setdefault("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
@@ -49,6 +49,7 @@ def main() -> None:
     print(json.dumps({"status": result.status.value, "error": result.error, "seconds": elapsed,
                       "peak_rss_mb": peak_mb, "added": result.added, "updated": result.updated,
                       "unchanged": result.unchanged, "requests": result.requests, "retries": result.retries,
+                      "rate_limited": result.rate_limited,
                       "pages": result.pages}))
 
 

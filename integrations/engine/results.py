@@ -29,6 +29,7 @@ class SyncResult(BaseModel):
     rejected: int = 0
     requests: int = 0
     retries: int = 0
+    rate_limited: int = 0  # 429 answers seen (pacing should keep this at zero)
     pages: int = 0
     resumed: bool = False
     started_at: datetime

@@ -317,7 +317,7 @@ def run_sync(
     mode = "full" if (full_refresh and sync.mode == "incremental") else sync.mode
     run: SyncRun | None = None
     status, error, hint = RunStatus.SUCCESS, None, None
-    requests = retries = 0
+    requests = retries = rate_limited = 0
     resumed = False
     deleted = 0
     connection = store.get(integration, connection_id)
@@ -345,6 +345,7 @@ def run_sync(
                                  None if full_refresh else state.cursor)
             finally:
                 requests, retries = client.stats.requests, client.stats.retries
+                rate_limited = client.stats.rate_limited
         deletes = [run.targets.main] if (sync.track_deletes and mode == "full") else []
         deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
                                              deletes=deletes, run_id=run.run_id)
@@ -381,6 +382,7 @@ def run_sync(
         deleted=deleted,
         requests=requests,
         retries=retries,
+        rate_limited=rate_limited,
         pages=run.pages if run else 0,
         resumed=resumed,
         started_at=started,
