@@ -6,9 +6,20 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.engine.conftest import Env
+
+
+def _completion_processed(env: Env, report_ids: set[str]) -> bool:
+    """A report.completed event for one of `report_ids` has been handled (so its upsert is done)."""
+    for e in env.store.events(status="processed", integration="checkr"):
+        if e["event_type"] == "report.completed":
+            body = orjson.loads(env.store.event_body("checkr", e["event_id"]))
+            if body["data"]["object"]["id"] in report_ids:
+                return True
+    return False
 
 
 def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,11 +40,8 @@ def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, mon
             httpx.put(f"{sandbox.info['control_url']}/webhooks",
                       json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}).raise_for_status()
             sandbox.advance(days=20)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                events = env.store.events(integration="checkr")
-                if events and all(e["status"] != "pending" for e in events) and len(events) >= 1:
-                    break
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _completion_processed(env, set(pending)):
                 time.sleep(0.2)
     finally:
         set_object_event_handler(None)
