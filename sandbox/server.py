@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -56,9 +57,11 @@ class _Thread:
 
     uvicorn binds the port itself: handing it a pre-bound socket cost ~40 ms a request here
     (delayed ACKs), so port 0 is resolved to a free port first and checked before starting.
+    Another process can take that port in between; `start_serving` then retries on a new one.
     """
 
     def __init__(self, app: Any, host: str, port: int) -> None:
+        self.app, self.host, self.requested_port = app, host, port
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -77,7 +80,11 @@ class _Thread:
             backlog=2048,
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn exits on a failed bind; wait_started reports it
+            self.server.run()
 
     def start(self) -> None:
         self.thread.start()
@@ -91,6 +98,21 @@ class _Thread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def start_serving(app: Any, host: str, port: int, deadline: float, attempts: int = 5) -> _Thread:
+    """Start one server; an auto-chosen port lost to a race between probe and bind is retried."""
+    for attempt in range(attempts):
+        t = _Thread(app, host, port)
+        t.start()
+        try:
+            t.wait_started(deadline)
+            return t
+        except RuntimeError:
+            t.stop()
+            if port or attempt == attempts - 1 or time.monotonic() > deadline:
+                raise
+    raise AssertionError("unreachable")
 
 
 class SandboxServer:
@@ -128,14 +150,11 @@ class SandboxServer:
     # ---- lifecycle ----
     def start(self) -> SandboxServer:
         try:
-            for key, provider in self.providers.items():
-                self._threads[key] = _Thread(provider.app, self.host, self._ports[key])
-            self._threads["control"] = _Thread(build_control_app(self), self.host, self._ports["control"])
-            for t in self._threads.values():
-                t.start()
             deadline = time.monotonic() + 30
-            for t in self._threads.values():
-                t.wait_started(deadline)
+            apps = {key: provider.app for key, provider in self.providers.items()}
+            apps["control"] = build_control_app(self)
+            for key, app in apps.items():
+                self._threads[key] = start_serving(app, self.host, self._ports[key], deadline)
         except BaseException:
             self.stop()
             raise

@@ -20,17 +20,27 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> Iterator[str]:
-    """Yield the base URL while the app serves real HTTP on a socket; stop it afterwards."""
-    port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
+    """Yield the base URL while the app serves real HTTP on a socket; stop it afterwards.
+
+    With port 0 a free port is probed first; if another process takes it before uvicorn binds,
+    the start is retried on a fresh port rather than failing.
+    """
     deadline = time.monotonic() + timeout
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError(f"server on {host}:{port} did not start")
-        time.sleep(0.01)
+    attempts = 1 if port else 5
+    for attempt in range(attempts):
+        chosen = port or free_port(host)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=chosen, log_level="warning", lifespan="off"))
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{chosen}", daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if server.started:
+            port = chosen
+            break
+        server.should_exit = True
+        thread.join(timeout=5)
+        if attempt == attempts - 1 or time.monotonic() >= deadline:
+            raise RuntimeError(f"server on {host}:{chosen} did not start")
     try:
         yield f"http://{host}:{port}"
     finally:

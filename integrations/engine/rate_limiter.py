@@ -78,8 +78,10 @@ class RateLimiter:
                     rate = self._rate if now >= self._window_until else min(self._rate, self._window_rate)
                     self._tokens = min(self._burst, self._tokens + (now - self._last) * rate)
                     self._last = now
-                    if self._tokens >= 1:
-                        self._tokens -= 1
+                    # a sleep of exactly the computed delay can refill to 0.999..., and a delay
+                    # below the clock's resolution would then never advance it: allow the epsilon
+                    if self._tokens >= 1 - 1e-9:
+                        self._tokens = max(0.0, self._tokens - 1)
                         return waited
                     delay = (1 - self._tokens) / rate
             self._sleep(delay)
