@@ -105,7 +105,8 @@ class RateLimiter:
                 # the server's limit wins over the declared one (Checkr raises it per account)
                 self._rate = cfg.target_share * limit / cfg.per_seconds
                 self._burst = _burst(self._rate, limit, cfg.target_share)
-            if remaining is not None and reset_in is not None and reset_in > 0:
+            # a limit of 0 is no window at all (a proxy or a switched-off limiter), not "wait"
+            if limit != 0 and remaining is not None and reset_in is not None and reset_in > 0:
                 now = self._clock()
                 if remaining <= 0:
                     self._paused_until = max(self._paused_until, now + reset_in + _RESET_MARGIN_S)

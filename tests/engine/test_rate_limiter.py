@@ -95,6 +95,14 @@ def test_the_servers_limit_replaces_the_declared_one() -> None:
     assert rl.rate == pytest.approx(0.95 * 1200 / 60)
 
 
+def test_a_zero_limit_is_no_window_not_a_pause() -> None:
+    """A host with limiting switched off may say limit 0 / remaining 0; that must not stall the sync."""
+    rl, fake = limiter()
+    rl.observe(200, {"X-Ratelimit-Limit": "0", "X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": iso(fake.wall() + 50)})
+    assert rl.acquire() == 0
+    assert rl.rate == pytest.approx(0.95 * 600 / 60)
+
+
 def test_pause_until_wall_holds_every_caller() -> None:
     rl, fake = limiter()
     rl.pause_until_wall(fake.wall() + 7)
