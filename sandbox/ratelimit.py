@@ -20,8 +20,14 @@ class RateDecision:
         return datetime.fromtimestamp(self.reset_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What a switched-off limiter advertises: clients that follow the server's limit headers (ours
+# does) then stop pacing, which is what "rate limiting off" is for in the benchmarks.
+UNLIMITED = 1_000_000
+
+
 class FixedWindowLimiter:
-    """`limit` requests per `window` seconds for each credential; `limit=0` disables limiting.
+    """`limit` requests per `window` seconds for each credential; `limit=0` disables limiting
+    (responses then advertise a window of `UNLIMITED` requests).
 
     Windows are aligned to wall-clock multiples of `window` (Checkr's reset is a whole minute).
     """
@@ -37,7 +43,7 @@ class FixedWindowLimiter:
         start = now - (now % self.window)
         reset = start + self.window
         if self.limit <= 0:
-            return RateDecision(True, 0, 0, reset)
+            return RateDecision(True, UNLIMITED, UNLIMITED, reset)
         with self._lock:
             w_start, count = self._counts.get(credential, (start, 0))
             if w_start != start:

@@ -77,11 +77,9 @@ def validate_records(
         except ValidationError:
             objs = None
         if objs is not None:
-            for obj, src in zip(objs, raws_src, strict=True):
-                row = obj.model_dump()
-                out.rows.append(row)
-                out.raws.append(canonical_json(src))
-                out.ids.append(str(row[primary_key]))
+            out.rows = _list_adapter(model).dump_python(objs)  # one call: cheaper than per-object dumps
+            out.raws = [canonical_json(src) for src in raws_src]
+            out.ids = [str(row[primary_key]) for row in out.rows]
             return out
 
     for inp, src in zip(inputs, raws_src, strict=True):

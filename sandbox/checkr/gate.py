@@ -48,13 +48,11 @@ def guarded(provider: CheckrProvider, handler: Handler) -> Callable[[Request], A
         provider.count_request()
         cred = basic_username(request)
         decision = provider.limiter.hit(cred or f"anonymous:{request.client.host if request.client else '-'}")
-        headers: dict[str, str] = {}
-        if decision.limit:  # limiting switched off (benchmarks): no window to report
-            headers = {
-                "X-Ratelimit-Limit": str(decision.limit),
-                "X-Ratelimit-Remaining": str(decision.remaining),
-                "X-Ratelimit-Reset": decision.reset_iso,
-            }
+        headers = {
+            "X-Ratelimit-Limit": str(decision.limit),
+            "X-Ratelimit-Remaining": str(decision.remaining),
+            "X-Ratelimit-Reset": decision.reset_iso,
+        }
         response = await _serve(provider, handler, request, cred, decision.allowed)
         response.headers.update(headers)
         return response

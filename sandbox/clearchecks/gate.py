@@ -46,9 +46,7 @@ async def gate(
         if not token_known(token):
             return error(401, "invalid api_token")
     decision = limiter.hit(token)
-    headers: dict[str, str] = {}
-    if decision.limit:
-        headers = {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining)}
+    headers = {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining)}
     if not decision.allowed:
         retry = max(1, int(decision.reset_epoch - time.time() + 0.999))
         headers |= {"Retry-After": str(retry), "X-RateLimit-Reset": str(int(decision.reset_epoch))}
