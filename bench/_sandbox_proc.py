@@ -15,22 +15,16 @@ from typing import Any
 
 import httpx
 
+from screensync.asgi_thread import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
 def sandbox_process(*, scale: int, seed: int = 7) -> Iterator[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         info_path = Path(tmp) / "info.json"
-        ports = [_free_port() for _ in range(4)]
+        ports = [free_port() for _ in range(4)]
         cmd = [
             sys.executable, "-m", "screensync", "sandbox",
             "--checkr-port", str(ports[0]), "--checkr-staging-port", str(ports[1]),

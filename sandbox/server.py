@@ -17,6 +17,7 @@ from sandbox.clearchecks import ClearChecksProvider
 from sandbox.clock import SandboxClock
 from sandbox.control import build_control_app
 from sandbox.faults import FaultConfig
+from screensync.asgi_thread import free_port
 
 PROVIDER_KEYS = ("checkr", "checkr_staging", "clearchecks")
 
@@ -62,6 +63,7 @@ class _Thread:
 
     def __init__(self, app: Any, host: str, port: int) -> None:
         self.app, self.host, self.requested_port = app, host, port
+        port = port or free_port(host)  # below the ephemeral range: outgoing sockets cannot take it
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
