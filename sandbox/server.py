@@ -62,7 +62,6 @@ class _Thread:
     """
 
     def __init__(self, app: Any, host: str, port: int) -> None:
-        self.app, self.host, self.requested_port = app, host, port
         port = port or free_port(host)  # below the ephemeral range: outgoing sockets cannot take it
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -7,6 +7,7 @@ ASSUMED contract listed in docs/providers/clearchecks.md.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -75,33 +76,29 @@ def build_app(p: ClearChecksProvider) -> Starlette:
             headers=g.headers,
         )
 
-    async def invoices(request: Request) -> Response:
-        g = await passed(request)
-        if isinstance(g, Response):
-            return g
-        rows = p.invoices(account(g))
-        return list_response(
-            request,
-            fetch=lambda offset, limit: rows[offset : offset + limit],
-            total=len(rows),
-            required_field="id",
-            faults=p.faults,
-            headers=g.headers,
-        )
+    def in_memory_list(
+        rows_for: Callable[[Passed], list[Any]], required_field: str
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A paginated list over rows already built (invoices, the package catalogue)."""
 
-    async def packages(request: Request) -> Response:
-        g = await passed(request)
-        if isinstance(g, Response):
-            return g
-        rows = p.packages()
-        return list_response(
-            request,
-            fetch=lambda offset, limit: rows[offset : offset + limit],
-            total=len(rows),
-            required_field="sku",
-            faults=p.faults,
-            headers=g.headers,
-        )
+        async def endpoint(request: Request) -> Response:
+            g = await passed(request)
+            if isinstance(g, Response):
+                return g
+            rows = rows_for(g)
+            return list_response(
+                request,
+                fetch=lambda offset, limit: rows[offset : offset + limit],
+                total=len(rows),
+                required_field=required_field,
+                faults=p.faults,
+                headers=g.headers,
+            )
+
+        return endpoint
+
+    invoices = in_memory_list(lambda g: p.invoices(account(g)), "id")
+    packages = in_memory_list(lambda g: p.packages(), "sku")
 
     async def order_new(request: Request) -> Response:
         g = await passed(request)
