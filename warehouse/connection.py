@@ -48,6 +48,23 @@ def _lock_detail(exc: duckdb.Error) -> str:
     return detail.split(". See also")[0].strip().rstrip(".")
 
 
+def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
+    if read_only or row_group_size is None:
+        return duckdb.connect(str(path), read_only=read_only)
+    # ROW_GROUP_SIZE is an ATTACH option only: the file is attached to an in-memory session and
+    # made the default catalog, named after the file as a plain `duckdb.connect(path)` would.
+    con = duckdb.connect()
+    try:
+        alias = path.stem.replace('"', '""')
+        quoted = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS \"{alias}\" (ROW_GROUP_SIZE {int(row_group_size)})")
+        con.execute(f'USE "{alias}"')
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def connect(
     path: str | Path,
     *,
@@ -55,8 +72,12 @@ def connect(
     timeout: float = 30.0,
     initial_delay: float = 0.05,
     max_delay: float = 2.0,
+    row_group_size: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying lock conflicts with exponential backoff + jitter until `timeout`."""
+    """Connect, retrying lock conflicts with exponential backoff + jitter until `timeout`.
+
+    `row_group_size` (writers only) sets the size of the row groups new rows are written in.
+    """
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"warehouse file {path} does not exist yet; run a sync first")
@@ -68,7 +89,7 @@ def connect(
     warned = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return _open(path, read_only, row_group_size)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise

@@ -10,7 +10,7 @@ import duckdb
 
 from warehouse.columns import model_columns
 from warehouse.records import TableTarget
-from warehouse.tables import ident, table_ref
+from warehouse.tables import SUPERSEDED, ident, table_ref
 
 GONE = "_screensync_gone"
 
@@ -18,7 +18,7 @@ GONE = "_screensync_gone"
 def soft_delete_unseen(
     con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, attempt_id: str, run_id: str
 ) -> int:
-    main, hist = table_ref(target), table_ref(target, history=True)
+    main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
     pk = ident(target.primary_key)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {GONE} AS
@@ -30,22 +30,20 @@ def soft_delete_unseen(
     )
     (count,) = con.execute(f"SELECT count(*) FROM {GONE}").fetchone() or (0,)
     if count:
+        # the live version ends here; the row itself then stands for the deletion (see `_history`)
+        cols = ", ".join(f"t.{ident(c.name)}" for c in model_columns(target.model))
+        con.execute(
+            f"""INSERT INTO {superseded} BY NAME
+            SELECT {cols}, t.connection_id, t._raw, t._hash, t._last_modified_at AS _valid_from,
+                   current_timestamp AS _valid_to,
+                   CASE WHEN t._last_modified_at = t._first_seen_at THEN 'insert' ELSE 'update' END AS _change,
+                   t._run_id
+            FROM {main} t JOIN {GONE} g ON t.{pk} = g.{pk} WHERE t.connection_id = $conn""",
+            {"conn": connection_id},
+        )
         con.execute(
             f"""UPDATE {main} t SET _deleted_at = current_timestamp, _run_id = $run, _synced_at = current_timestamp
             FROM {GONE} g WHERE t.connection_id = $conn AND t.{pk} = g.{pk}""",
-            {"conn": connection_id, "run": run_id},
-        )
-        con.execute(
-            f"""UPDATE {hist} h SET _valid_to = current_timestamp FROM {GONE} g
-            WHERE h.connection_id = $conn AND h.{pk} = g.{pk} AND h._valid_to IS NULL""",
-            {"conn": connection_id},
-        )
-        cols = ", ".join(f"t.{ident(c.name)}" for c in model_columns(target.model))
-        con.execute(
-            f"""INSERT INTO {hist} BY NAME
-            SELECT {cols}, t.connection_id, t._raw, t._hash, current_timestamp AS _valid_from,
-                   'delete' AS _change, $run AS _run_id
-            FROM {main} t JOIN {GONE} g ON t.{pk} = g.{pk} WHERE t.connection_id = $conn""",
             {"conn": connection_id, "run": run_id},
         )
     con.execute(f"DROP TABLE IF EXISTS {GONE}")

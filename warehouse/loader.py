@@ -43,15 +43,28 @@ __all__ = [
 ]
 
 
+# Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
+# group at every automatic checkpoint: with its default (122,880 rows) a long first load
+# rewrote the same growing row group a dozen times, and held all of it in memory to do so.
+ROW_GROUP_SIZE = 8192
+# The writer's buffer pool: what it has written stays cached up to this, then is evicted.
+MEMORY_LIMIT = "128MB"
+
+
 class Warehouse:
-    def __init__(self, path: str | Path, *, lock_timeout: float = 30.0, threads: int = 1) -> None:
+    def __init__(
+        self, path: str | Path, *, lock_timeout: float = 30.0, threads: int = 1, memory_limit: str = MEMORY_LIMIT
+    ) -> None:
         """`threads=1` because the writer runs many ~100-row statements: DuckDB's thread
         scheduling costs more than it saves on those (a page write took half the time in
         measurements). Readers open their own connections with DuckDB's default."""
         self.path = Path(path)
-        self._con: duckdb.DuckDBPyConnection | None = connect(self.path, timeout=lock_timeout)
+        self._con: duckdb.DuckDBPyConnection | None = connect(
+            self.path, timeout=lock_timeout, row_group_size=ROW_GROUP_SIZE
+        )
         self._columns: dict[TableTarget, tuple[Column, ...]] = {}
         self._con.execute(f"SET threads = {int(threads)}")
+        self._con.execute(f"SET memory_limit = '{memory_limit}'")
         self._con.execute(st.META_DDL)
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ wins) because it is cheaper on 100 rows than a window function in SQL.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -59,7 +60,7 @@ def dedupe_last(
 def build_stage(
     columns: Sequence[Column], primary_key: str, rows: Sequence[dict[str, Any]], raws: Sequence[str], model: str
 ) -> pa.Table:
-    """Arrow table of the typed columns plus `_raw`; raises ValueError naming the bad column."""
+    """Arrow table of the typed columns plus `_raw` and `_hash`; raises ValueError naming the bad column."""
     if len(rows) != len(raws):
         raise ValueError(f"{model}: {len(rows)} rows but {len(raws)} raw JSON strings; they must match one to one")
     arrays = []
@@ -86,6 +87,10 @@ def build_stage(
         raise ValueError(f"{model}: a record has no primary key {primary_key!r}")
     arrays.append(pa.array(raws, type=pa.string()))
     fields.append(pa.field("_raw", pa.string()))
+    # md5 of the UTF-8 text, the same value DuckDB's md5(_raw) gives: computed once here
+    # rather than twice in SQL (once to compare, once to store)
+    arrays.append(pa.array([hashlib.md5(r.encode(), usedforsecurity=False).hexdigest() for r in raws], type=pa.string()))
+    fields.append(pa.field("_hash", pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 

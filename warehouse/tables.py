@@ -1,6 +1,9 @@
-"""Create and evolve the typed model tables and their `_history` twins.
+"""Create and evolve the typed model tables, their superseded versions and `_history` views.
 
-Evolution only ever adds columns: a dropped model field keeps its column (old data stays
+`<table>` holds the current version of each record; `<table>_superseded` holds the versions
+that were replaced (or deleted), written only when a record changes; the `<table>_history`
+view puts the two together, one row per version. A first load therefore writes each
+record once, not twice. Evolution only ever adds columns: a dropped model field keeps its column (old data stays
 queryable) and a changed type is left alone with a warning rather than rewriting a table.
 """
 
@@ -47,9 +50,13 @@ def ident(name: str, what: str = "identifier") -> str:
     return f'"{name}"'
 
 
-def table_ref(target: TableTarget, *, history: bool = False) -> str:
-    table = f"{target.table}_history" if history else target.table
-    return f"{ident(target.schema, 'schema name')}.{ident(table, 'table name')}"
+def table_ref(target: TableTarget, suffix: str = "") -> str:
+    """`"schema"."table"`; `suffix` names a companion: `_superseded` (table) or `_history` (view)."""
+    return f"{ident(target.schema, 'schema name')}.{ident(target.table + suffix, 'table name')}"
+
+
+SUPERSEDED = "_superseded"
+HISTORY = "_history"
 
 
 def target_columns(target: TableTarget) -> tuple[Column, ...]:
@@ -111,8 +118,41 @@ def _ensure_one(con: duckdb.DuckDBPyConnection, schema: str, table: str, columns
     return added
 
 
+def _migrate_history_table(con: duckdb.DuckDBPyConnection, target: TableTarget) -> None:
+    """Warehouses written before 0.2 kept every version, current ones too, in a `_history` table:
+    rename it to `_superseded` and drop the current versions (the main table has them)."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+        "AND table_catalog = current_database()",
+        [target.schema, target.table + HISTORY],
+    ).fetchone()
+    if not kind or kind[0] != "BASE TABLE":
+        return
+    con.execute(f"ALTER TABLE {table_ref(target, HISTORY)} RENAME TO {ident(target.table + SUPERSEDED)}")
+    con.execute(f"DELETE FROM {table_ref(target, SUPERSEDED)} WHERE _valid_to IS NULL")
+    log.info("%s: moved the old history table to %s%s", target.qualified, target.table, SUPERSEDED)
+
+
+def history_view_sql(target: TableTarget, columns: list[str]) -> str:
+    """Every version of every record: superseded ones plus the current row of the main table.
+
+    A soft-deleted row's current version is its deletion (`_change = 'delete'`, from `_deleted_at`);
+    the version it replaced was moved to `_superseded` when it was deleted.
+    """
+    cols = ", ".join(["connection_id", *(ident(c) for c in columns), "_raw", "_hash"])
+    return f"""CREATE OR REPLACE VIEW {table_ref(target, HISTORY)} AS
+    SELECT {cols}, _valid_from, _valid_to, _change, _run_id FROM {table_ref(target, SUPERSEDED)}
+    UNION ALL
+    SELECT {cols}, coalesce(_deleted_at, _last_modified_at) AS _valid_from, NULL::TIMESTAMPTZ AS _valid_to,
+        CASE WHEN _deleted_at IS NOT NULL THEN 'delete'
+             WHEN _last_modified_at = _first_seen_at THEN 'insert' ELSE 'update' END AS _change,
+        _run_id
+    FROM {table_ref(target)}"""
+
+
 def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> tuple[bool, list[str]]:
-    """Create/evolve `<schema>.<table>` and `<schema>.<table>_history`; returns (created, added columns).
+    """Create/evolve `<table>`, `<table>_superseded` and the `<table>_history` view; returns
+    (created, added columns).
 
     When columns are added, existing rows get `_hash = NULL` so the next run that sees them
     rewrites them once with the new typed values (their `_raw` already holds the data).
@@ -128,7 +168,12 @@ def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(target.schema, 'schema name')}")
     created = not _existing(con, target.schema, target.table)
     added = _ensure_one(con, target.schema, target.table, [META_COLUMNS[0], *typed, *META_COLUMNS[1:]])
-    _ensure_one(con, target.schema, f"{target.table}_history", [HISTORY_META[0], *typed, *HISTORY_META[1:]])
+    _migrate_history_table(con, target)
+    superseded_added = _ensure_one(
+        con, target.schema, target.table + SUPERSEDED, [HISTORY_META[0], *typed, *HISTORY_META[1:]]
+    )
+    if created or added or superseded_added or not _existing(con, target.schema, target.table + HISTORY):
+        con.execute(history_view_sql(target, [c.name for c in cols]))
     if added:
         con.execute(f"UPDATE {table_ref(target)} SET _hash = NULL")
         log.info("%s: added column(s) %s; existing rows refresh on their next sync", target.qualified, added)

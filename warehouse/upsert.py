@@ -1,9 +1,11 @@
-"""The set-based upsert of one staged batch into a model table and its history.
+"""The set-based upsert of one staged batch into a model table and its superseded versions.
 
-A handful of statements per batch, whatever its size: one join against the table gives a
-small Arrow diff, then UPDATE ... FROM / INSERT ... BY NAME from it. Rows whose hash did
-not change are never rewritten, so an unchanged re-run leaves the files as they were.
-Caller owns the transaction.
+A handful of statements per batch, whatever its size, and only the ones the batch needs: one
+join against the table counts new and changed rows (nothing else comes back to Python), then
+a plain INSERT when every row is new (a first load), UPDATE ... FROM for changed rows after
+their previous version is copied to `_superseded`, and an anti-joined INSERT for the rest.
+Rows whose hash did not change are never rewritten, so an unchanged re-run leaves the files
+as they were. Caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import pyarrow as pa
 from warehouse.columns import Column
 from warehouse.records import TableTarget, WriteCounts
 from warehouse.sql import lit
-from warehouse.tables import ident, table_ref
+from warehouse.tables import SUPERSEDED, ident, table_ref
 
 STAGE = "_screensync_stage"
-CHANGES = "_screensync_changes"
 
 
 def upsert_stage(
@@ -32,66 +33,64 @@ def upsert_stage(
     run_id: str,
     seen_attempt: str | None = None,
 ) -> WriteCounts:
-    """Upsert `stage` (typed columns + `_raw`, keys already unique) for one connection."""
+    """Upsert `stage` (typed columns + `_raw` + `_hash`, keys already unique) for one connection."""
     if stage.num_rows == 0:
         return WriteCounts()
-    main, hist = table_ref(target), table_ref(target, history=True)
+    main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
     pk = ident(target.primary_key)
     typed = [ident(c.name) for c in columns]
     cols = ", ".join(typed)
     conn, run = lit(connection_id), lit(run_id)
-    # The diff comes back to Python as a small Arrow table (only new/changed rows) and is
-    # registered for the writes: creating a temp table per page cost ~3 ms, more than the rest.
+    differs = "(t._hash IS DISTINCT FROM s._hash OR t._deleted_at IS NOT NULL)"
+    match = f"t.connection_id = {conn} AND t.{pk} = s.{pk}"
+    # Registering the Arrow table is zero-copy; a temp table per page cost ~3 ms, more than the rest.
     con.register(STAGE, stage)
     try:
-        diff = con.execute(
-            f"""SELECT s.*, md5(s._raw) AS _hash, CASE WHEN t.{pk} IS NULL THEN 'new' ELSE 'changed' END AS _state
-            FROM {STAGE} s LEFT JOIN {main} t ON t.connection_id = {conn} AND t.{pk} = s.{pk}
-            WHERE t.{pk} IS NULL OR t._hash IS DISTINCT FROM md5(s._raw) OR t._deleted_at IS NOT NULL"""
-        ).to_arrow_table()
-        states = diff.column("_state").to_pylist()
-        added = states.count("new")
-        updated = len(states) - added
+        row = con.execute(
+            f"""SELECT count(*) FILTER (WHERE t.{pk} IS NULL), count(*) FILTER (WHERE t.{pk} IS NOT NULL AND {differs})
+            FROM {STAGE} s LEFT JOIN {main} t ON {match}"""
+        ).fetchone()
+        added, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+        statements = []
         if seen_attempt is not None:
-            con.execute(
+            statements.append(
                 f"""INSERT INTO _screensync.seen_keys
                 SELECT {lit(seen_attempt)}, {lit(target.schema)}, {lit(target.table)}, {conn}, CAST({pk} AS VARCHAR)
                 FROM {STAGE}"""
             )
+        if updated:
+            # the version being replaced: a live row, or the deletion of a soft-deleted one
+            old = ", ".join(f"t.{c}" for c in typed)
+            statements.append(
+                f"""INSERT INTO {superseded} BY NAME
+                SELECT {old}, t.connection_id, t._raw, t._hash,
+                    coalesce(t._deleted_at, t._last_modified_at) AS _valid_from, current_timestamp AS _valid_to,
+                    CASE WHEN t._deleted_at IS NOT NULL THEN 'delete'
+                         WHEN t._last_modified_at = t._first_seen_at THEN 'insert' ELSE 'update' END AS _change,
+                    t._run_id
+                FROM {main} t JOIN {STAGE} s ON {match} WHERE {differs}"""
+            )
+            sets = ", ".join(f"{c} = s.{c}" for c in typed)
+            statements.append(
+                f"""UPDATE {main} t SET {sets}, _raw = s._raw, _hash = s._hash,
+                    _last_modified_at = current_timestamp, _deleted_at = NULL,
+                    _run_id = {run}, _synced_at = current_timestamp
+                FROM {STAGE} s WHERE {match} AND {differs}"""
+            )
+        if added:
+            new_only = (
+                ""
+                if added == stage.num_rows
+                else f"WHERE NOT EXISTS (SELECT 1 FROM {main} t WHERE {match})"
+            )
+            statements.append(
+                f"""INSERT INTO {main} BY NAME
+                SELECT {cols}, _raw, _hash, {conn} AS connection_id, current_timestamp AS _first_seen_at,
+                       current_timestamp AS _last_modified_at, {run} AS _run_id, current_timestamp AS _synced_at
+                FROM {STAGE} s {new_only}"""
+            )
+        if statements:
+            con.execute(";\n".join(statements))
     finally:
         con.unregister(STAGE)
-    if not states:
-        return WriteCounts(unchanged=stage.num_rows)
-    statements = []
-    if updated:
-        sets = ", ".join(f"{c} = c.{c}" for c in typed)
-        statements.append(
-            f"""UPDATE {main} t SET {sets}, _raw = c._raw, _hash = c._hash,
-                _last_modified_at = current_timestamp, _deleted_at = NULL,
-                _run_id = {run}, _synced_at = current_timestamp
-            FROM {CHANGES} c WHERE c._state = 'changed' AND t.connection_id = {conn} AND t.{pk} = c.{pk}"""
-        )
-        statements.append(
-            f"""UPDATE {hist} h SET _valid_to = current_timestamp FROM {CHANGES} c
-            WHERE c._state = 'changed' AND h.connection_id = {conn} AND h.{pk} = c.{pk} AND h._valid_to IS NULL"""
-        )
-    if added:
-        statements.append(
-            f"""INSERT INTO {main} BY NAME
-            SELECT {cols}, _raw, _hash, {conn} AS connection_id, current_timestamp AS _first_seen_at,
-                   current_timestamp AS _last_modified_at, {run} AS _run_id, current_timestamp AS _synced_at
-            FROM {CHANGES} WHERE _state = 'new'"""
-        )
-    if added or updated:
-        statements.append(
-            f"""INSERT INTO {hist} BY NAME
-            SELECT {cols}, _raw, _hash, {conn} AS connection_id, current_timestamp AS _valid_from,
-                   CASE _state WHEN 'new' THEN 'insert' ELSE 'update' END AS _change, {run} AS _run_id
-            FROM {CHANGES} WHERE _state <> 'same'"""
-        )
-    con.register(CHANGES, diff)
-    try:
-        con.execute(";\n".join(statements))
-    finally:
-        con.unregister(CHANGES)
     return WriteCounts(added=added, updated=updated, unchanged=stage.num_rows - added - updated)

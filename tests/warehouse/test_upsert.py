@@ -1,4 +1,4 @@
-"""Upsert semantics on a real DuckDB file: counts, history, idempotency, dedupe, webhooks."""
+"""Upsert semantics on a real DuckDB file: counts, history, idempotency, dedupe, webhooks, migration."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tests.warehouse.whelpers import batch, page, rec
+from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse.loader import TableTarget, Warehouse, WriteCounts
 
 
@@ -51,6 +51,42 @@ def test_status_change_makes_history_versions(wh: Warehouse) -> None:
         "WHERE h1._change = 'insert' AND h2._change = 'update'"
     ).fetchone()
     assert closed == (True,)
+
+
+def test_a_first_load_writes_each_record_once(wh: Warehouse) -> None:
+    """Superseded versions are written only when something changes: a first load adds none."""
+    wh.write_page(page([batch([rec(f"r{i}") for i in range(5)])], run="run-1"))
+    assert wh.con.execute("SELECT count(*) FROM checkr.reports_superseded").fetchone() == (0,)
+    assert wh.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE _change = 'insert' AND _valid_to IS NULL) FROM checkr.reports_history"
+    ).fetchone() == (5, 5)
+    wh.write_page(page([batch([rec("r1", "complete")])], run="run-2"))
+    assert wh.con.execute("SELECT id, status, _valid_to IS NOT NULL FROM checkr.reports_superseded").fetchall() == [
+        ("r1", "pending", True)
+    ]
+
+
+def test_a_warehouse_with_the_old_history_table_is_migrated(db: Path) -> None:
+    """Before 0.2 `<table>_history` was a table holding current versions too; it becomes the view."""
+    with Warehouse(db) as wh:
+        wh.ensure_tables([REPORTS])
+        wh.write_page(page([batch([rec("r1"), rec("r2")])], run="run-1"))
+        wh.write_page(page([batch([rec("r1", "complete", result="clear")])], run="run-2"))
+        versions = wh.con.execute("SELECT * FROM checkr.reports_history ORDER BY id, _valid_from").fetchall()
+        assert len(versions) == 3
+        # rebuild the old layout: one history table with every version, current ones included
+        wh.con.execute("CREATE TABLE checkr.old_history AS SELECT * FROM checkr.reports_history")
+        wh.con.execute("DROP VIEW checkr.reports_history")
+        wh.con.execute("DROP TABLE checkr.reports_superseded")
+        wh.con.execute("ALTER TABLE checkr.old_history RENAME TO reports_history")
+    with Warehouse(db) as wh:
+        wh.ensure_tables([REPORTS])
+        kinds = wh.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE 'reports_%' ORDER BY 1"
+        ).fetchall()
+        assert kinds == [("reports_history", "VIEW"), ("reports_superseded", "BASE TABLE")]
+        assert wh.con.execute("SELECT count(*) FROM checkr.reports_superseded").fetchone() == (1,)
+        assert wh.con.execute("SELECT * FROM checkr.reports_history ORDER BY id, _valid_from").fetchall() == versions
 
 
 def test_rerun_with_unchanged_data_changes_nothing(wh: Warehouse) -> None:
