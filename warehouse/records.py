@@ -23,7 +23,7 @@ class TableTarget:
 @dataclass
 class RecordBatch:
     target: TableTarget
-    rows: list[dict[str, Any]]  # validated records, python-mode values, keyed by field name
+    rows: list[dict[str, Any]]  # validated field values by name (nested models may stay models)
     raws: list[str]  # canonical compact JSON of each record (same order): stored in _raw, hashed
     track_seen: bool = False  # full sync with delete tracking: remember these ids under the attempt
 

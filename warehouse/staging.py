@@ -16,11 +16,14 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+from pydantic import BaseModel
 
 from warehouse.columns import Column
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Decimal):

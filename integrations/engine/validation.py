@@ -19,7 +19,7 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class Validated:
-    rows: list[dict[str, Any]] = field(default_factory=list)  # python-mode values keyed by field name
+    rows: list[dict[str, Any]] = field(default_factory=list)  # field values (nested models as models)
     raws: list[str] = field(default_factory=list)  # canonical JSON of each provider record
     ids: list[str] = field(default_factory=list)
     rejects: list[tuple[str | None, str, str]] = field(default_factory=list)  # (id, error, raw)
@@ -61,7 +61,9 @@ def validate_records(
     inputs: list[Any] = []
     for rec in records:
         if isinstance(rec, dict) and strip:
-            rec = {k: v for k, v in rec.items() if k not in strip}
+            rec = dict(rec)  # a C-level copy, then drop the few stripped keys
+            for name in strip:
+                rec.pop(name, None)
         raws_src.append(rec)
         if transform is not None and isinstance(rec, dict):
             try:
@@ -77,7 +79,10 @@ def validate_records(
         except ValidationError:
             objs = None
         if objs is not None:
-            out.rows = _list_adapter(model).dump_python(objs)  # one call: cheaper than per-object dumps
+            # a validated model's __dict__ holds exactly its fields, already in python mode: no
+            # dump needed (it cost more than validating). Nested models are serialised to JSON
+            # columns by the warehouse's staging.
+            out.rows = [obj.__dict__ for obj in objs]
             out.raws = [canonical_json(src) for src in raws_src]
             out.ids = [str(row[primary_key]) for row in out.rows]
             return out
@@ -95,7 +100,7 @@ def validate_records(
         except ValidationError as exc:
             out.rejects.append((rid, f"{model.__name__}: {_short_error(exc)}", raw))
             continue
-        row = obj.model_dump()
+        row = obj.__dict__
         out.rows.append(row)
         out.raws.append(raw)
         out.ids.append(str(row[primary_key]))
