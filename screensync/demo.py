@@ -126,7 +126,7 @@ def _print_warehouse(path: Path) -> None:
     _, tables = run_query(
         path,
         "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name NOT IN ('_screensync') "
-        "AND table_name NOT LIKE '%_history' ORDER BY 1, 2",
+        "AND table_name NOT LIKE '%_superseded' ORDER BY 1, 2",
         limit=1000,
     )
     table = Table(title="rows per table (current, not deleted)")

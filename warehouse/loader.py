@@ -8,6 +8,7 @@ rejects and the checkpoint commit together or not at all.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +16,14 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from warehouse import state as st
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked, connect
 from warehouse.deletes import soft_delete_unseen
-from warehouse.records import PageWrite, RecordBatch, RejectedRecord, TableTarget, WriteCounts
-from warehouse.staging import build_stage, dedupe_last
+from warehouse.records import PageWrite, RecordBatch, RejectedRecord, StagedBatch, TableTarget, WriteCounts
+from warehouse.staging import build_stage, dedupe_last, dedupe_table
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
 from warehouse.upsert import upsert_stage
@@ -34,6 +36,7 @@ __all__ = [
     "RecordBatch",
     "RejectedRecord",
     "RunRecord",
+    "StagedBatch",
     "SyncState",
     "TableTarget",
     "Warehouse",
@@ -49,8 +52,10 @@ __all__ = [
 ROW_GROUP_SIZE = 8192
 # The writer's buffer pool: what it has written stays cached up to this, then is evicted. With
 # more, a sync's peak memory grew with the amount it had written (128 MB: 373 MB at 100,000
-# candidates against 322 MB at 20,000); at 64 MB it stays near 300 MB at both sizes.
-MEMORY_LIMIT = "64MB"
+# candidates against 322 MB at 20,000); at 64 MB it stays near 300 MB at both sizes. At 32 MB a
+# commit of 8,192 reports ran out of memory: raise it (SCREENSYNC_WAREHOUSE_MEMORY) for
+# providers whose records are much larger than Checkr's (~2 KB).
+MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "64MB")
 
 
 class Warehouse:
@@ -127,10 +132,17 @@ class Warehouse:
         return self._columns[target]
 
     # -- writes ----------------------------------------------------------------------------
+    def stage(self, batch: RecordBatch) -> StagedBatch:
+        """Convert validated rows to Arrow now, so they can wait for a later, larger write."""
+        cols = self._cols(batch.target)
+        rows, raws = dedupe_last(batch.target.primary_key, batch.rows, batch.raws)
+        table = build_stage(cols, batch.target.primary_key, rows, raws, batch.target.qualified)
+        return StagedBatch(batch.target, [table], track_seen=batch.track_seen)
+
     def _write_batches(
         self,
         con: duckdb.DuckDBPyConnection,
-        batches: Iterable[RecordBatch],
+        batches: Iterable[RecordBatch | StagedBatch],
         *,
         connection_id: str,
         run_id: str,
@@ -138,19 +150,20 @@ class Warehouse:
     ) -> WriteCounts:
         total = WriteCounts()
         for batch in batches:
-            if not batch.rows:
+            staged = self.stage(batch) if isinstance(batch, RecordBatch) else batch
+            if not staged.num_rows:
                 continue
-            cols = self._columns[batch.target]
-            rows, raws = dedupe_last(batch.target.primary_key, batch.rows, batch.raws)
-            stage = build_stage(cols, batch.target.primary_key, rows, raws, batch.target.qualified)
+            tables = staged.tables
+            stage = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+            stage = dedupe_table(staged.target.primary_key, stage)
             total = total + upsert_stage(
                 con,
-                batch.target,
-                cols,
+                staged.target,
+                self._columns[staged.target],
                 stage,
                 connection_id=connection_id,
                 run_id=run_id,
-                seen_attempt=attempt_id if batch.track_seen else None,
+                seen_attempt=attempt_id if staged.track_seen else None,
             )
         return total
 
@@ -158,28 +171,37 @@ class Warehouse:
         """Upsert every batch, store rejects, seen keys and checkpoint/cursor — one transaction."""
         for b in page.batches:
             self._cols(b.target)
-        with self._transaction() as con:
-            counts = self._write_batches(
-                con, page.batches, connection_id=page.connection_id, run_id=page.run_id, attempt_id=page.attempt_id
-            )
-            st.insert_rejects(
-                con,
-                page.rejects,
-                run_id=page.run_id,
-                integration=page.integration,
-                connection_id=page.connection_id,
-                sync=page.sync,
-            )
-            st.save_position(
-                con,
-                page.integration,
-                page.connection_id,
-                page.sync,
-                checkpoint=page.checkpoint,
-                cursor=page.cursor,
-                attempt_id=page.attempt_id,
-            )
+        try:
+            with self._transaction() as con:
+                counts = self._write_page(con, page)
+        except duckdb.Error as exc:  # e.g. out of memory at commit: name what was being written
+            raise WarehouseError(
+                f"could not write {page.integration}/{page.connection_id}/{page.sync} to {self.path}: {exc}"
+            ) from exc
         counts.rejected += len(page.rejects)
+        return counts
+
+    def _write_page(self, con: duckdb.DuckDBPyConnection, page: PageWrite) -> WriteCounts:
+        counts = self._write_batches(
+            con, page.batches, connection_id=page.connection_id, run_id=page.run_id, attempt_id=page.attempt_id
+        )
+        st.insert_rejects(
+            con,
+            page.rejects,
+            run_id=page.run_id,
+            integration=page.integration,
+            connection_id=page.connection_id,
+            sync=page.sync,
+        )
+        st.save_position(
+            con,
+            page.integration,
+            page.connection_id,
+            page.sync,
+            checkpoint=page.checkpoint,
+            cursor=page.cursor,
+            attempt_id=page.attempt_id,
+        )
         return counts
 
     def upsert_objects(

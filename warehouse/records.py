@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from pydantic import BaseModel
 
 
@@ -29,6 +30,20 @@ class RecordBatch:
 
 
 @dataclass
+class StagedBatch:
+    """Records of one target already in Arrow form (see `Warehouse.stage`): a few pages of them
+    take a fraction of the memory of the validated Python objects while they wait to be written."""
+
+    target: TableTarget
+    tables: list[pa.Table]  # typed columns + `_raw` + `_hash`, one table per staged page
+    track_seen: bool = False
+
+    @property
+    def num_rows(self) -> int:
+        return sum(t.num_rows for t in self.tables)
+
+
+@dataclass
 class RejectedRecord:
     model: str
     record_id: str | None
@@ -45,7 +60,7 @@ class PageWrite:
     sync: str
     run_id: str
     attempt_id: str
-    batches: list[RecordBatch]
+    batches: list[RecordBatch | StagedBatch]
     rejects: list[RejectedRecord] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None  # resumable position AFTER this page (None = leave as is)
     cursor: Any | None = None  # new incremental cursor (None = leave as is)

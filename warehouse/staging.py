@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from warehouse.columns import Column
@@ -97,6 +98,17 @@ def build_stage(
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+def dedupe_table(key: str, table: pa.Table) -> pa.Table:
+    """Keep the last row of each key (several staged pages can repeat a record)."""
+    keys = table.column(key)
+    if pc.count_distinct(keys).as_py() == table.num_rows:
+        return table
+    last: dict[Any, int] = {}
+    for i, k in enumerate(keys.to_pylist()):
+        last[k] = i
+    return table.take(sorted(last.values()))
+
+
 def _fits(value: Any, col: Column) -> bool:
     try:
         pa.array([value], type=col.arrow_type)
@@ -105,4 +117,4 @@ def _fits(value: Any, col: Column) -> bool:
     return True
 
 
-__all__ = ["build_stage", "dedupe_last"]
+__all__ = ["build_stage", "dedupe_last", "dedupe_table"]

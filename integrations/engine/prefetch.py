@@ -1,4 +1,4 @@
-"""Overlap the network with the warehouse: fetch page N+1 while page N is being written."""
+"""Overlap the network with the warehouse: fetch the next pages while earlier ones are written."""
 
 from __future__ import annotations
 
@@ -57,9 +57,19 @@ class prefetch(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        item = self.next_within(None)
+        assert item is not None
+        return item
+
+    def next_within(self, timeout: float | None) -> T | None:
+        """The next item; None when none arrived within `timeout` seconds (None: wait for it).
+        Raises StopIteration at the end and re-raises the producer's error."""
         if self._finished:
             raise StopIteration
-        item = self._q.get()
+        try:
+            item = self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
         if item is _DONE:
             self.close()
             raise StopIteration
@@ -78,24 +88,3 @@ class prefetch(Generic[T]):
 
     def __del__(self) -> None:
         self._stop.set()
-
-
-def coalesce(items: prefetch[T] | Iterator[T], *, max_records: int) -> Iterator[list[T]]:
-    """Group items already waiting (never waits for more): [page] while the producer is slower
-    than the consumer, several pages once it is ahead. Items carry a `records` list."""
-    ready = getattr(items, "ready", lambda: 0)
-    try:
-        for first in items:
-            group = [first]
-            size = len(getattr(first, "records", ()))
-            while size < max_records and ready() > 0:
-                nxt = next(items, None)  # type: ignore[call-overload]
-                if nxt is None:
-                    break
-                group.append(nxt)
-                size += len(getattr(nxt, "records", ()))
-            yield group
-    finally:
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()

@@ -22,15 +22,23 @@ from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import Page, iterate_pages
-from integrations.engine.prefetch import coalesce, prefetch
+from integrations.engine.prefetch import prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
 from integrations.engine.registry import Integration, get_integration, provider_urls
 from integrations.engine.results import RunStatus, SyncResult
 from integrations.engine.retries import RetryPolicy
 from integrations.engine.validation import Validated, validate_records
 from integrations.engine.views import view_parts
-from warehouse.connection import WarehouseLocked
-from warehouse.loader import PageWrite, RecordBatch, RejectedRecord, TableTarget, Warehouse, WriteCounts
+from warehouse.connection import WarehouseError, WarehouseLocked
+from warehouse.loader import (
+    PageWrite,
+    RecordBatch,
+    RejectedRecord,
+    StagedBatch,
+    TableTarget,
+    Warehouse,
+    WriteCounts,
+)
 from warehouse.state import RunRecord
 from warehouse.views import register_view_part
 
@@ -38,12 +46,17 @@ log = logging.getLogger("screensync.sync")
 
 Progress = Callable[[int, int | None], None]  # (records so far, total if known)
 
-# Pages are downloaded ahead of the writer. Each warehouse write is one transaction holding
-# the records of every page already downloaded (up to MAX_RECORDS_PER_WRITE) and the
-# checkpoint after the last of them: when the network is the bottleneck that is one page per
-# transaction; when the warehouse is, fewer, larger transactions let it catch up.
+# Pages are downloaded ahead of the writer, validated and converted to Arrow as they arrive,
+# and written as one transaction holding their records and the checkpoint after the last of
+# them, once MAX_RECORDS_PER_WRITE records (or MAX_BYTES_PER_WRITE of Arrow data) are waiting
+# or the oldest has waited MAX_WRITE_DELAY_S, whichever comes first. A slow provider thus still gets a checkpoint
+# twice a second (every page when pages take longer), and a fast one gets transactions of
+# ~8,000 rows, which DuckDB writes straight to the file as whole row groups (skipping the
+# write-ahead log): a full sync was twice as fast as with a transaction per page or two.
 PREFETCH_PAGES = 8
-MAX_RECORDS_PER_WRITE = 1000
+MAX_RECORDS_PER_WRITE = 8192
+MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # wide records: bounds our memory and DuckDB's at commit
+MAX_WRITE_DELAY_S = 0.5
 
 
 class ConnectionLike(Protocol):
@@ -108,21 +121,6 @@ def build_batches(
     return batches, rejects, main.rows
 
 
-def merge_batches(acc: list[RecordBatch], more: list[RecordBatch]) -> list[RecordBatch]:
-    """Append `more` to the batch of the same target in `acc` (order of targets kept)."""
-    if not acc:
-        return more
-    by_target = {b.target: b for b in acc}
-    for b in more:
-        if b.target in by_target:
-            by_target[b.target].rows.extend(b.rows)
-            by_target[b.target].raws.extend(b.raws)
-        else:
-            acc.append(b)
-            by_target[b.target] = b
-    return acc
-
-
 def _rejects(target: TableTarget, v: Validated) -> list[RejectedRecord]:
     return [RejectedRecord(target.table, rid, err, raw) for rid, err, raw in v.rejects]
 
@@ -174,6 +172,45 @@ def _json_cursor(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+class _Pending:
+    """Pages validated and staged but not yet written."""
+
+    def __init__(self) -> None:
+        self.batches: dict[TableTarget, StagedBatch] = {}
+        self.rejects: list[RejectedRecord] = []
+        self.pages = 0
+        self.records = 0
+        self.nbytes = 0
+        self.tail: Page | None = None
+        self.deadline = float("inf")
+
+    @property
+    def empty(self) -> bool:
+        return self.pages == 0
+
+    @property
+    def due(self) -> bool:
+        return (
+            self.records >= MAX_RECORDS_PER_WRITE
+            or self.nbytes >= MAX_BYTES_PER_WRITE
+            or time.monotonic() >= self.deadline
+        )
+
+    def add(self, staged: list[StagedBatch], rejects: list[RejectedRecord], page: Page) -> None:
+        if self.empty:
+            self.deadline = time.monotonic() + MAX_WRITE_DELAY_S
+        for b in staged:
+            self.nbytes += sum(t.nbytes for t in b.tables)
+            if b.target in self.batches:
+                self.batches[b.target].tables.extend(b.tables)
+            else:
+                self.batches[b.target] = b
+        self.rejects += rejects
+        self.pages += 1
+        self.records += len(page.records)
+        self.tail = page
+
+
 class SyncRun:
     """State of one run; `run_sync` is the public entry point."""
 
@@ -212,7 +249,7 @@ class SyncRun:
     def _validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
         return build_batches(self.sync, self.targets, records, self.transform)
 
-    def _write(self, batches: list[RecordBatch], rejects: list[RejectedRecord], attempt_id: str, *,
+    def _write(self, batches: list[RecordBatch] | list[StagedBatch], rejects: list[RejectedRecord], attempt_id: str, *,
                checkpoint: dict[str, Any] | None, cursor: Any = None) -> None:
         integration, connection_id, sync = self.key
         counts = self.wh.write_page(
@@ -254,29 +291,58 @@ class SyncRun:
             resume=resume_page,
             primary_key=sync.primary_key,
         )
-        for group in coalesce(prefetch(pages, depth=PREFETCH_PAGES), max_records=MAX_RECORDS_PER_WRITE):
-            batches: list[RecordBatch] = []
-            rejects: list[RejectedRecord] = []
-            for page in group:
-                page_batches, page_rejects, rows = self._validate_page(page.records)
-                batches = merge_batches(batches, page_batches)
-                rejects += page_rejects
-                if sync.cursor is not None:
-                    max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
-            tail = group[-1]
-            last = tail.checkpoint is None
-            ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
-            self._write(
-                batches,
-                rejects,
-                attempt_id,
-                checkpoint=ckpt,
-                cursor=_json_cursor(max_cursor) if (last and sync.cursor is not None) else None,
-            )
-            self.pages += len(group)
-            self.records += sum(len(p.records) for p in group)
-            if self.progress:
-                self.progress(self.records, tail.total)
+        pending = _Pending()
+        ahead = prefetch(pages, depth=PREFETCH_PAGES)
+        try:
+            while True:
+                wait = None if pending.empty else max(0.0, pending.deadline - time.monotonic())
+                try:
+                    page = ahead.next_within(wait)
+                except StopIteration:
+                    break
+                except Exception:
+                    self._save_before_failing(pending, attempt_id, params, max_cursor)
+                    raise
+                if page is not None:
+                    batches, rejects, rows = self._validate_page(page.records)
+                    pending.add([self.wh.stage(b) for b in batches], rejects, page)
+                    if sync.cursor is not None:
+                        max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
+                if pending.due:
+                    self._write_pending(pending, attempt_id, params, max_cursor)
+                    pending = _Pending()
+            if not pending.empty:
+                self._write_pending(pending, attempt_id, params, max_cursor)
+        finally:
+            ahead.close()
+
+    def _save_before_failing(self, pending: _Pending, attempt_id: str, params: dict[str, Any],
+                             max_cursor: Any) -> None:
+        """The provider failed: keep the pages that arrived before, so the next run resumes after them."""
+        if pending.empty:
+            return
+        try:
+            self._write_pending(pending, attempt_id, params, max_cursor)
+        except Exception as exc:  # the provider's error is the one to report
+            log.warning("could not save the %d page(s) before the failure: %s", pending.pages, exc)
+
+    def _write_pending(self, pending: _Pending, attempt_id: str, params: dict[str, Any], max_cursor: Any) -> None:
+        """One transaction: the waiting pages' records and the checkpoint after the last of them."""
+        tail = pending.tail
+        assert tail is not None
+        last = tail.checkpoint is None
+        ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
+        self._write(
+            list(pending.batches.values()),
+            pending.rejects,
+            attempt_id,
+            checkpoint=ckpt,
+            cursor=_json_cursor(max_cursor) if (last and self.sync.cursor is not None) else None,
+        )
+        self.pages += pending.pages
+        self.records += pending.records
+        if self.progress:
+            self.progress(self.records, tail.total)
 
     def run_repoll(self, client: ProviderClient, attempt_id: str) -> None:
         rp = self.sync.repoll
@@ -359,6 +425,9 @@ def run_sync(
     except WarehouseLocked as exc:
         status, error = RunStatus.INTERRUPTED, str(exc)
         hint = "Another process holds the warehouse file; the next run resumes from the last saved page."
+    except WarehouseError as exc:
+        status, error = RunStatus.FAILED, str(exc)
+        hint = "Nothing of the failed write was kept and the checkpoint is intact: re-run to resume."
     except EngineError as exc:
         status, error = RunStatus.FAILED, str(exc)
         hint = "The checkpoint is kept: re-run the sync to resume from the last saved page."

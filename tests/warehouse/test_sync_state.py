@@ -126,3 +126,22 @@ def test_open_record_ids_lists_non_terminal_live_records(wh: Warehouse) -> None:
     assert wh.open_record_ids(REPORTS, "conn-1", "status", ["complete"]) == ["r1", "r3"]
     with pytest.raises(ValueError, match="no column 'state'"):
         wh.open_record_ids(REPORTS, "conn-1", "state", ["complete"])
+
+
+def test_a_write_the_warehouse_cannot_take_fails_clearly_and_keeps_the_checkpoint(db: Path) -> None:
+    """Out of memory at commit (a tiny buffer pool here) names the sync; nothing half-lands."""
+    from warehouse.loader import WarehouseError
+
+    records = [rec(f"r{i}", meta={"blob": "x" * 2000}) for i in range(3000)]
+    with Warehouse(db) as wh:
+        wh.ensure_tables([REPORTS])
+        a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+        wh.write_page(page([batch(records[:10])], attempt=a, checkpoint={"page": 2}))
+    with Warehouse(db, memory_limit="2MB") as wh:
+        wh.ensure_tables([REPORTS])
+        with pytest.raises(WarehouseError, match=r"(?i)could not write checkr/conn-1/reports to .*out of memory"):
+            wh.write_page(page([batch(records)], attempt=a, checkpoint={"page": 3}))
+    with Warehouse(db) as wh:
+        state = wh.get_state("checkr", "conn-1", "reports")
+        assert state is not None and state.checkpoint == {"page": 2}
+        assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (10,)
