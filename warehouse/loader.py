@@ -70,6 +70,7 @@ class Warehouse:
             self.path, timeout=lock_timeout, row_group_size=ROW_GROUP_SIZE
         )
         self._columns: dict[TableTarget, tuple[Column, ...]] = {}
+        self._found_existing: dict[TableTarget, bool] = {}  # last write of the table met known keys
         self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute(f"SET memory_limit = '{memory_limit}'")
         self._con.execute(st.META_DDL)
@@ -156,7 +157,7 @@ class Warehouse:
             tables = staged.tables
             stage = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
             stage = dedupe_table(staged.target.primary_key, stage)
-            total = total + upsert_stage(
+            counts = upsert_stage(
                 con,
                 staged.target,
                 self._columns[staged.target],
@@ -164,7 +165,10 @@ class Warehouse:
                 connection_id=connection_id,
                 run_id=run_id,
                 seen_attempt=attempt_id if staged.track_seen else None,
+                expect_existing=self._found_existing.get(staged.target, False),
             )
+            self._found_existing[staged.target] = counts.added < stage.num_rows
+            total = total + counts
         return total
 
     def write_page(self, page: PageWrite) -> WriteCounts:

@@ -32,8 +32,13 @@ def upsert_stage(
     connection_id: str,
     run_id: str,
     seen_attempt: str | None = None,
+    expect_existing: bool = False,
 ) -> WriteCounts:
-    """Upsert `stage` (typed columns + `_raw` + `_hash`, keys already unique) for one connection."""
+    """Upsert `stage` (typed columns + `_raw` + `_hash`, keys already unique) for one connection.
+
+    `expect_existing` (the previous batch of this table found existing rows) skips the key-only
+    probe and diffs at once: one query instead of two when re-syncing known records.
+    """
     if stage.num_rows == 0:
         return WriteCounts()
     main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
@@ -46,14 +51,23 @@ def upsert_stage(
     # Registering the Arrow table is zero-copy; a temp table per page cost ~3 ms, more than the rest.
     con.register(STAGE, stage)
     try:
-        # Which keys exist reads only the key columns (a third cheaper than the full diff): when
-        # none does, as on every page of a first load, the hashes need not be compared at all.
-        row = con.execute(f"SELECT count(*) FROM {STAGE} s SEMI JOIN {main} t ON {match}").fetchone()
-        existing = int(row[0]) if row else 0
-        added, updated = stage.num_rows - existing, 0
-        if existing:
-            row = con.execute(f"SELECT count(*) FROM {STAGE} s JOIN {main} t ON {match} WHERE {differs}").fetchone()
-            updated = int(row[0]) if row else 0
+        if expect_existing:
+            row = con.execute(
+                f"""SELECT count(*) FILTER (WHERE t.{pk} IS NULL), count(*) FILTER (WHERE t.{pk} IS NOT NULL AND {differs})
+                FROM {STAGE} s LEFT JOIN {main} t ON {match}"""
+            ).fetchone()
+            added, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+        else:
+            # Which keys exist reads only the key columns (a third cheaper than the full diff):
+            # when none does, as on every write of a first load, no hash needs comparing.
+            row = con.execute(f"SELECT count(*) FROM {STAGE} s SEMI JOIN {main} t ON {match}").fetchone()
+            existing = int(row[0]) if row else 0
+            added, updated = stage.num_rows - existing, 0
+            if existing:
+                row = con.execute(
+                    f"SELECT count(*) FROM {STAGE} s JOIN {main} t ON {match} WHERE {differs}"
+                ).fetchone()
+                updated = int(row[0]) if row else 0
         statements = []
         if seen_attempt is not None:
             statements.append(

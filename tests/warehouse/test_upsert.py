@@ -24,6 +24,12 @@ def test_insert_update_unchanged_counts_and_typed_columns(wh: Warehouse) -> None
         page([batch([rec("r1"), rec("r2", "complete", result="clear", tags=["x"], meta={"k": 1}), rec("r3")])])
     )
     assert second == WriteCounts(added=1, updated=1, unchanged=1)
+    # the previous write met known keys, so this one diffs in one query instead of probing first:
+    # the counts must not depend on which way it went
+    third = wh.write_page(page([batch([rec("r4"), rec("r3", "complete"), rec("r1")])]))
+    assert third == WriteCounts(added=1, updated=1, unchanged=1)
+    fourth = wh.write_page(page([batch([rec("r5"), rec("r6")])]))
+    assert fourth == WriteCounts(added=2)
     row = wh.con.execute(
         "SELECT status, result, tags, meta->>'k', typeof(created_at), typeof(meta), _first_seen_at < _last_modified_at,"
         " md5(_raw) = _hash, _raw->>'status' FROM checkr.reports WHERE id = 'r2'"
