@@ -22,6 +22,7 @@ from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import Page, iterate_pages
+from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
 from integrations.engine.registry import Integration, get_integration, provider_urls
@@ -46,17 +47,7 @@ log = logging.getLogger("screensync.sync")
 
 Progress = Callable[[int, int | None], None]  # (records so far, total if known)
 
-# Pages are downloaded ahead of the writer, validated and converted to Arrow as they arrive,
-# and written as one transaction holding their records and the checkpoint after the last of
-# them, once MAX_RECORDS_PER_WRITE records (or MAX_BYTES_PER_WRITE of Arrow data) are waiting
-# or the oldest has waited MAX_WRITE_DELAY_S, whichever comes first. A slow provider thus still gets a checkpoint
-# twice a second (every page when pages take longer), and a fast one gets transactions of
-# ~8,000 rows, which DuckDB writes straight to the file as whole row groups (skipping the
-# write-ahead log): a full sync was twice as fast as with a transaction per page or two.
-PREFETCH_PAGES = 8
-MAX_RECORDS_PER_WRITE = 8192
-MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # wide records: bounds our memory and DuckDB's at commit
-MAX_WRITE_DELAY_S = 0.5
+PREFETCH_PAGES = 8  # pages downloaded ahead of validation and writing
 
 
 class ConnectionLike(Protocol):
@@ -172,45 +163,6 @@ def _json_cursor(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-class _Pending:
-    """Pages validated and staged but not yet written."""
-
-    def __init__(self) -> None:
-        self.batches: dict[TableTarget, StagedBatch] = {}
-        self.rejects: list[RejectedRecord] = []
-        self.pages = 0
-        self.records = 0
-        self.nbytes = 0
-        self.tail: Page | None = None
-        self.deadline = float("inf")
-
-    @property
-    def empty(self) -> bool:
-        return self.pages == 0
-
-    @property
-    def due(self) -> bool:
-        return (
-            self.records >= MAX_RECORDS_PER_WRITE
-            or self.nbytes >= MAX_BYTES_PER_WRITE
-            or time.monotonic() >= self.deadline
-        )
-
-    def add(self, staged: list[StagedBatch], rejects: list[RejectedRecord], page: Page) -> None:
-        if self.empty:
-            self.deadline = time.monotonic() + MAX_WRITE_DELAY_S
-        for b in staged:
-            self.nbytes += sum(t.nbytes for t in b.tables)
-            if b.target in self.batches:
-                self.batches[b.target].tables.extend(b.tables)
-            else:
-                self.batches[b.target] = b
-        self.rejects += rejects
-        self.pages += 1
-        self.records += len(page.records)
-        self.tail = page
-
-
 class SyncRun:
     """State of one run; `run_sync` is the public entry point."""
 
@@ -291,7 +243,7 @@ class SyncRun:
             resume=resume_page,
             primary_key=sync.primary_key,
         )
-        pending = _Pending()
+        pending = PendingWrite()
         ahead = prefetch(pages, depth=PREFETCH_PAGES)
         try:
             while True:
@@ -310,13 +262,13 @@ class SyncRun:
                         max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
                 if pending.due:
                     self._write_pending(pending, attempt_id, params, max_cursor)
-                    pending = _Pending()
+                    pending = PendingWrite()
             if not pending.empty:
                 self._write_pending(pending, attempt_id, params, max_cursor)
         finally:
             ahead.close()
 
-    def _save_before_failing(self, pending: _Pending, attempt_id: str, params: dict[str, Any],
+    def _save_before_failing(self, pending: PendingWrite, attempt_id: str, params: dict[str, Any],
                              max_cursor: Any) -> None:
         """The provider failed: keep the pages that arrived before, so the next run resumes after them."""
         if pending.empty:
@@ -326,7 +278,7 @@ class SyncRun:
         except Exception as exc:  # the provider's error is the one to report
             log.warning("could not save the %d page(s) before the failure: %s", pending.pages, exc)
 
-    def _write_pending(self, pending: _Pending, attempt_id: str, params: dict[str, Any], max_cursor: Any) -> None:
+    def _write_pending(self, pending: PendingWrite, attempt_id: str, params: dict[str, Any], max_cursor: Any) -> None:
         """One transaction: the waiting pages' records and the checkpoint after the last of them."""
         tail = pending.tail
         assert tail is not None
