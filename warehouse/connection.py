@@ -48,6 +48,10 @@ def _lock_detail(exc: duckdb.Error) -> str:
     return detail.split(". See also")[0].strip().rstrip(".")
 
 
+# names DuckDB keeps for itself: a file called e.g. `memory.duckdb` is attached under another name
+_RESERVED_CATALOGS = {"memory", "temp", "system", "main"}
+
+
 def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
     if read_only or row_group_size is None:
         return duckdb.connect(str(path), read_only=read_only)
@@ -55,7 +59,8 @@ def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.Duc
     # made the default catalog, named after the file as a plain `duckdb.connect(path)` would.
     con = duckdb.connect()
     try:
-        alias = path.stem.replace('"', '""')
+        stem = path.stem if path.stem.lower() not in _RESERVED_CATALOGS else f"{path.stem}_warehouse"
+        alias = stem.replace('"', '""')
         quoted = str(path).replace("'", "''")
         con.execute(f"ATTACH '{quoted}' AS \"{alias}\" (ROW_GROUP_SIZE {int(row_group_size)})")
         con.execute(f'USE "{alias}"')

@@ -184,3 +184,14 @@ def test_run_query_is_read_only(db: Path, wh: Warehouse) -> None:
         run_query(db, "DELETE FROM checkr.reports")
     with pytest.raises(Exception, match="does not exist yet"):
         run_query(db.parent / "missing.duckdb", "SELECT 1")
+
+
+@pytest.mark.parametrize("name", ["memory", "temp", "main", "it's a warehouse"])
+def test_any_file_name_opens_for_writing_and_reading(tmp_path: Path, name: str) -> None:
+    """The writer attaches the file under its own name; DuckDB's reserved names get a suffix."""
+    db = tmp_path / f"{name}.duckdb"
+    with Warehouse(db) as wh:
+        wh.ensure_tables([REPORTS])
+        wh.write_page(page([batch([rec("r1")])]))
+    _, rows = run_query(db, "SELECT id FROM checkr.reports")
+    assert rows == [("r1",)]
