@@ -119,7 +119,7 @@ def _ensure_one(con: duckdb.DuckDBPyConnection, schema: str, table: str, columns
 
 
 def _migrate_history_table(con: duckdb.DuckDBPyConnection, target: TableTarget) -> None:
-    """Warehouses written before 0.2 kept every version, current ones too, in a `_history` table:
+    """Warehouses written by earlier 0.1 builds kept every version, current ones too, in a `_history` table:
     rename it to `_superseded` and drop the current versions (the main table has them)."""
     kind = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "

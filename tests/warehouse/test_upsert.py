@@ -73,7 +73,7 @@ def test_a_first_load_writes_each_record_once(wh: Warehouse) -> None:
 
 
 def test_a_warehouse_with_the_old_history_table_is_migrated(db: Path) -> None:
-    """Before 0.2 `<table>_history` was a table holding current versions too; it becomes the view."""
+    """Earlier builds kept every version in a `<table>_history` table; it becomes the view."""
     with Warehouse(db) as wh:
         wh.ensure_tables([REPORTS])
         wh.write_page(page([batch([rec("r1"), rec("r2")])], run="run-1"))
