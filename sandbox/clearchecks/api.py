@@ -117,34 +117,35 @@ def build_app(p: ClearChecksProvider) -> Starlette:
         ]
         return ok({"applicants": [{"report_key": f.report_key, "email": f.email} for f in made]}, g, 201)
 
-    def find(request: Request, g: Passed) -> Any:
-        return account(g).find(request.path_params["key"], p.now())
-
-    async def report_status(request: Request) -> Response:
+    async def passed_report(request: Request) -> tuple[Passed, Any] | Response:
+        """Authenticated, rate-checked, and the report of the path's key exists (else the response)."""
         g = await passed(request)
         if isinstance(g, Response):
             return g
-        facts = find(request, g)
+        facts = account(g).find(request.path_params["key"], p.now())
         if facts is None:
             return error(404, "report not found", g.headers)
+        return g, facts
+
+    async def report_status(request: Request) -> Response:
+        got = await passed_report(request)
+        if isinstance(got, Response):
+            return got
+        g, facts = got
         return ok(status_body(facts, p.now()), g)
 
     async def report(request: Request) -> Response:
-        g = await passed(request)
-        if isinstance(g, Response):
-            return g
-        facts = find(request, g)
-        if facts is None:
-            return error(404, "report not found", g.headers)
+        got = await passed_report(request)
+        if isinstance(got, Response):
+            return got
+        g, facts = got
         return ok(full_report(facts, p.now(), p.seed), g)
 
     async def widget_token(request: Request) -> Response:
-        g = await passed(request)
-        if isinstance(g, Response):
-            return g
-        facts = find(request, g)
-        if facts is None:
-            return error(404, "report not found", g.headers)
+        got = await passed_report(request)
+        if isinstance(got, Response):
+            return got
+        g, facts = got
         return ok({"report_token": p.issue_report_token(facts)}, g)
 
     async def billing(request: Request) -> Response:
