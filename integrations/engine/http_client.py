@@ -139,6 +139,9 @@ class ProviderClient:
             try:
                 response = self._http.request(method, url, params=params, json=json, data=data, headers=headers)
                 response.read()
+                # httpx keeps a response and its stream in a reference cycle, so a page's body
+                # waited for the cycle collector; read and closed, the stream is not needed again
+                response.stream = httpx.ByteStream(b"")
             except httpx.TransportError as exc:
                 last_error = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 delay = self.retry.backoff(attempt)

@@ -7,6 +7,7 @@ than the declared total allows.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -165,6 +166,13 @@ def _normalized(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.lower(), parts.path, query, ""))
 
 
+def _ids_digest(records: list[Any], primary_key: str) -> bytes | None:
+    ids = [str(r[primary_key]) for r in records if isinstance(r, dict) and r.get(primary_key) is not None]
+    if not ids:
+        return None
+    return hashlib.blake2b("\x1f".join(ids).encode(), digest_size=16).digest()
+
+
 def make_paginator(config: PaginationConfig, *, single: bool = False) -> Paginator:
     if single or config.type == "none":
         return SinglePaginator(config)
@@ -210,7 +218,7 @@ def iterate_pages(
     paginator = make_paginator(config, single=single)
     request: Request | None = paginator.restore(resume) if resume else paginator.init_request(path, params or {})
     seen_urls: set[str] = set()
-    seen_id_pages: set[tuple[str, ...]] = set()
+    seen_id_pages: set[bytes] = set()  # a digest per page, not its ids: flat memory on long lists
     number = int((resume or {}).get("page_number", 0))
     who = f"{client.integration} connection {client.connection_id!r}"
     largest = 0  # most records seen on one page
@@ -227,13 +235,13 @@ def iterate_pages(
         seen_urls.add(key)
         body, _ = client.get_json(target, params=query or None)
         records = extract_records(body, config, single=single, where=f"{who}: {shown}")
-        ids = tuple(str(r[primary_key]) for r in records if isinstance(r, dict) and r.get(primary_key) is not None)
-        if ids and not single:
-            if ids in seen_id_pages:
+        digest = _ids_digest(records, primary_key)
+        if digest is not None and not single:
+            if digest in seen_id_pages:
                 raise PaginationLoopError(
                     f"{who}: page {shown} repeats the ids of an earlier page: the provider's pagination loops"
                 )
-            seen_id_pages.add(ids)
+            seen_id_pages.add(digest)
         total = _at(body, config.count_path) if config.count_path and isinstance(body, dict) else None
         total = total if isinstance(total, int) else None
         number += 1

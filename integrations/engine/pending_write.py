@@ -1,12 +1,14 @@
 """Pages validated and staged but not yet written, and when to write them.
 
 Pages are validated and converted to Arrow as they arrive, then written as one transaction
-holding their records and the checkpoint after the last of them, once MAX_RECORDS_PER_WRITE
-records (or MAX_BYTES_PER_WRITE of Arrow data) are waiting or the oldest has waited
-MAX_WRITE_DELAY_S, whichever comes first. A slow provider thus still gets a checkpoint twice a
-second (every page when pages take longer), and a fast one gets transactions of ~8,000 rows,
-which DuckDB writes straight to the file as whole row groups instead of through its write-ahead
-log: a full sync was twice as fast as with a transaction per page or two (docs/benchmarks.md).
+holding their records and the checkpoint after the last of them. DuckDB writes a table's new
+rows straight into the file, as compressed row groups, only when the transaction adds at least
+a row group of them (ROW_GROUP_SIZE); a smaller insert goes through the write-ahead log and is
+compressed again by a later checkpoint, which cost a full sync about a third of its time
+(docs/benchmarks.md). So a write is due once every table it touches has a whole row group
+waiting, or sooner when waiting longer would cost too much: MAX_ROWS_PER_TABLE rows in one table
+(a child table that stays sparse), MAX_BYTES_PER_WRITE of Arrow data (wide records), or the
+oldest page waiting MAX_WRITE_DELAY_S (a slow provider still gets a checkpoint that often).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import time
 from integrations.engine.paginators import Page
 from warehouse.loader import ROW_GROUP_SIZE, RejectedRecord, StagedBatch, TableTarget
 
-MAX_RECORDS_PER_WRITE = ROW_GROUP_SIZE  # a whole row group per table: written without the WAL
-MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # wide records: bounds our memory and DuckDB's at commit
-MAX_WRITE_DELAY_S = 0.5
+MAX_ROWS_PER_TABLE = 4 * ROW_GROUP_SIZE
+MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # bounds our memory while pages wait, and DuckDB's at commit
+MAX_WRITE_DELAY_S = 2.0
 
 
 class PendingWrite:
@@ -26,6 +28,7 @@ class PendingWrite:
 
     def __init__(self) -> None:
         self.batches: dict[TableTarget, StagedBatch] = {}
+        self.rows: dict[TableTarget, int] = {}
         self.rejects: list[RejectedRecord] = []
         self.pages = 0
         self.records = 0
@@ -39,8 +42,12 @@ class PendingWrite:
 
     @property
     def due(self) -> bool:
+        if self.empty:
+            return False
+        counts = [n for n in self.rows.values() if n]
         return (
-            self.records >= MAX_RECORDS_PER_WRITE
+            (bool(counts) and min(counts) >= ROW_GROUP_SIZE)
+            or (bool(counts) and max(counts) >= MAX_ROWS_PER_TABLE)
             or self.nbytes >= MAX_BYTES_PER_WRITE
             or time.monotonic() >= self.deadline
         )
@@ -50,6 +57,7 @@ class PendingWrite:
             self.deadline = time.monotonic() + MAX_WRITE_DELAY_S
         for b in staged:
             self.nbytes += sum(t.nbytes for t in b.tables)
+            self.rows[b.target] = self.rows.get(b.target, 0) + b.num_rows
             if b.target in self.batches:
                 self.batches[b.target].tables.extend(b.tables)
             else:

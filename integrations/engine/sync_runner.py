@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from integrations.engine.auth import build_auth
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
+from integrations.engine.gc_tuning import fewer_collections
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
@@ -354,7 +355,7 @@ def run_sync(
         resumed = bool(state.checkpoint)
         log.info("sync %s/%s/%s starting (%s%s)", integration, connection_id, sync_name, mode,
                  ", resuming" if resumed else "")
-        with open_client(integ, connection, token, retry=retry) as client:
+        with fewer_collections(), open_client(integ, connection, token, retry=retry) as client:
             try:
                 if sync.mode == "repoll":
                     run.run_repoll(client, state.attempt_id)

@@ -129,13 +129,13 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
                                                                    tmp_path: Path) -> None:
     sandbox = fresh_sandbox(scale=3000)
     account_id = env.connect(sandbox, "checkr", "cust-1")
-    set_faults(sandbox, "checkr", latency_ms=150)
+    set_faults(sandbox, "checkr", latency_ms=250)
     child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--model", "candidates"],
         cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    time.sleep(3.0)  # well into the run (30 pages of 100 at >= 150 ms each; writes at least every 0.5 s)
+    time.sleep(5.0)  # well into the run (30 pages of 100 at >= 250 ms each; writes at least every 2 s)
     assert proc.poll() is None, "the sync finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
