@@ -61,6 +61,28 @@ def test_deletes_only_on_completion_and_across_a_resume(db: Path) -> None:
         assert wh.complete_attempt("checkr", "conn-1", "reports", c, deletes=[REPORTS], run_id="run-3") == 0
 
 
+def test_the_keys_a_run_saw_leave_no_storage_behind(db: Path) -> None:
+    """The writer runs without DuckDB's vacuum: keys deleted a whole run at a time must still
+    free their row groups, or delete tracking would grow the file with every full sync."""
+    records = [rec(f"r{i}") for i in range(3000)]
+    for run in range(3):
+        with Warehouse(db) as wh:
+            wh.ensure_tables([REPORTS])
+            for conn in ("conn-1", "conn-2"):  # two connections' keys share row groups
+                a = wh.begin_attempt("checkr", conn, "reports").attempt_id or ""
+                wh.write_page(page([batch(records, track_seen=True)], attempt=a, conn=conn))
+            for conn in ("conn-1", "conn-2"):
+                state = wh.get_state("checkr", conn, "reports")
+                assert state is not None and state.attempt_id
+                wh.complete_attempt("checkr", conn, "reports", state.attempt_id, deletes=[REPORTS], run_id=f"r{run}")
+    with Warehouse(db) as wh:
+        wh.con.execute("CHECKPOINT")
+        assert wh.con.execute("SELECT count(*) FROM _screensync.seen_keys").fetchone() == (0,)
+        groups = wh.con.execute("SELECT count(*) FROM pragma_storage_info('_screensync.seen_keys')").fetchone()
+        assert groups == (0,)
+        assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (6000,)
+
+
 def test_deletes_leave_other_connections_alone(wh: Warehouse) -> None:
     wh.write_page(page([batch([rec("x1")])], conn="conn-2"))
     a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
