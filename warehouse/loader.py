@@ -23,7 +23,7 @@ from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked, connect
 from warehouse.deletes import soft_delete_unseen
 from warehouse.records import PageWrite, RecordBatch, RejectedRecord, StagedBatch, TableTarget, WriteCounts
-from warehouse.staging import build_stage, dedupe_last, dedupe_table
+from warehouse.staging import bounded_chunks, build_stage, dedupe_last, dedupe_table
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
 from warehouse.upsert import upsert_stage
@@ -52,10 +52,11 @@ __all__ = [
 ROW_GROUP_SIZE = 8192
 # The writer's buffer pool: what it has written stays cached up to this, then is evicted. With
 # more, a sync's peak memory grew with the amount it had written (128 MB: 373 MB at 100,000
-# candidates against 322 MB at 20,000); at 64 MB it stays near 300 MB at both sizes. At 32 MB a
-# commit of 8,192 reports ran out of memory: raise it (SCREENSYNC_WAREHOUSE_MEMORY) for
-# providers whose records are much larger than Checkr's (~2 KB).
-MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "64MB")
+# candidates against 322 MB at 20,000). Once writes went straight to the file as whole row
+# groups, 48 MB was as fast as 64 MB and ~15 MB lighter; wide records are safe because staged
+# tables reach DuckDB in chunks of at most 4 MB (staging.MAX_CHUNK_BYTES). Raise it with
+# SCREENSYNC_WAREHOUSE_MEMORY if a write still runs out of memory: the error says so.
+MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "48MB")
 
 
 class Warehouse:
@@ -144,7 +145,7 @@ class Warehouse:
         cols = self._cols(batch.target)
         rows, raws = dedupe_last(batch.target.primary_key, batch.rows, batch.raws)
         table = build_stage(cols, batch.target.primary_key, rows, raws, batch.target.qualified)
-        return StagedBatch(batch.target, [table], track_seen=batch.track_seen)
+        return StagedBatch(batch.target, [bounded_chunks(table)], track_seen=batch.track_seen)
 
     def _write_batches(
         self,
@@ -162,7 +163,8 @@ class Warehouse:
                 continue
             tables = staged.tables
             stage = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-            stage = dedupe_table(staged.target.primary_key, stage)
+            deduped = dedupe_table(staged.target.primary_key, stage)
+            stage = stage if deduped is stage else bounded_chunks(deduped)
             counts = upsert_stage(
                 con,
                 staged.target,

@@ -148,3 +148,15 @@ def test_integer_primary_key_and_decimal(tmp_path: Path) -> None:
         assert wh.con.execute("SELECT number, amount, paid, typeof(amount) FROM clearchecks.invoices").fetchall() == [
             (7, Decimal("12.5000"), True, "DECIMAL(18,4)")
         ]
+
+
+def test_wide_records_fit_the_writers_memory(wh: Warehouse) -> None:
+    """A batch's text reaches DuckDB in bounded chunks: 1,600 records of 20 KB (32 MB, the most
+    a write waits for) in one batch ran the writer out of memory when sent as one chunk."""
+    wide = [rec(f"w{i}", notes="x" * 20_000 + str(i)) for i in range(1600)]
+    staged = wh.stage(batch(wide))
+    assert all(c.nbytes <= 4 * 1024 * 1024 for t in staged.tables for c in t.to_batches())
+    counts = wh.write_page(page([staged]))
+    assert (counts.added, counts.rejected) == (1600, 0)
+    row = wh.con.execute("SELECT count(*), min(length(_raw)) FROM checkr.reports").fetchone()
+    assert row is not None and row[0] == 1600 and row[1] > 20_000
