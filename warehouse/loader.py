@@ -80,6 +80,10 @@ class Warehouse:
         # are only inserted and updated (deletes are soft), and the keys a run saw are deleted
         # a whole run at a time, which frees their row groups without a vacuum.
         self._con.execute("SET max_vacuum_tasks = 0")
+        # Trying dictionary compression on every string column of every row group was ~15% of a
+        # first load's write time and ~17 MB of its peak memory; without it the strings go to
+        # FSST and the file was 5% larger (docs/benchmarks.md). Readers are unaffected.
+        self._con.execute("SET disabled_compression_methods = 'dictionary'")
         self._con.execute(st.META_DDL)
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -126,9 +126,14 @@ class ProviderClient:
     ) -> httpx.Response:
         """Send with pacing and retries; return a response below 300 or raise an EngineError."""
         url = self.url_for(path_or_url)
-        # the shown URL is built before auth adds a token (query-token auth puts it in the URL)
-        shown = redact_url(httpx.URL(url).copy_merge_params(params or {}))
-        what = f"{self.integration} connection {self.connection_id!r}: {method} {shown}"
+
+        def shown() -> str:  # only when something goes wrong: parsing URLs again costs on every page
+            # built before auth adds a token (query-token auth puts it in the URL)
+            return redact_url(httpx.URL(url).copy_merge_params(params or {}))
+
+        def what() -> str:
+            return f"{self.integration} connection {self.connection_id!r}: {method} {shown()}"
+
         waited = 0.0
         last_error = ""
         attempt = 0
@@ -155,10 +160,10 @@ class ProviderClient:
                 if status < 400:
                     where = redact_url(response.headers.get("Location", "")) or "nowhere"
                     raise ProviderError(
-                        self.integration, self.connection_id, status, f"redirect to {where} not followed", shown
+                        self.integration, self.connection_id, status, f"redirect to {where} not followed", shown()
                     )
                 if not is_retryable(response=response):
-                    raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown)
+                    raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown())
                 last_error = f"HTTP {status} {self._message(response)}".strip()
                 told = server_wait(response.headers, self.rate_limit, status_code=status)
                 delay = told if told is not None else self.retry.backoff(attempt)
@@ -166,8 +171,8 @@ class ProviderClient:
                     self.stats.rate_limited += 1
                     self.limiter.pause_for(delay)  # everyone on this credential holds off, not just us
             if attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
-                raise RetriesExhausted(what, attempt, waited, last_error)
-            log.info("%s: %s; retry %d in %.2fs", what, last_error, attempt, delay)
+                raise RetriesExhausted(what(), attempt, waited, last_error)
+            log.info("%s: %s; retry %d in %.2fs", what(), last_error, attempt, delay)
             self.stats.retries += 1
             self._sleep(delay)
             waited += delay

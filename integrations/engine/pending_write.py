@@ -56,7 +56,7 @@ class PendingWrite:
         if self.empty:
             self.deadline = time.monotonic() + MAX_WRITE_DELAY_S
         for b in staged:
-            self.nbytes += sum(t.nbytes for t in b.tables)
+            self.nbytes += sum(t.get_total_buffer_size() for t in b.tables)
             self.rows[b.target] = self.rows.get(b.target, 0) + b.num_rows
             if b.target in self.batches:
                 self.batches[b.target].tables.extend(b.tables)
