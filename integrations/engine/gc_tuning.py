@@ -21,16 +21,19 @@ GEN0_THRESHOLD = 20_000
 _lock = threading.Lock()
 _active = 0
 _saved: tuple[int, int, int] = gc.get_threshold()
+_froze = False  # we froze (and so may unfreeze): never undo a freeze the host program made
 
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
     """Nestable and thread-safe: the first sync to start tunes, the last one to end restores."""
-    global _active, _saved
+    global _active, _saved, _froze
     with _lock:
         if _active == 0:
             _saved = gc.get_threshold()
-            gc.freeze()
+            _froze = gc.get_freeze_count() == 0
+            if _froze:
+                gc.freeze()
             if _saved[0]:  # 0 means someone switched automatic collection off: leave it so
                 gc.set_threshold(max(GEN0_THRESHOLD, _saved[0]), _saved[1], _saved[2])
         _active += 1
@@ -41,4 +44,5 @@ def fewer_collections() -> Iterator[None]:
             _active -= 1
             if _active == 0:
                 gc.set_threshold(*_saved)
-                gc.unfreeze()
+                if _froze:
+                    gc.unfreeze()

@@ -224,3 +224,20 @@ def test_connection_refused_is_retried_then_reported(fake_provider: FakeProvider
         c.get_json("/items")
     assert c.stats.requests == 3 and c.stats.retries == 2
     assert "fakeprov connection 'conn-1'" in str(info.value)
+
+
+def test_a_read_response_is_freed_without_the_cycle_collector(client: ProviderClient) -> None:
+    """httpx ties a response and its stream in a reference cycle; the client breaks it, so each
+    page's body is freed as soon as the engine drops it, not at the next full GC pass."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        body, response = client.get_json("/items")
+        assert body["data"] and response.content
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None
+    finally:
+        gc.enable()
