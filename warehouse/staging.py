@@ -68,7 +68,7 @@ def dedupe_last(
 
 def _transpose(rows: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
     """Column value lists in one C-level pass per row (a list per column cost one per value)."""
-    if not rows:
+    if not rows or not names:
         return [() for _ in names]
     if len(names) == 1:
         return [tuple(r.get(names[0]) for r in rows)]
