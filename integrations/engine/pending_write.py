@@ -28,7 +28,6 @@ class PendingWrite:
 
     def __init__(self) -> None:
         self.batches: dict[TableTarget, StagedBatch] = {}
-        self.rows: dict[TableTarget, int] = {}
         self.rejects: list[RejectedRecord] = []
         self.pages = 0
         self.records = 0
@@ -44,7 +43,7 @@ class PendingWrite:
     def due(self) -> bool:
         if self.empty:
             return False
-        counts = [n for n in self.rows.values() if n]
+        counts = [n for n in (b.num_rows for b in self.batches.values()) if n]
         return (
             (bool(counts) and min(counts) >= ROW_GROUP_SIZE)
             or (bool(counts) and max(counts) >= MAX_ROWS_PER_TABLE)
@@ -57,7 +56,6 @@ class PendingWrite:
             self.deadline = time.monotonic() + MAX_WRITE_DELAY_S
         for b in staged:
             self.nbytes += sum(t.get_total_buffer_size() for t in b.tables)
-            self.rows[b.target] = self.rows.get(b.target, 0) + b.num_rows
             if b.target in self.batches:
                 self.batches[b.target].tables.extend(b.tables)
             else:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import orjson
@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from integrations.engine.definition import RateLimitConfig
 from tests.support.asgi_server import serve_asgi
 
 SANDBOX_KEY = {"checkr": "checkr", "checkr-partner-staging": "checkr_staging", "clearchecks": "clearchecks"}
@@ -98,6 +99,20 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 def without(record: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in keys}
+
+
+def ratelimit_headers_config(
+    requests: int, per_seconds: int, reset_format: Literal["iso8601", "epoch_seconds", "delta_seconds"] = "iso8601"
+) -> RateLimitConfig:
+    """A declared limit read from Checkr's header names (the fake provider and the sandbox send them)."""
+    return RateLimitConfig(
+        requests=requests,
+        per_seconds=per_seconds,
+        limit_header="X-Ratelimit-Limit",
+        remaining_header="X-Ratelimit-Remaining",
+        reset_header="X-Ratelimit-Reset",
+        reset_format=reset_format,
+    )
 
 
 # ---- HTTP-layer tests: a misbehaving provider on real loopback HTTP ----

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from integrations.engine.auth import BasicTokenAuth, QueryTokenAuth
-from integrations.engine.definition import ErrorsConfig, RateLimitConfig
+from integrations.engine.definition import ErrorsConfig
 from integrations.engine.errors import (
     AuthFailed,
     ForeignHostError,
@@ -21,17 +21,10 @@ from integrations.engine.errors import (
 )
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.retries import RetryPolicy
-from tests.engine.conftest import TOKEN, FakeProvider
+from tests.engine.conftest import TOKEN, FakeProvider, ratelimit_headers_config
 
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=5)
-CHECKR_LIKE = RateLimitConfig(
-    requests=6000,
-    per_seconds=60,
-    limit_header="X-Ratelimit-Limit",
-    remaining_header="X-Ratelimit-Remaining",
-    reset_header="X-Ratelimit-Reset",
-    reset_format="iso8601",
-)
+CHECKR_LIKE = ratelimit_headers_config(6000, 60)
 
 
 def make_client(

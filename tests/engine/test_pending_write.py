@@ -49,7 +49,8 @@ def test_a_write_waits_until_every_table_it_touches_has_a_row_group() -> None:
 def test_a_sparse_child_table_does_not_hold_the_write_back_forever() -> None:
     pending = PendingWrite()
     per_page = 1000
-    while pending.rows.get(CANDIDATES, 0) < pending_write.MAX_ROWS_PER_TABLE - per_page:
+    pending.add([_staged(CANDIDATES, per_page), _staged(REPORTS, 1)], [], _page(per_page))
+    while pending.batches[CANDIDATES].num_rows < pending_write.MAX_ROWS_PER_TABLE - per_page:
         pending.add([_staged(CANDIDATES, per_page), _staged(REPORTS, 1)], [], _page(per_page))
         assert not pending.due
     pending.add([_staged(CANDIDATES, per_page), _staged(REPORTS, 1)], [], _page(per_page))

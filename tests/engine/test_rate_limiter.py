@@ -15,16 +15,9 @@ from integrations.engine.definition import ErrorsConfig, RateLimitConfig
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.rate_limiter import RateLimiter, credential_fingerprint, limiter_for, parse_reset
 from integrations.engine.retries import RetryPolicy
-from tests.engine.conftest import TOKEN, FakeProvider
+from tests.engine.conftest import TOKEN, FakeProvider, ratelimit_headers_config
 
-CHECKR = RateLimitConfig(
-    requests=600,
-    per_seconds=60,
-    limit_header="X-Ratelimit-Limit",
-    remaining_header="X-Ratelimit-Remaining",
-    reset_header="X-Ratelimit-Reset",
-    reset_format="iso8601",
-)
+CHECKR = ratelimit_headers_config(600, 60)
 
 
 class FakeClock:
@@ -154,14 +147,7 @@ def test_registry_shares_per_credential_and_hides_it() -> None:
 
 def test_pacing_keeps_a_short_fixed_window_free_of_429s(fake_provider: FakeProvider) -> None:
     """10 requests per 2 s window; 30 requests would hit the limit three times over unpaced."""
-    config = RateLimitConfig(
-        requests=10,
-        per_seconds=2,
-        limit_header="X-Ratelimit-Limit",
-        remaining_header="X-Ratelimit-Remaining",
-        reset_header="X-Ratelimit-Reset",
-        reset_format="epoch_seconds",
-    )
+    config = ratelimit_headers_config(10, 2, reset_format="epoch_seconds")
     before = fake_provider.limited_429s
     client = ProviderClient(
         integration="fakeprov",
