@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -66,8 +65,10 @@ async def _serve(
     faults = provider.faults
     account = provider.account_for(cred) if cred else None
     if account is None:
+        await faults.delay()
         return error_response(401, "Bad authentication error")
     if not allowed or faults.take_429():
+        await faults.delay()
         return error_response(429, "Too Many Requests")
     key = request.headers.get("idempotency-key") if request.method == "POST" else None
     if key and cred:
@@ -78,8 +79,7 @@ async def _serve(
             status, body = state  # type: ignore[misc]
             return Response(body, status_code=status, media_type="application/json")
     try:
-        if faults.config.latency_ms:
-            await asyncio.sleep(faults.config.latency_ms / 1000)
+        await faults.delay()  # after the key is taken: a slow POST holds its Idempotency-Key meanwhile
         if faults.draw(faults.config.error_rate):
             response = error_response(503, "Service Unavailable")
             if key and cred:

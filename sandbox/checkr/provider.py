@@ -11,14 +11,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox.activity import provider_rng
 from sandbox.checkr import api, oauth
+from sandbox.checkr.activity import CheckrActivity, apply_activity
 from sandbox.checkr.gate import Idempotency
 from sandbox.checkr.http import error_response
 from sandbox.checkr.ids import hex_token
 from sandbox.checkr.oauth import PartnerApp
 from sandbox.checkr.records import ts
-from sandbox.checkr.webhooks import WebhookSender, sign
-from sandbox.checkr.world import Account, CheckrWorld
+from sandbox.checkr.webhooks import EventMeta, WebhookSender, sign
+from sandbox.checkr.world import Account, ApiError, Change, CheckrWorld
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultInjector
 from sandbox.ratelimit import FixedWindowLimiter
@@ -57,6 +59,8 @@ class CheckrProvider:
         self.idempotency = Idempotency()
         self.webhook_url: str | None = None
         self.sender = WebhookSender()
+        self.activity = CheckrActivity()
+        self._activity_rng = provider_rng(world_seed, self.activity, key)
         self._pending_credentialed: list[Account] = []
         self._requests = 0
         self._count_lock = threading.Lock()
@@ -92,6 +96,13 @@ class CheckrProvider:
 
     def set_webhook_url(self, url: str | None) -> None:
         self.webhook_url = url
+
+    def set_activity(self, config: CheckrActivity) -> None:
+        """Daily activity and lifecycle rules from now on (the seed restarts the draws)."""
+        with self.world.lock:
+            self.activity = config
+            self._activity_rng = provider_rng(self.world.seed, config, self.key)
+            self.world.rules = config.rules(self.now())
 
     def configure_oauth(self, redirect_uri: str, auto_approve: bool) -> None:
         self.partner.redirect_uri = redirect_uri
@@ -134,7 +145,8 @@ class CheckrProvider:
             "account_id": account_id,
         }
         body = orjson.dumps(event)  # compact, and exactly the bytes that are signed
-        self.sender.send(url, body, sign(key, body), event_id, event_type)
+        meta = EventMeta(event_id, event_type, account_id, obj.get("id"), event["created_at"])
+        self.sender.send(url, body, sign(key, body), meta)
 
     # ---- the provider interface the server and control app use ----
     def on_advance(self, old: datetime, new: datetime) -> None:
@@ -143,23 +155,66 @@ class CheckrProvider:
             pending, self._pending_credentialed = self._pending_credentialed, []
             for account in pending:
                 account.authorized = True
-            changes = self.world.changes(o, n) if self.webhook_url else []
-        for account in pending:
-            obj = {
-                "id": account.id,
-                "object": "account",
-                "uri": f"/v1/accounts/{account.id}",
-                "created_at": ts(account.created),
-                "completed_at": ts(n),
-            }
-            self.notify("account.credentialed", account, obj, n)
-        for change in changes:
-            self.notify(change.type, change.account, change.object, change.at)
+            changes: list[Change] = []
+            if self.activity.draws:
+                changes = apply_activity(self.world, self.activity, self._activity_rng, o, n)
+            changes = sorted(changes + self.world.changes(o, n), key=lambda c: c.at) if self.webhook_url else []
+        with self.sender.batch():
+            for account in pending:
+                obj = {
+                    "id": account.id,
+                    "object": "account",
+                    "uri": f"/v1/accounts/{account.id}",
+                    "created_at": ts(account.created),
+                    "completed_at": ts(n),
+                }
+                self.notify("account.credentialed", account, obj, n)
+            for change in changes:
+                self.notify(change.type, change.account, change.object, change.at)
 
-    def export(self) -> dict[str, dict[str, Any]]:
+    def remove(self, kind: str, record_id: str) -> dict[str, Any]:
+        """Control-API removals, now: a candidate or report vanishes (silently, as at Checkr); an
+        invitation is deleted and a package retired (each sends its webhook)."""
+        with self.world.lock:
+            account = self._account_of(record_id)
+            now = self.now()
+            if kind == "report":
+                return {"removed": self.world.remove_report(account, record_id, now)}
+            if kind == "candidate":
+                return {"removed": self.world.remove_candidate(account, record_id, now)}
+            if kind == "invitation":
+                obj = self.world.delete_invitation(account, record_id, now)
+                event = "invitation.deleted"
+            elif kind == "package":
+                obj = self.world.retire_package(account, record_id, now)
+                event = "package.deleted"
+            else:
+                raise ApiError(400, f"kind must be candidate, report, invitation or package, got {kind!r}")
+        self.notify(event, account, obj, now)
+        return {"removed": [record_id], "object": obj}
+
+    def _account_of(self, record_id: str) -> Account:
+        ref = self.world.codec.decode(record_id)
+        if ref is None or ref.account >= len(self.world.accounts):
+            raise ApiError(404, f"no {self.key} record has id {record_id!r}")
+        return self.world.accounts[ref.account]
+
+    def removed(self, account_id: str | None = None) -> dict[str, dict[str, dict[str, str]]]:
         now = self.now()
         with self.world.lock:
-            return {a.id: self.world.export_account(a, now) for a in self.world.accounts}
+            return {a.id: self.world.removed_ids(a, now) for a in self._accounts(account_id)}
+
+    def _accounts(self, account_id: str | None) -> list[Account]:
+        if account_id is None:
+            return list(self.world.accounts)
+        if account_id not in self.world.by_id:
+            raise ApiError(404, f"no {self.key} account {account_id!r}")
+        return [self.world.by_id[account_id]]
+
+    def export(self, account_id: str | None = None) -> dict[str, dict[str, Any]]:
+        now = self.now()
+        with self.world.lock:
+            return {a.id: self.world.export_account(a, now) for a in self._accounts(account_id)}
 
     def info(self, base_url: str) -> dict[str, Any]:
         return {

@@ -185,13 +185,28 @@ _SCALAR_IDS_D = [
 
 
 def report(
-    seed: int, f: ReportFacts, now: int, screenings: list[tuple[str, str | None]], object_name: str
+    seed: int,
+    f: ReportFacts,
+    now: int,
+    screenings: list[tuple[str, str | None]],
+    object_name: str,
+    first_eta: int | None = None,
+    dispute: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Pending until `done`; then complete (clear/consider) or canceled."""
+    """Pending until `done`; then complete (clear/consider) or canceled.
+
+    Optional steps (`lifecycle.py`): until `first_eta` the ETA shown is that too-early estimate;
+    within `dispute` = (opened, resolved) the status is `dispute`, after it the report is complete
+    again, revised (`revised_at`) to clear.
+    """
     h = digest(seed, "rep", f.id)
     done = now >= f.done
     canceled = done and f.outcome == CANCELED
+    disputed = dispute is not None and dispute[0] <= now < dispute[1]
+    revised = dispute is not None and now >= dispute[1]
     complete = done and not canceled
+    clear = f.outcome == CLEAR or revised
+    eta = first_eta if first_eta is not None and now < first_eta else f.done - f.done % 3600 + 3600
     city, state, _zip = PLACES[h[0] % len(PLACES)]
     ids: dict[str, Any] = {}
     for stype, _sub in screenings:
@@ -219,21 +234,21 @@ def report(
         "id": f.id,
         "object": object_name,
         "uri": f"/v1/reports/{f.id}",
-        "status": "complete" if complete else "canceled" if canceled else "pending",
-        "result": ("clear" if f.outcome == CLEAR else "consider") if complete else None,
+        "status": "dispute" if disputed else "complete" if complete else "canceled" if canceled else "pending",
+        "result": ("clear" if clear else "consider") if complete else None,
         "includes_canceled": canceled,
         "created_at": ts(f.created),
         "completed_at": ts(f.done) if complete else None,
-        "revised_at": None,
+        "revised_at": ts(dispute[1]) if revised and dispute is not None else None,
         "upgraded_at": None,
         "turnaround_time": f.done - f.created if complete else None,
         "package": f.package,
         "adjudication": None,
-        "assessment": ("eligible" if f.outcome == CLEAR else "review") if complete else None,
+        "assessment": ("eligible" if clear else "review") if complete else None,
         "source": f.source,
         "segment_stamps": [SEGMENTS[h[1] % len(SEGMENTS)]],
         "work_locations": [{"country": "US", "state": state, "city": city}],
-        "estimated_completion_time": ts(f.done - f.done % 3600 + 3600),
+        "estimated_completion_time": ts(eta),
         "candidate_story_ids": [],
         "candidate_id": f.candidate_id,
         "drug_screening": drug,

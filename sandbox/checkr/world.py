@@ -10,14 +10,15 @@ from __future__ import annotations
 import calendar
 import re
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.checkr import records
+from sandbox.checkr import lifecycle, records
 from sandbox.checkr.catalogue import NODES, PACKAGES
 from sandbox.checkr.ids import CANDIDATE, INVITATION, INVOICE, OVERLAY, PACKAGE, REPORT, IdCodec, hex_token, unit
+from sandbox.checkr.lifecycle import ReportRules
 from sandbox.checkr.records import InvitationFacts, PackageFacts, ReportFacts
 from sandbox.checkr.timeline import (
     CANCELED,
@@ -29,17 +30,17 @@ from sandbox.checkr.timeline import (
     AccountTimeline,
     build_timeline,
 )
+from sandbox.errors import SandboxError
+from sandbox.kept import Kept
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GENERATED_EMAIL_RE = re.compile(r"\.(\d+)x(\d+)@example\.com$")
 APPLY_BASE = "https://apply.checkr-sandbox.test"
+NEVER = 1 << 62
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class ApiError(SandboxError):
+    """Checkr answers these as `{"error": message}` with `status`."""
 
 
 @dataclass
@@ -61,6 +62,9 @@ class Account:
     deleted_invitations: dict[str, int] = field(default_factory=dict)
     invoice_cache: dict[int, dict[str, Any]] = field(default_factory=dict)
     overlay_count: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # vanished candidate/report/invitation id -> when
+    removed_cands: list[int] = field(default_factory=list)  # sorted generated candidate indexes among them
+    vanished: dict[str, str] = field(default_factory=dict)  # removed id -> table, for those a client could see
 
     @property
     def uri_name(self) -> str:
@@ -82,6 +86,7 @@ class CheckrWorld:
         self.start = start
         self.codec = IdCodec(seed, "checkr")
         self.lock = threading.RLock()
+        self.rules: ReportRules | None = None  # optional lifecycle steps (activity config)
         self.accounts: list[Account] = [self._build_account(i, scale) for i in range(accounts)]
         self.by_id = {a.id: a for a in self.accounts}
         self.by_key = {a.api_key: a for a in self.accounts}
@@ -140,21 +145,34 @@ class CheckrWorld:
             k = tl.rep_off[i]
             completes, report_id = tl.rep_created[k], self.codec.encode(REPORT, a.index, k)
         package = a.report_slugs[tl.rep_pkg[tl.rep_off[i]]] if completes is not None else a.report_slugs[i % 4]
+        expires = tl.invitation_expiry(j, self.staging)
+        deleted = a.deleted_invitations.get(iid)
+        if deleted is not None and (completes is None or completes > deleted):
+            completes = report_id = expires = None  # cancelled while pending: never completes or expires
         return InvitationFacts(
             id=iid,
             candidate_id=self.codec.encode(CANDIDATE, a.index, i),
             created=tl.inv_created[j],
             package=package,
             completes=completes,
-            expires=tl.invitation_expiry(j, self.staging),
+            expires=expires,
             report_id=report_id,
-            deleted=a.deleted_invitations.get(iid),
+            deleted=deleted,
         )
 
     def report_object(self, a: Account, f: ReportFacts, now: int) -> dict[str, Any]:
         screenings = next((p.screenings for p in a.packages if p.slug == f.package), [])
         test = self.staging and unit(self.seed, "test_report", f.id) < 0.3
-        return records.report(self.seed, f, now, screenings, "test_report" if test else "report")
+        rules = self.rules
+        if rules is None:
+            return records.report(self.seed, f, now, screenings, "test_report" if test else "report")
+        eta, dispute = lifecycle.first_eta(self.seed, f, rules), lifecycle.dispute(self.seed, f, rules)
+        return records.report(self.seed, f, now, screenings, "test_report" if test else "report", eta, dispute)
+
+    @staticmethod
+    def alive(a: Account, rid: str, t: int) -> bool:
+        """Not vanished at t (ids vanish at a moment; views of earlier moments still show them)."""
+        return not a.removed or a.removed.get(rid, NEVER) > t
 
     # ---------- candidates ----------
     def _candidate_report_ids(self, a: Account, cid: str, i: int | None, now: int) -> list[str]:
@@ -167,7 +185,7 @@ class CheckrWorld:
                 if tl.rep_created[k] <= now
             ]
         ids += [r for r in a.cand_reports.get(cid, []) if a.reports[r].created <= now]
-        return ids
+        return [r for r in ids if self.alive(a, r, now)] if a.removed else ids
 
     def candidate_object(self, a: Account, ref: int | str, now: int) -> dict[str, Any]:
         if isinstance(ref, int):
@@ -180,6 +198,8 @@ class CheckrWorld:
         return records.created_candidate(ref, created, body, self._candidate_report_ids(a, ref, None, now))
 
     def find_candidate(self, a: Account, cid: str, now: int) -> int | str:
+        if not self.alive(a, cid, now):
+            raise ApiError(404, "Candidate not found")
         if cid in a.candidates:
             return cid
         ref = self.codec.decode(cid)
@@ -189,41 +209,37 @@ class CheckrWorld:
 
     def candidate_refs(
         self, a: Account, now: int, after: int | None, before: int | None, email: str | None
-    ) -> tuple[int, range, list[tuple[int, str]]]:
-        """Generated index range and overlay (created, id) pairs matching the filters."""
+    ) -> tuple[int, Kept, list[tuple[int, str]]]:
+        """Generated indexes (vanished ones left out) and overlay (created, id) pairs matching the filters."""
         tl = a.tl
         lo = bisect_right(tl.cand_created, after) if after is not None else 0
         hi = tl.candidates_at(now)
         if before is not None:
             hi = min(hi, bisect_left(tl.cand_created, before))
-        gen = range(lo, max(lo, hi))
+        gen = Kept(lo, hi, a.removed_cands)
         overlay = [
             (c, cid)
             for cid, (c, body) in a.candidates.items()
             if (after is None or c > after)
             and (before is None or c < before)
             and (email is None or body.get("email", "").lower() == email.lower())
+            and self.alive(a, cid, now)
         ]
         if email is not None:
             m = GENERATED_EMAIL_RE.search(email.lower())
-            gen = range(0)
-            if m and int(m.group(1)) == a.index and int(m.group(2)) in range(lo, max(lo, hi)):
-                i = int(m.group(2))
-                if self.candidate_object(a, i, now)["email"] == email.lower():
-                    gen = range(i, i + 1)
+            i = int(m.group(2)) if m and int(m.group(1)) == a.index else -1
+            found = i in gen and self.candidate_object(a, i, now)["email"] == email.lower()
+            gen = Kept(i, i + 1) if found else Kept(0, 0)
         return len(gen) + len(overlay), gen, overlay
 
     @staticmethod
     def merged_desc(
-        gen_times: Any, gen: range, overlay: list[tuple[int, str]], start: int, stop: int
+        gen_times: Any, gen: Kept, overlay: list[tuple[int, str]], start: int, stop: int
     ) -> list[int | str]:
         """Page [start, stop) of generated + overlay refs, newest first, without building the whole list."""
         ov = sorted(reversed(overlay), key=lambda p: p[0], reverse=True)  # ties: latest created first
         # position of each overlay item: generated items strictly newer come before it
-        pos = [
-            (gen.stop - max(gen.start, bisect_right(gen_times, t, gen.start, gen.stop))) + n
-            for n, (t, _) in enumerate(ov)
-        ]
+        pos = [gen.count_from(bisect_right(gen_times, t, gen.lo, gen.hi)) + n for n, (t, _) in enumerate(ov)]
         out: list[int | str] = []
         o = bisect_left(pos, start)
         for p in range(start, min(stop, len(gen) + len(ov))):
@@ -231,7 +247,7 @@ class CheckrWorld:
                 out.append(ov[o][1])
                 o += 1
             else:
-                out.append(gen.stop - 1 - (p - o))
+                out.append(gen.nth_desc(p - o))
         return out
 
     def create_candidate(self, a: Account, body: dict[str, Any], now: int) -> dict[str, Any]:
@@ -255,7 +271,7 @@ class CheckrWorld:
             ref = self.codec.decode(rid)
             if ref and ref.kind == REPORT and ref.account == a.index and ref.index < len(a.tl.rep_created):
                 f = self._report_facts(a, ref.index)
-        if f is None or f.created > now:
+        if f is None or f.created > now or not self.alive(a, rid, now):
             raise ApiError(404, "Resource not found")
         return f
 
@@ -318,7 +334,8 @@ class CheckrWorld:
         n = bisect_right(a.tl.inv_created, now)
         gen = [self._invitation_facts(a, j) for j in range(n)]
         ov = [f._replace(deleted=a.deleted_invitations.get(f.id)) for f in a.invitations.values()]
-        return sorted(reversed(gen + ov), key=lambda f: f.created, reverse=True)  # ties: latest first
+        both = [f for f in gen + ov if self.alive(a, f.id, now)] if a.removed else gen + ov
+        return sorted(reversed(both), key=lambda f: f.created, reverse=True)  # ties: latest first
 
     def invitations(self, a: Account, now: int, candidate_id: str | None, status: str | None) -> list[InvitationFacts]:
         if status is not None and status not in ("pending", "completed", "expired"):
@@ -341,6 +358,7 @@ class CheckrWorld:
             j = bisect_left(a.tl.inv_cand, ref.index)
             if j < len(a.tl.inv_cand) and a.tl.inv_cand[j] == ref.index and a.tl.inv_created[j] <= now:
                 out.append(self._invitation_facts(a, j))
+        out = [f for f in out if self.alive(a, f.id, now)]
         return sorted(reversed(out), key=lambda f: f.created, reverse=True)
 
     def invitation_object(self, f: InvitationFacts, now: int) -> dict[str, Any]:
@@ -352,7 +370,7 @@ class CheckrWorld:
             ref = self.codec.decode(iid)
             if ref and ref.kind == INVITATION and ref.account == a.index and ref.index < len(a.tl.inv_cand):
                 f = self._invitation_facts(a, ref.index)
-        if f is None or f.created > now:
+        if f is None or f.created > now or not self.alive(a, iid, now):
             raise ApiError(404, "Resource not found")
         return f._replace(deleted=a.deleted_invitations.get(iid))
 
@@ -381,13 +399,19 @@ class CheckrWorld:
             raise ApiError(404, "Resource not found")
         if records.invitation(f, now, APPLY_BASE)["status"] != "pending":
             raise ApiError(400, "Only pending invitations can be cancelled")
-        a.deleted_invitations[iid] = now
-        if iid in a.invitations:  # a cancelled invitation is never completed later
-            a.invitations[iid] = f._replace(completes=None, expires=None, deleted=now)
+        return self.cancel_invitation(a, f, now)
+
+    def cancel_invitation(self, a: Account, f: InvitationFacts, at: int) -> dict[str, Any]:
+        """A pending invitation deleted at `at`: it never completes or expires, and its report never comes."""
+        a.deleted_invitations[f.id] = at
+        if f.id in a.invitations:
+            a.invitations[f.id] = f._replace(completes=None, expires=None, deleted=at)
             if f.report_id:
                 a.reports.pop(f.report_id, None)
                 a.cand_reports[f.candidate_id].remove(f.report_id)
-        return self.invitation_object(f._replace(deleted=now), now)
+        elif f.report_id:
+            self._vanish(a, "reports", f.report_id, at, existed=False)  # the report it would have created
+        return self.invitation_object(self.find_invitation(a, f.id, at), at)
 
     # ---------- invoices (assumed contract, production only) ----------
     def invoices(self, a: Account, now: int) -> list[dict[str, Any]]:
@@ -452,51 +476,141 @@ class CheckrWorld:
 
     # ---------- time ----------
     def changes(self, old: int, new: int) -> list[Change]:
-        """Everything that happened in (old, new], oldest first, each as the object looked then."""
+        """Everything that happened in (old, new], oldest first, each as the object looked then.
+
+        A record that vanished at r has no events from r on (Checkr sends none for the vanishing).
+        """
         out: list[Change] = []
         for a in self.accounts:
             tl = a.tl
+
+            def add(at: int, kind: str, rid: str, obj: Any, a: Account = a) -> None:
+                if self.alive(a, rid, at):
+                    out.append(Change(at, kind, a, obj() if callable(obj) else obj))
+
             for i in range(tl.candidates_at(old), tl.candidates_at(new)):
                 t = tl.cand_created[i]
-                out.append(Change(t, "candidate.created", a, self.candidate_object(a, i, t)))
+                add(t, "candidate.created", self.codec.encode(CANDIDATE, a.index, i), self.candidate_object(a, i, t))
             for j in range(bisect_right(tl.inv_created, old), bisect_right(tl.inv_created, new)):
                 f = self._invitation_facts(a, j)
-                out.append(Change(f.created, "invitation.created", a, self.invitation_object(f, f.created)))
+                add(f.created, "invitation.created", f.id, self.invitation_object(f, f.created))
             for j in range(
                 bisect_right(tl.inv_created, old - INVITE_TTL), bisect_right(tl.inv_created, new - INVITE_TTL)
             ):
                 if tl.cand_kind[tl.inv_cand[j]] == INVITE_EXPIRES and not self.staging:
                     f = self._invitation_facts(a, j)
                     if f.deleted is None and f.expires is not None:
-                        out.append(Change(f.expires, "invitation.expired", a, self.invitation_object(f, f.expires)))
+                        add(f.expires, "invitation.expired", f.id, self.invitation_object(f, f.expires))
             gen_created = [self._report_facts(a, k) for k in tl.report_window(tl.created_order, old, new)]
             gen_done = [self._report_facts(a, k) for k in tl.report_window(tl.done_order, old, new)]
             ov = list(a.reports.values())
             for f in gen_created + [f for f in ov if old < f.created <= new]:
-                out.append(Change(f.created, "report.created", a, self.report_object(a, f, f.created)))
+                add(f.created, "report.created", f.id, self.report_object(a, f, f.created))
             for f in gen_done + [f for f in ov if old < f.done <= new]:
                 kind = "report.canceled" if f.outcome == CANCELED else "report.completed"
-                out.append(Change(f.done, kind, a, self.report_object(a, f, f.done)))
+                add(f.done, kind, f.id, self.report_object(a, f, f.done))
+            if self.rules is not None:
+                self._lifecycle_changes(a, old, new, self.rules, ov, add)
             for k in tl.report_window(tl.created_order, old, new):
                 i = tl.owner(k)
                 if tl.cand_kind[i] == INVITED and k == tl.rep_off[i]:
                     j = bisect_left(tl.inv_cand, i)
                     f = self._invitation_facts(a, j)
                     if f.deleted is None and f.completes is not None:
-                        out.append(
-                            Change(f.completes, "invitation.completed", a, self.invitation_object(f, f.completes))
-                        )
+                        add(f.completes, "invitation.completed", f.id, self.invitation_object(f, f.completes))
             for f in a.invitations.values():
                 if f.deleted is None and f.completes is not None and old < f.completes <= new:
-                    out.append(Change(f.completes, "invitation.completed", a, self.invitation_object(f, f.completes)))
+                    add(f.completes, "invitation.completed", f.id, self.invitation_object(f, f.completes))
                 if f.deleted is None and f.expires is not None and old < f.expires <= new:
-                    out.append(Change(f.expires, "invitation.expired", a, self.invitation_object(f, f.expires)))
+                    add(f.expires, "invitation.expired", f.id, self.invitation_object(f, f.expires))
             for p in a.packages:
                 if old < p.created <= new:
-                    out.append(Change(p.created, "package.created", a, self.package_object(a, p, p.created)))
+                    add(p.created, "package.created", p.id, self.package_object(a, p, p.created))
                 if p.deleted is not None and old < p.deleted <= new:
-                    out.append(Change(p.deleted, "package.deleted", a, self.package_object(a, p, p.deleted)))
+                    add(p.deleted, "package.deleted", p.id, self.package_object(a, p, p.deleted))
         out.sort(key=lambda c: c.at)
+        return out
+
+    def _lifecycle_changes(
+        self, a: Account, old: int, new: int, rules: ReportRules, overlays: list[ReportFacts], add: Any
+    ) -> None:
+        """`report.updated` (a missed ETA re-estimated), `report.disputed` and the revised `report.completed`."""
+        tl = a.tl
+        slip, after, length = rules.eta_slip, rules.dispute_after, rules.dispute_length
+
+        def facts(lo: int, hi: int) -> list[ReportFacts]:  # generated reports done in (lo, hi], plus overlays
+            return [self._report_facts(a, k) for k in tl.report_window(tl.done_order, lo, hi)] + overlays
+
+        seen: set[tuple[str, str]] = set()
+        for f in facts(old - 3600 + slip, new + slip):
+            eta = lifecycle.first_eta(self.seed, f, rules)
+            if eta is not None and old < eta <= new and (f.id, "updated") not in seen:
+                seen.add((f.id, "updated"))
+                add(eta, "report.updated", f.id, self.report_object(a, f, eta))
+        for f in facts(old - after, new - after) + facts(old - after - length, new - after - length):
+            span = lifecycle.dispute(self.seed, f, rules)
+            for at, kind in zip(span or (), ("report.disputed", "report.completed"), strict=False):
+                if old < at <= new and (f.id, kind) not in seen:
+                    seen.add((f.id, kind))
+                    add(at, kind, f.id, self.report_object(a, f, at))
+
+    # ---------- records that vanish or retire ----------
+    def remove_report(self, a: Account, rid: str, at: int) -> list[str]:
+        """The report vanishes at `at`: GET answers 404, its candidate no longer lists it. No webhook."""
+        self.find_report(a, rid, at)
+        self._vanish(a, "reports", rid, at)
+        return [rid]
+
+    def remove_candidate(self, a: Account, cid: str, at: int) -> list[str]:
+        """The candidate vanishes at `at`, and with it its reports and invitations (future ones never come)."""
+        ref = self.find_candidate(a, cid, at)
+        self._vanish(a, "candidates", cid, at)
+        gone = [cid]
+        reports: list[tuple[str, int]] = [(r, a.reports[r].created) for r in a.cand_reports.get(cid, [])]
+        invitations = [(f.id, f.created) for f in a.invitations.values() if f.candidate_id == cid]
+        if isinstance(ref, int):
+            tl = a.tl
+            reports += [
+                (self.codec.encode(REPORT, a.index, k), tl.rep_created[k])
+                for k in range(tl.rep_off[ref], tl.rep_off[ref + 1])
+            ]
+            j = bisect_left(tl.inv_cand, ref)
+            if j < len(tl.inv_cand) and tl.inv_cand[j] == ref:
+                invitations.append((self.codec.encode(INVITATION, a.index, j), tl.inv_created[j]))
+            insort(a.removed_cands, ref)
+        for table, items in (("reports", reports), ("invitations", invitations)):
+            for rid, created in items:
+                if rid not in a.removed:
+                    self._vanish(a, table, rid, at, existed=created <= at)
+                    gone.append(rid)
+        return gone
+
+    @staticmethod
+    def _vanish(a: Account, table: str, rid: str, at: int, existed: bool = True) -> None:
+        a.removed[rid] = at
+        if existed:  # one that would have come later never shows up at all: nothing to report
+            a.vanished[rid] = table
+
+    def retire_package(self, a: Account, pid: str, at: int) -> dict[str, Any]:
+        """The package is deleted at `at` (Checkr keeps answering GET with `deleted_at`)."""
+        for n, p in enumerate(a.packages):
+            if p.id == pid and p.created <= at and (p.deleted is None or p.deleted > at):
+                a.packages[n] = p._replace(deleted=at)
+                return self.package_object(a, a.packages[n], at)
+        raise ApiError(404, "Package not found")
+
+    def removed_ids(self, a: Account, now: int) -> dict[str, dict[str, str]]:
+        """What the account no longer lists, by table, with when: vanished candidates, reports and
+        invitations (GET answers 404), deleted invitations and retired packages (GET still answers)."""
+        out: dict[str, dict[str, str]] = {t: {} for t in ("candidates", "reports", "invitations", "packages")}
+        for rid, table in a.vanished.items():
+            out[table][rid] = records.ts(a.removed[rid])
+        for iid, at in a.deleted_invitations.items():
+            if at <= now:
+                out["invitations"].setdefault(iid, records.ts(at))
+        for p in a.packages:
+            if p.deleted is not None and p.deleted <= now:
+                out["packages"][p.id] = records.ts(p.deleted)
         return out
 
     # ---------- truth ----------

@@ -12,15 +12,17 @@ import random
 import threading
 import zlib
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.clearchecks.reports import PLACES, ReportFacts, generate_facts, make_facts
 from sandbox.clock import iso
+from sandbox.kept import Kept
 
 YEAR = 365 * 86400
+DAY = 86400
 KEY_SPACE = 1 << 48
 KEY_MULTIPLIER = 0x9E3779B97F4B  # odd, so multiplying is a bijection mod 2**48
 KEY_INVERSE = pow(KEY_MULTIPLIER, -1, KEY_SPACE)
@@ -37,6 +39,7 @@ class Timeline:
     future_seconds: int
     n_history: int
     n_future: int
+    n_recent: int = 0  # extra reports ordered in the day before `origin`: all still open at the start
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Account:
     overlays: list[ReportFacts] = field(default_factory=list)
     overlay_pos: list[int] = field(default_factory=list)  # insertion point of each overlay among generated
     overlay_keys: dict[str, int] = field(default_factory=dict)
+    removed_gen: list[int] = field(default_factory=list)  # sorted indexes of generated reports that vanished
+    removed_keys: dict[str, int] = field(default_factory=dict)  # vanished report key -> when
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -103,31 +108,54 @@ class Account:
 
     def find(self, key: str, now: int) -> ReportFacts | None:
         """The report if it exists at `now` for this account (future generated ones do not yet)."""
-        j = self.index_of(key)
-        if j is not None:
-            return self.generated(j) if self.order_ts[j] <= now else None
         with self.lock:
+            if self.removed_keys.get(key, now + 1) <= now:
+                return None
             k = self.overlay_keys.get(key)
-            return self.overlays[k] if k is not None else None
+            if k is not None:
+                return self.overlays[k]
+        j = self.index_of(key)
+        return self.generated(j) if j is not None and self.order_ts[j] <= now else None
+
+    def _visible(self, now: int) -> tuple[Kept, list[tuple[int, ReportFacts]]]:
+        """Generated indexes and (position among generated, facts) of API orders, vanished ones left out."""
+        with self.lock:
+            gen = Kept(0, bisect_right(self.order_ts, now), self.removed_gen)
+            pairs = list(zip(self.overlay_pos, self.overlays, strict=True))
+            if self.removed_keys:
+                pairs = [(p, o) for p, o in pairs if o.report_key not in self.removed_keys]
+        pairs.sort(key=lambda po: po[0])  # stable: an order racing a clock advance still lands in time order
+        return gen, pairs
 
     def visible_count(self, now: int) -> int:
-        with self.lock:
-            return bisect_right(self.order_ts, now) + len(self.overlays)
+        gen, pairs = self._visible(now)
+        return len(gen) + len(pairs)
 
     def iter_reports(self, now: int, offset: int = 0, limit: int | None = None) -> Iterator[ReportFacts]:
         """Visible reports in order-date order (generated and API orders merged), from `offset`."""
-        with self.lock:
-            overlays, positions = list(self.overlays), list(self.overlay_pos)
-        total = bisect_right(self.order_ts, now) + len(overlays)
+        gen, pairs = self._visible(now)
+        total = len(gen) + len(pairs)
         end = total if limit is None else min(total, offset + limit)
-        merged_at = [p + k for k, p in enumerate(positions)]  # merged index of each overlay
+        merged_at = [gen.count_below(p) + k for k, (p, _) in enumerate(pairs)]  # merged index of each overlay
         k = bisect_left(merged_at, offset)
         for m in range(offset, end):
-            if k < len(overlays) and merged_at[k] == m:
-                yield overlays[k]
+            if k < len(pairs) and merged_at[k] == m:
+                yield pairs[k][1]
                 k += 1
             else:
-                yield self.generated(m - k)
+                yield self.generated(gen.nth(m - k))
+
+    def remove(self, key: str, at: int) -> ReportFacts:
+        """The report vanishes at `at`: status and full report answer 404, the list and export omit it."""
+        facts = self.find(key, at)
+        if facts is None:
+            raise KeyError(key)
+        with self.lock:
+            self.removed_keys[key] = at
+            j = self.index_of(key)
+            if j is not None:
+                insort(self.removed_gen, j)
+        return facts
 
     def reports_between(self, start: int, end: int) -> Iterator[ReportFacts]:
         """Reports ordered in [start, end), by order time (for invoices)."""
@@ -137,7 +165,10 @@ class Account:
             overlays = list(self.overlays)
         yield from (o for o in overlays if start <= o.order_ts < end)
 
-    def add_order(self, *, sku: str, addons: tuple[str, ...], email: str, now: int, order_id: str) -> ReportFacts:
+    def add_order(
+        self, *, sku: str, addons: tuple[str, ...], email: str, now: int, order_id: str, varied: bool = False
+    ) -> ReportFacts:
+        """An order placed at `now`; API orders mostly end clear, `varied` ones end like generated reports."""
         with self.lock:
             seq = len(self.overlays)
             key = hashlib.sha256(f"cc-order:{self.seed}:{self.index}:{seq}".encode()).hexdigest()[:20]
@@ -154,7 +185,7 @@ class Account:
                 last_name=local[-1].title() if len(local) > 1 else "",
                 email=email,
                 order_ts=now,
-                fate_roll=0.5 if seq % 10 else None,  # API orders mostly end clear, a few vary
+                fate_roll=None if varied or not seq % 10 else 0.5,  # API orders mostly end clear, a few vary
             )
             self.overlays.append(facts)
             self.overlay_pos.append(bisect_right(self.order_ts, now))
@@ -230,6 +261,10 @@ def order_times(seed: int, index: int, t: Timeline) -> array:
     step = t.history_seconds / max(1, t.n_history)
     rand = rng.random
     out.extend(int(start + (j + rand()) * step) for j in range(t.n_history))
+    if t.n_recent:
+        rstep = DAY / t.n_recent
+        recent = [int(t.origin - DAY + (j + rand()) * rstep) for j in range(t.n_recent)]
+        out = array("q", sorted([*out, *recent]))
     fstep = t.future_seconds / (t.n_future + 1)
     out.extend(int(t.origin + (k + 1) * fstep) for k in range(t.n_future))
     return out

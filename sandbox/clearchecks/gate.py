@@ -5,7 +5,6 @@ Answers use `{"error": "..."}`: ClearChecks documents no error body, so this sha
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +36,7 @@ async def gate(
 ) -> Passed | Response:
     """`credential` overrides the api_token (the decrypt call is keyed on the private key instead)."""
     config = faults.config
-    if config.latency_ms:
-        await asyncio.sleep(config.latency_ms / 1000)
+    await faults.delay()
     token = credential if credential is not None else request.query_params.get("api_token", "")
     if credential is None:
         if not token:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.activity import provider_rng
 from sandbox.clearchecks import secrets
 from sandbox.clearchecks.accounts import YEAR, Account, Timeline, build_account
+from sandbox.clearchecks.activity import ClearChecksActivity, apply_activity
 from sandbox.clearchecks.catalogue import PACKAGES, package_json
 from sandbox.clearchecks.invoices import InvoiceBook, issued_months
 from sandbox.clearchecks.reports import ReportFacts, list_item
 from sandbox.clock import SandboxClock, iso
+from sandbox.errors import SandboxError
 from sandbox.faults import FaultInjector
 from sandbox.ratelimit import FixedWindowLimiter
 
@@ -34,9 +37,12 @@ class ClearChecksProvider:
         rate_limit: int | None = None,
         accounts: int = 3,
         widget_account_scale: int = 5,
+        open_reports: int = 0,
     ) -> None:
-        if scale < 0:
-            raise ValueError(f"scale must be >= 0, got {scale}")
+        """`open_reports`: per account, reports ordered in the day before the clock starts, all still
+        open then (the re-poll benchmark's shape: e.g. 1,000 open reports at 60 requests a minute)."""
+        if scale < 0 or open_reports < 0:
+            raise ValueError(f"scale and open_reports must be >= 0, got {scale} and {open_reports}")
         self.seed = seed
         self.scale = scale
         self.clock = clock
@@ -48,12 +54,14 @@ class ClearChecksProvider:
         self.invoice_book = InvoiceBook()
         self.last_advance: dict[str, Any] = {}
         self.requests = 0
+        self.activity = ClearChecksActivity()
+        self._activity_rng = provider_rng(seed, self.activity, self.key)
         self._lock = threading.Lock()
         self._used_report_tokens: set[str] = set()
         self.accounts: list[Account] = []
         self._by_token: dict[str, Account] = {}
         start = self.now()
-        timeline = Timeline(start, YEAR, 30 * 86400, scale, max(1, scale // 20) if scale else 0)
+        timeline = Timeline(start, YEAR, 30 * 86400, scale, max(1, scale // 20) if scale else 0, open_reports)
         for i in range(accounts):
             self._add(
                 build_account(
@@ -130,9 +138,47 @@ class ClearChecksProvider:
     def request_count(self) -> int:
         return self.requests
 
+    def set_activity(self, config: ClearChecksActivity) -> None:
+        """Daily activity from now on (the seed restarts the draws)."""
+        with self._lock:
+            self.activity = config
+            self._activity_rng = provider_rng(self.seed, config, self.key)
+
+    def remove(self, kind: str, key: str) -> dict[str, Any]:
+        """A report vanishes now: its status and full report answer 404; the list and export omit it."""
+        if kind != "report":
+            raise SandboxError(400, f"ClearChecks records that can vanish: 'report', got {kind!r}")
+        now = self.now()
+        for account in list(self.accounts):
+            if account.find(key, now) is not None:
+                account.remove(key, now)
+                return {"removed": [key]}
+        raise SandboxError(404, f"no ClearChecks report has key {key!r}")
+
+    def removed(self, account_id: str | None = None) -> dict[str, dict[str, dict[str, str]]]:
+        out = {}
+        for a in self._accounts(account_id):
+            with a.lock:
+                out[a.id] = {"reports": {k: iso(_dt(t)) for k, t in a.removed_keys.items()}}
+        return out
+
+    def _accounts(self, account_id: str | None) -> list[Account]:
+        accounts = list(self.accounts)
+        if account_id is None:
+            return accounts
+        found = [a for a in accounts if a.id == account_id]
+        if not found:
+            raise SandboxError(404, f"no clearchecks account {account_id!r}")
+        return found
+
     def on_advance(self, old: datetime, new: datetime) -> None:
-        """ClearChecks sends no webhooks; state is a function of the clock, so this only records what changed."""
+        """ClearChecks sends no webhooks; state is a function of the clock, so this only records what changed
+        (after the day's activity, when switched on)."""
         lo, hi = int(old.timestamp()), int(new.timestamp())
+        with self._lock:
+            activity, rng = self.activity, self._activity_rng
+        if activity.draws:
+            apply_activity(list(self.accounts), activity, rng, lo, hi)
         ordered = completed = invoiced = 0
         for account in list(self.accounts):
             ordered += account.visible_count(hi) - account.visible_count(lo)
@@ -149,9 +195,9 @@ class ClearChecksProvider:
             "invoices_issued": invoiced,
         }
 
-    def export(self) -> dict[str, dict[str, Any]]:
+    def export(self, account_id: str | None = None) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for account in list(self.accounts):
+        for account in self._accounts(account_id):
             out[account.id] = {
                 "account": dict(account.profile),
                 "teams": [dict(t) for t in account.teams],
@@ -171,6 +217,10 @@ class ClearChecksProvider:
                 {"id": a.id, "name": a.profile["company_name"], "api_token": a.api_token} for a in list(self.accounts)
             ],
         }
+
+
+def _dt(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def _first_after(account: Account, ts: int) -> int:
