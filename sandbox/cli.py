@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         control_port: Annotated[int, typer.Option(help="sandbox control API")] = 8704,
         seed: Annotated[int, typer.Option(help="same seed, same data")] = 42,
         scale: Annotated[int, typer.Option(min=0, help="primary records per account")] = 50,
+        clearchecks_open_reports: Annotated[
+            int, typer.Option(min=0, help="extra ClearChecks reports per account, all still open at the start")
+        ] = 0,
         info: Annotated[Path | None, typer.Option(help="write the info JSON here once every server is up")] = None,
     ) -> None:
         """Start the Checkr (production + staging) and ClearChecks sandboxes and the control API."""
@@ -35,6 +38,7 @@ def register(app: typer.Typer) -> None:
             control_port=control_port,
             seed=seed,
             scale=scale,
+            clearchecks_open_reports=clearchecks_open_reports,
         )
         try:
             server.start()

@@ -7,6 +7,8 @@ run is reproducible and tests can move time forward on demand.
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -36,3 +38,18 @@ class SandboxClock:
 def iso(dt: datetime) -> str:
     """Provider-style UTC timestamp: `2026-06-01T12:00:00Z`."""
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def random_steps(total: timedelta, rng: random.Random, min_step: timedelta, max_step: timedelta) -> list[timedelta]:
+    """Steps that add up to `total`, each log-uniform in [min_step, max_step] (the last one cut short):
+    many short gaps and a few long ones, like the time between a user's syncs."""
+    if not timedelta(0) < min_step <= max_step:
+        raise ValueError(f"need 0 < min_step <= max_step, got {min_step} and {max_step}")
+    lo, hi = math.log(min_step.total_seconds()), math.log(max_step.total_seconds())
+    steps: list[timedelta] = []
+    left = total
+    while left > timedelta(0):
+        step = min(left, timedelta(seconds=math.exp(rng.uniform(lo, hi))))
+        steps.append(step)
+        left -= step
+    return steps

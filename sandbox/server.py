@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -13,17 +15,25 @@ from typing import Any
 import uvicorn
 
 from sandbox.checkr import CheckrProvider
+from sandbox.checkr.webhook_chaos import WebhookChaos
 from sandbox.clearchecks import ClearChecksProvider
-from sandbox.clock import SandboxClock
+from sandbox.clock import SandboxClock, iso, random_steps
 from sandbox.control import build_control_app
+from sandbox.errors import SandboxError
 from sandbox.faults import FaultConfig
+from sandbox.truth import Truth, normalize
 from screensync.asgi_thread import free_port
 
 PROVIDER_KEYS = ("checkr", "checkr_staging", "clearchecks")
 
 
 def build_providers(
-    *, seed: int, scale: int, clock: SandboxClock, rate_limits: dict[str, int] | None = None
+    *,
+    seed: int,
+    scale: int,
+    clock: SandboxClock,
+    rate_limits: dict[str, int] | None = None,
+    clearchecks_open_reports: int = 0,
 ) -> dict[str, Any]:
     limits = rate_limits or {}
     unknown = set(limits) - set(PROVIDER_KEYS)
@@ -48,7 +58,13 @@ def build_providers(
             environment="staging",
             accounts=2,
         ),
-        "clearchecks": ClearChecksProvider(seed=seed, scale=scale, clock=clock, rate_limit=limits.get("clearchecks")),
+        "clearchecks": ClearChecksProvider(
+            seed=seed,
+            scale=scale,
+            clock=clock,
+            rate_limit=limits.get("clearchecks"),
+            open_reports=clearchecks_open_reports,
+        ),
     }
     return providers
 
@@ -117,7 +133,11 @@ def start_serving(app: Any, host: str, port: int, deadline: float, attempts: int
 
 
 class SandboxServer:
-    """Context manager; `info` is the info JSON once started. Ports default to free ones."""
+    """Context manager; `info` is the info JSON once started. Ports default to free ones.
+
+    `clearchecks_open_reports`: extra ClearChecks reports per account, ordered in the day before the
+    clock starts and all still open then (docs/sandbox.md, "Scale knobs").
+    """
 
     def __init__(
         self,
@@ -130,13 +150,18 @@ class SandboxServer:
         seed: int = 42,
         scale: int = 50,
         rate_limits: dict[str, int] | None = None,
+        clearchecks_open_reports: int = 0,
     ) -> None:
         self.host = host
         self.seed = seed
         self.scale = scale
         self.clock = SandboxClock()
         self.providers: dict[str, Any] = build_providers(
-            seed=seed, scale=scale, clock=self.clock, rate_limits=rate_limits
+            seed=seed,
+            scale=scale,
+            clock=self.clock,
+            rate_limits=rate_limits,
+            clearchecks_open_reports=clearchecks_open_reports,
         )
         self._ports = {
             "checkr": checkr_port,
@@ -200,8 +225,34 @@ class SandboxServer:
                 provider.on_advance(old, new)
             return old, new
 
-    def export(self, provider_key: str) -> dict[str, Any]:
-        return self.providers[provider_key].export()
+    def simulate(
+        self,
+        *,
+        days: float,
+        rng: random.Random | int = 0,
+        min_step: timedelta = timedelta(minutes=5),
+        max_step: timedelta = timedelta(hours=6),
+        between: Callable[[datetime, datetime], None] | None = None,
+    ) -> list[tuple[datetime, datetime]]:
+        """Advance `days` in seeded random steps (log-uniform in [min_step, max_step]); the world changes
+        at each as configured (`set_activity`), and `between(old, new)` runs after each step (a test
+        syncs there). Returns the steps."""
+        r = rng if isinstance(rng, random.Random) else random.Random(rng)
+        done = []
+        for step in random_steps(timedelta(days=days), r, min_step, max_step):
+            old, new = self.advance(seconds=step.total_seconds())
+            done.append((old, new))
+            if between is not None:
+                between(old, new)
+        return done
+
+    def provider(self, provider_key: str) -> Any:
+        if provider_key not in self.providers:
+            raise SandboxError(404, f"unknown provider {provider_key!r}; one of {sorted(self.providers)}")
+        return self.providers[provider_key]
+
+    def export(self, provider_key: str, account_id: str | None = None) -> dict[str, Any]:
+        return dict(self.provider(provider_key).export(account_id))
 
     def request_count(self, provider_key: str) -> int:
         return int(self.providers[provider_key].request_count())
@@ -209,3 +260,63 @@ class SandboxServer:
     def reset_faults(self) -> None:
         for provider in self.providers.values():
             provider.faults.configure(FaultConfig())
+
+    def set_latency(self, provider_key: str, ms: int, jitter_ms: int = 0) -> FaultConfig:
+        """Per-request latency (plus seeded jitter) on every API route of that provider; other faults stay."""
+        if ms < 0 or jitter_ms < 0:
+            raise SandboxError(400, f"latency must be >= 0 ms, got {ms} and jitter {jitter_ms}")
+        config: FaultConfig = self.provider(provider_key).faults.set_latency(ms, jitter_ms)
+        return config
+
+    # ---- webhook delivery (Checkr providers) ----
+    def webhook_sender(self, provider_key: str) -> Any:
+        sender = getattr(self.provider(provider_key), "sender", None)
+        if sender is None:
+            raise SandboxError(400, f"provider {provider_key!r} sends no webhooks; use 'checkr' or 'checkr_staging'")
+        return sender
+
+    def set_webhook_chaos(self, provider_key: str, chaos: WebhookChaos | None = None) -> WebhookChaos:
+        """Drops, duplicates, late or held events, shuffles, concurrent bursts (None: all off)."""
+        config = chaos or WebhookChaos()
+        self.webhook_sender(provider_key).configure(config)
+        return config
+
+    def flush_webhooks(self, provider_key: str, timeout: float = 30.0) -> dict[str, int]:
+        """Send every held or late event now and wait until none is queued or in flight."""
+        summary: dict[str, int] = self.webhook_sender(provider_key).flush(timeout)
+        return summary
+
+    def webhook_events(
+        self, provider_key: str, state: str | None = None, event_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """One entry per event emitted: id, type, account, object id, time, and what became of it."""
+        events: list[dict[str, Any]] = self.webhook_sender(provider_key).log.entries(state, event_type)
+        return events
+
+    # ---- the world changing ----
+    def set_activity(self, provider_key: str, config: Any = None) -> Any:
+        """The provider's activity knobs (a model or a dict; None: all off) from the current clock on."""
+        p = self.provider(provider_key)
+        model = p.activity_model
+        parsed = model() if config is None else config if isinstance(config, model) else model.model_validate(config)
+        with self._advance_lock:
+            p.set_activity(parsed)
+        return parsed
+
+    def remove(self, provider_key: str, kind: str, record_id: str) -> dict[str, Any]:
+        """Make a record vanish now (candidate, report) or delete it (invitation, package): docs/sandbox.md."""
+        with self._advance_lock:
+            result: dict[str, Any] = self.provider(provider_key).remove(kind, record_id)
+            return result
+
+    def removed(self, provider_key: str, account_id: str | None = None) -> dict[str, Any]:
+        return dict(self.provider(provider_key).removed(account_id))
+
+    def truth(self, provider_key: str, account_id: str) -> Truth:
+        """One account's ground truth, normalized per table and keyed by id (sandbox/truth.py)."""
+        p = self.provider(provider_key)
+        with self._advance_lock:  # export and removals from one instant
+            at = iso(self.clock.now())
+            exported = p.export(account_id)[account_id]
+            removed = p.removed(account_id)[account_id]
+        return normalize(provider_key, account_id, at, exported, removed, p.truth_tables)

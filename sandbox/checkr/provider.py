@@ -31,6 +31,17 @@ DEFAULT_RATE_LIMIT = 1200  # requests a minute per credential (Checkr docs)
 class CheckrProvider:
     """`key` is "checkr" or "checkr_staging"; staging has its own accounts, test objects, no invoices or expiry."""
 
+    activity_model = CheckrActivity
+    # ground truth per table: (export key, id field) -- see sandbox/truth.py
+    truth_tables = {
+        "accounts": ("account", "id"),
+        "candidates": ("candidates", "id"),
+        "reports": ("reports", "id"),
+        "packages": ("packages", "id"),
+        "invitations": ("invitations", "id"),
+        "invoices": ("invoices", "id"),
+    }
+
     def __init__(
         self,
         *,

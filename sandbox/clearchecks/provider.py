@@ -27,6 +27,14 @@ class ClearChecksProvider:
     """Lazily generated, deterministic ClearChecks data behind the provider's HTTP API (see `app`)."""
 
     key = "clearchecks"
+    activity_model = ClearChecksActivity
+    # ground truth per table: (export key, id field; None = the account id) -- see sandbox/truth.py
+    truth_tables = {
+        "accounts": ("account", None),
+        "reports": ("reports", "report_key"),
+        "packages": ("packages", "sku"),
+        "invoices": ("invoices", "id"),
+    }
 
     def __init__(
         self,
