@@ -3,9 +3,9 @@
 Checkr sends `report.updated` when a report's estimated completion time is re-generated (its first
 estimate passed without completion) and, for a disputed report, `report.disputed` and later
 `report.completed` again with `revised_at` set (docs/providers/checkr.md). Which reports take these
-steps is a keyed hash of the report id, so every view renders the same report the same way; the
-rules only touch moments after `since` (when they were switched on), so switching them on never
-rewrites what a client may already have seen.
+steps is a keyed hash of the report id, so every view renders the same report the same way. The
+rules only touch reports created (ETA) or disputed after `since`, when they were switched on, so
+switching them on never rewrites what a client may already have seen.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def first_eta(seed: int, f: ReportFacts, rules: ReportRules | None) -> int | Non
     if rules is None or rules.eta_miss_rate <= 0:
         return None
     eta = hour_ceil(f.done - rules.eta_slip)
-    if eta <= f.created or eta <= rules.since or eta >= f.done:
-        return None
+    if f.created < rules.since or eta <= f.created or eta >= f.done:
+        return None  # only reports created since: an older one keeps the ETA a client may have seen
     return eta if unit(seed, "eta-miss", f.id) < rules.eta_miss_rate else None
 
 

@@ -235,4 +235,4 @@ def _first_after(account: Account, ts: int) -> int:
     """Merged index of the first visible report ordered at or after `ts` (a lower bound is enough)."""
     from bisect import bisect_left
 
-    return bisect_left(account.order_ts, ts)
+    return max(0, bisect_left(account.order_ts, ts) - len(account.removed_gen))  # vanished ones shift it down
