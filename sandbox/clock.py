@@ -41,15 +41,15 @@ def iso(dt: datetime) -> str:
 
 
 def random_steps(total: timedelta, rng: random.Random, min_step: timedelta, max_step: timedelta) -> list[timedelta]:
-    """Steps that add up to `total`, each log-uniform in [min_step, max_step] (the last one cut short):
-    many short gaps and a few long ones, like the time between a user's syncs."""
+    """Steps that add up to `total`, each log-uniform in [min_step, max_step] in whole seconds (the last
+    one cut short): many short gaps and a few long ones, like the time between a user's syncs."""
     if not timedelta(0) < min_step <= max_step:
         raise ValueError(f"need 0 < min_step <= max_step, got {min_step} and {max_step}")
     lo, hi = math.log(min_step.total_seconds()), math.log(max_step.total_seconds())
     steps: list[timedelta] = []
     left = total
     while left > timedelta(0):
-        step = min(left, timedelta(seconds=math.exp(rng.uniform(lo, hi))))
+        step = min(left, timedelta(seconds=max(1, round(math.exp(rng.uniform(lo, hi))))))  # whole seconds
         steps.append(step)
         left -= step
     return steps
