@@ -20,9 +20,10 @@ def register(app: typer.Typer) -> None:
         control_port: Annotated[int, typer.Option(help="sandbox control API")] = 8704,
         seed: Annotated[int, typer.Option(help="same seed, same data")] = 42,
         scale: Annotated[int, typer.Option(min=0, help="primary records per account")] = 50,
-        clearchecks_open_reports: Annotated[
-            int, typer.Option(min=0, help="extra ClearChecks reports per account, all still open at the start")
-        ] = 0,
+        open_reports: Annotated[
+            list[str] | None,
+            typer.Option(help="PROVIDER=N: N extra reports per account, all open at the start (repeatable)"),
+        ] = None,
         info: Annotated[Path | None, typer.Option(help="write the info JSON here once every server is up")] = None,
     ) -> None:
         """Start the Checkr (production + staging) and ClearChecks sandboxes and the control API."""
@@ -30,6 +31,10 @@ def register(app: typer.Typer) -> None:
         from sandbox.server import SandboxServer
 
         typer.echo(f"generating sandbox data (seed {seed}, scale {scale}) ...")
+        try:
+            opened = _open_reports(open_reports or [])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--open-reports") from exc
         server = SandboxServer(
             host=host,
             checkr_port=checkr_port,
@@ -38,7 +43,7 @@ def register(app: typer.Typer) -> None:
             control_port=control_port,
             seed=seed,
             scale=scale,
-            clearchecks_open_reports=clearchecks_open_reports,
+            open_reports=opened,
         )
         try:
             server.start()
@@ -61,3 +66,18 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             server.stop()
+
+
+def _open_reports(values: list[str]) -> dict[str, int]:
+    """`checkr=3500` pairs as a dict."""
+    from sandbox.server import PROVIDER_KEYS
+
+    out: dict[str, int] = {}
+    for value in values:
+        name, sep, count = value.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise ValueError(f"expected PROVIDER=N (e.g. clearchecks=1000), got {value!r}")
+        if name.strip() not in PROVIDER_KEYS:
+            raise ValueError(f"unknown provider {name.strip()!r} in {value!r}; one of {', '.join(PROVIDER_KEYS)}")
+        out[name.strip()] = int(count)
+    return out

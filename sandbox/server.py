@@ -33,12 +33,13 @@ def build_providers(
     scale: int,
     clock: SandboxClock,
     rate_limits: dict[str, int] | None = None,
-    clearchecks_open_reports: int = 0,
+    open_reports: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    limits = rate_limits or {}
-    unknown = set(limits) - set(PROVIDER_KEYS)
-    if unknown:
-        raise ValueError(f"rate_limits names unknown providers {sorted(unknown)}; known: {list(PROVIDER_KEYS)}")
+    limits, opened = rate_limits or {}, open_reports or {}
+    for name, given in (("rate_limits", limits), ("open_reports", opened)):
+        unknown = set(given) - set(PROVIDER_KEYS)
+        if unknown:
+            raise ValueError(f"{name} names unknown providers {sorted(unknown)}; known: {list(PROVIDER_KEYS)}")
     providers: dict[str, Any] = {
         "checkr": CheckrProvider(
             seed=seed,
@@ -48,6 +49,7 @@ def build_providers(
             key="checkr",
             environment="production",
             accounts=3,
+            open_reports=opened.get("checkr", 0),
         ),
         "checkr_staging": CheckrProvider(
             seed=seed,
@@ -57,13 +59,14 @@ def build_providers(
             key="checkr_staging",
             environment="staging",
             accounts=2,
+            open_reports=opened.get("checkr_staging", 0),
         ),
         "clearchecks": ClearChecksProvider(
             seed=seed,
             scale=scale,
             clock=clock,
             rate_limit=limits.get("clearchecks"),
-            open_reports=clearchecks_open_reports,
+            open_reports=opened.get("clearchecks", 0),
         ),
     }
     return providers
@@ -135,8 +138,8 @@ def start_serving(app: Any, host: str, port: int, deadline: float, attempts: int
 class SandboxServer:
     """Context manager; `info` is the info JSON once started. Ports default to free ones.
 
-    `clearchecks_open_reports`: extra ClearChecks reports per account, ordered in the day before the
-    clock starts and all still open then (docs/sandbox.md, "Scale knobs").
+    `open_reports`: per provider, extra reports per account that are all still open when the clock
+    starts, e.g. `{"checkr": 3500, "clearchecks": 1000}` (docs/sandbox.md, "Scale knobs").
     """
 
     def __init__(
@@ -150,7 +153,7 @@ class SandboxServer:
         seed: int = 42,
         scale: int = 50,
         rate_limits: dict[str, int] | None = None,
-        clearchecks_open_reports: int = 0,
+        open_reports: dict[str, int] | None = None,
     ) -> None:
         self.host = host
         self.seed = seed
@@ -161,7 +164,7 @@ class SandboxServer:
             scale=scale,
             clock=self.clock,
             rate_limits=rate_limits,
-            clearchecks_open_reports=clearchecks_open_reports,
+            open_reports=open_reports,
         )
         self._ports = {
             "checkr": checkr_port,

@@ -52,9 +52,12 @@ class CheckrProvider:
         key: str = "checkr",
         environment: str = "production",
         accounts: int = 3,
+        open_reports: int = 0,
     ) -> None:
-        if scale < 0:
-            raise ValueError(f"scale must be >= 0, got {scale}")
+        """`open_reports`: per account, extra candidates from the two days before the clock starts, each
+        with a report still pending then (a re-poll workload; docs/sandbox.md, "Scale knobs")."""
+        if scale < 0 or open_reports < 0:
+            raise ValueError(f"scale and open_reports must be >= 0, got {scale} and {open_reports}")
         if environment not in ("production", "staging"):
             raise ValueError(f"environment must be 'production' or 'staging', got {environment!r}")
         self.key = key
@@ -62,7 +65,12 @@ class CheckrProvider:
         self.clock = clock
         world_seed = int(hex_token(seed, key, size=6), 16)
         self.world = CheckrWorld(
-            seed=world_seed, scale=scale, start=self.now(), staging=environment == "staging", accounts=accounts
+            seed=world_seed,
+            scale=scale,
+            start=self.now(),
+            staging=environment == "staging",
+            accounts=accounts,
+            open_reports=open_reports,
         )
         self.partner = PartnerApp.for_seed(seed, key)
         self.faults = FaultInjector()

@@ -80,13 +80,16 @@ class Change:
 
 
 class CheckrWorld:
-    def __init__(self, *, seed: int, scale: int, start: int, staging: bool, accounts: int) -> None:
+    def __init__(
+        self, *, seed: int, scale: int, start: int, staging: bool, accounts: int, open_reports: int = 0
+    ) -> None:
         self.seed = seed
         self.staging = staging
         self.start = start
         self.codec = IdCodec(seed, "checkr")
         self.lock = threading.RLock()
         self.rules: ReportRules | None = None  # optional lifecycle steps (activity config)
+        self.open_reports = open_reports
         self.accounts: list[Account] = [self._build_account(i, scale) for i in range(accounts)]
         self.by_id = {a.id: a for a in self.accounts}
         self.by_key = {a.api_key: a for a in self.accounts}
@@ -119,7 +122,7 @@ class CheckrWorld:
             has_nodes=i == 0,
             packages=facts,
             report_slugs=slugs,
-            tl=build_timeline(seed, i, scale, self.start, len(slugs)),
+            tl=build_timeline(seed, i, scale, self.start, len(slugs), self.open_reports),
         )
 
     # ---------- facts for generated records ----------

@@ -24,7 +24,7 @@ def _all(client: httpx.Client, token: str) -> list[dict[str, Any]]:
 
 
 def test_status_endpoint_list_and_export_agree_as_days_pass(fresh_sandbox: Any) -> None:
-    server = fresh_sandbox(scale=30, clearchecks_open_reports=20)
+    server = fresh_sandbox(scale=30, open_reports={"clearchecks": 20})
     p = server.providers["clearchecks"]
     p.set_rate_limit(0)
     token, account = p.accounts[0].api_token, p.accounts[0].id
@@ -53,7 +53,7 @@ def test_status_endpoint_list_and_export_agree_as_days_pass(fresh_sandbox: Any) 
 
 
 def test_open_reports_knob_gives_that_many_open_reports(fresh_sandbox: Any) -> None:
-    server = fresh_sandbox(scale=10, clearchecks_open_reports=1000)
+    server = fresh_sandbox(scale=10, open_reports={"clearchecks": 1000})
     p = server.providers["clearchecks"]
     p.set_rate_limit(0)
     start = datetime.fromisoformat(control(server, "GET", "/clock").json()["now"].replace("Z", "+00:00"))

@@ -89,6 +89,8 @@ def test_cli_starts_everything_and_writes_the_info(tmp_path: Path) -> None:
         "5",
         "--seed",
         "7",
+        "--open-reports",
+        "checkr=7",
         "--info",
         str(info_path),
     ]
@@ -111,9 +113,52 @@ def test_cli_starts_everything_and_writes_the_info(tmp_path: Path) -> None:
         assert info["checkr"]["base_url"] == f"http://127.0.0.1:{ports[0]}"
         key = info["checkr"]["accounts"][0]["api_key"]
         assert httpx.get(f"{info['checkr']['base_url']}/v1/account", auth=(key, "")).status_code == 200
+        page = httpx.get(
+            f"{info['checkr']['base_url']}/v1/candidates", params={"include": "reports"}, auth=(key, "")
+        ).json()["data"]
+        assert sum(r["status"] == "pending" for c in page for r in c["reports"]) >= 7  # --open-reports
         assert httpx.get(f"{info['control_url']}/info").json() == info
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert info["checkr"]["base_url"] in out and key in out  # demo credentials are printed on purpose
+
+
+def test_cli_rejects_a_bad_open_reports_value() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from sandbox.cli import register
+
+    app = typer.Typer()
+    app.callback()(lambda: None)  # a group, so `sandbox` is a sub-command as in `screensync`
+    register(app)
+    for value, named in (("nope=3", "unknown provider 'nope'"), ("checkr", "PROVIDER=N")):
+        result = CliRunner().invoke(app, ["sandbox", "--open-reports", value])
+        assert result.exit_code == 2 and named in result.output
+
+
+def test_open_reports_are_pending_at_the_start_and_complete_later(fresh_sandbox: Any) -> None:
+    server = fresh_sandbox(scale=20, open_reports={"checkr": 40, "checkr_staging": 5})
+    plain = SandboxServer(scale=20)  # the same world without them, for comparison (no HTTP needed)
+    for key, extra in (("checkr", 40), ("checkr_staging", 5)):
+        section = server.info[key]
+        client = httpx.Client(base_url=section["base_url"] + "/v1", auth=(section["accounts"][0]["api_key"], ""))
+        with client:
+            pending = [
+                r
+                for c in client.get("/candidates", params={"include": "reports", "per_page": 100}).json()["data"]
+                for r in c["reports"]
+                if r["status"] == "pending"
+            ]
+        base = [r for r in plain.export(key)[section["accounts"][0]["id"]]["reports"] if r["status"] == "pending"]
+        assert len(pending) == len(base) + extra
+    server.advance(days=5)
+    assert all(
+        r["status"] != "pending"
+        for r in server.export("checkr")[server.info["checkr"]["accounts"][0]["id"]]["reports"]
+        if r["created_at"] < "2026-06-01T12:00:00Z"
+    )
+    with pytest.raises(ValueError, match="open_reports names unknown providers"):
+        SandboxServer(open_reports={"greenhouse": 1})
