@@ -40,27 +40,22 @@ def build_providers(
         unknown = set(given) - set(PROVIDER_KEYS)
         if unknown:
             raise ValueError(f"{name} names unknown providers {sorted(unknown)}; known: {list(PROVIDER_KEYS)}")
+
+    def checkr(key: str, environment: str, accounts: int) -> CheckrProvider:
+        return CheckrProvider(
+            seed=seed,
+            scale=scale,
+            clock=clock,
+            rate_limit=limits.get(key),
+            key=key,
+            environment=environment,
+            accounts=accounts,
+            open_reports=opened.get(key, 0),
+        )
+
     providers: dict[str, Any] = {
-        "checkr": CheckrProvider(
-            seed=seed,
-            scale=scale,
-            clock=clock,
-            rate_limit=limits.get("checkr"),
-            key="checkr",
-            environment="production",
-            accounts=3,
-            open_reports=opened.get("checkr", 0),
-        ),
-        "checkr_staging": CheckrProvider(
-            seed=seed,
-            scale=scale,
-            clock=clock,
-            rate_limit=limits.get("checkr_staging"),
-            key="checkr_staging",
-            environment="staging",
-            accounts=2,
-            open_reports=opened.get("checkr_staging", 0),
-        ),
+        "checkr": checkr("checkr", "production", 3),
+        "checkr_staging": checkr("checkr_staging", "staging", 2),
         "clearchecks": ClearChecksProvider(
             seed=seed,
             scale=scale,

@@ -1,4 +1,5 @@
-"""ClearChecks over simulated days: status, list and export agree at every step; letters only move forward."""
+"""ClearChecks over simulated days: status, full report, list and export agree at every step; letters only move
+forward."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def test_status_endpoint_list_and_export_agree_as_days_pass(fresh_sandbox: Any) 
                     "flagged_for_end_user_review": item["flagged_for_end_user_review"],
                     "reports": item["reports"],
                 }
+                full = client.get(f"/api/report/{item['report_key']}", params={"api_token": token}).json()
+                assert (full["status"], full["completed_date"] is None) == (
+                    item["status"],
+                    item["completed_date"] is None,
+                )
                 letters[item["report_key"]].append(item["status"])
             control(server, "POST", "/advance", json={"days": 1.5}).raise_for_status()
     for key, seq in letters.items():
