@@ -111,8 +111,12 @@ class _Thread:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        self.signal_stop()
         self.thread.join(timeout=10)
+
+    def signal_stop(self) -> None:
+        """Ask uvicorn to stop (it notices within its 0.1 s tick); `stop` also waits for it."""
+        self.server.should_exit = True
 
 
 def start_serving(app: Any, host: str, port: int, deadline: float, attempts: int = 5) -> _Thread:
@@ -186,6 +190,8 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        for t in self._threads.values():  # all at once: each takes one uvicorn tick to notice
+            t.signal_stop()
         for t in self._threads.values():
             t.stop()
         self._threads.clear()

@@ -84,7 +84,7 @@ def test_an_advance_goes_out_in_time_order_unless_shuffled(fresh_sandbox: Any) -
 
 
 class _SlowHook:
-    """Answers after 0.3 s and remembers the most deliveries it held at once."""
+    """Answers after 0.15 s and remembers the most deliveries it held at once."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -96,7 +96,7 @@ class _SlowHook:
             self.now += 1
             self.count += 1
             self.peak = max(self.peak, self.now)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.15)
         with self.lock:
             self.now -= 1
         return PlainTextResponse("ok")

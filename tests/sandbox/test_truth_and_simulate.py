@@ -87,6 +87,8 @@ def test_simulate_runs_a_callback_between_steps_while_the_world_changes(fresh_sa
         seen.append((old, new))
         counts.append(len(fetch_truth(server.control_url, "checkr", account).tables["reports"]))
 
-    steps = server.simulate(days=1, rng=random.Random(3), between=between)
+    steps = server.simulate(
+        days=1, rng=random.Random(3), min_step=timedelta(hours=1), max_step=timedelta(hours=6), between=between
+    )
     assert seen == steps and len(steps) > 3
     assert counts == sorted(counts) and counts[-1] >= len(before) + 10
