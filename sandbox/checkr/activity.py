@@ -68,7 +68,7 @@ def apply_activity(world: CheckrWorld, config: CheckrActivity, rng: random.Rando
             if what == 0:
                 cid = _existing_candidate(world, a, rng, t)
                 if cid is not None:
-                    world._new_report(a, cid, rng.choice(a.report_slugs), t, "api")
+                    world.new_report(a, cid, rng.choice(a.report_slugs), t, "api")
             elif what == 1:
                 rid = _existing_report(world, a, rng, t)
                 if rid is not None:
@@ -110,7 +110,7 @@ def _existing_report(world: CheckrWorld, a: Account, rng: random.Random, t: int)
 def _pending_invitations(world: CheckrWorld, a: Account, t: int) -> list[records.InvitationFacts]:
     tl = a.tl
     lo, hi = bisect_right(tl.inv_created, t - PENDING_LOOKBACK), bisect_right(tl.inv_created, t)
-    facts = [world._invitation_facts(a, j) for j in range(lo, hi)]
+    facts = [world.invitation_facts(a, j) for j in range(lo, hi)]
     facts += [f for f in a.invitations.values() if f.created <= t]
     return [
         f

@@ -139,7 +139,7 @@ class CheckrWorld:
             source="api" if tl.cand_kind[i] == 0 else "web",
         )
 
-    def _invitation_facts(self, a: Account, j: int) -> InvitationFacts:
+    def invitation_facts(self, a: Account, j: int) -> InvitationFacts:
         tl = a.tl
         i = tl.inv_cand[j]
         iid = self.codec.encode(INVITATION, a.index, j)
@@ -278,7 +278,7 @@ class CheckrWorld:
             raise ApiError(404, "Resource not found")
         return f
 
-    def _new_report(self, a: Account, candidate_id: str, slug: str, created: int, source: str) -> ReportFacts:
+    def new_report(self, a: Account, candidate_id: str, slug: str, created: int, source: str) -> ReportFacts:
         rid = self._overlay_id(a, 2)
         turnaround = int(3600 * (1 + unit(self.seed, "tat", rid) ** 3 * 119))
         roll = unit(self.seed, "outcome", rid)
@@ -303,7 +303,7 @@ class CheckrWorld:
                 "Duplicate report detected. No more than 3 reports per candidate can be created "
                 "within a 24 hour period",
             )
-        return self.report_object(a, self._new_report(a, cid, slug, now, "api"), now)
+        return self.report_object(a, self.new_report(a, cid, slug, now, "api"), now)
 
     def _active_package(self, a: Account, slug: str, now: int) -> PackageFacts:
         for p in self._visible_packages(a, now):
@@ -335,7 +335,7 @@ class CheckrWorld:
     # ---------- invitations ----------
     def _invitation_facts_all(self, a: Account, now: int) -> list[InvitationFacts]:
         n = bisect_right(a.tl.inv_created, now)
-        gen = [self._invitation_facts(a, j) for j in range(n)]
+        gen = [self.invitation_facts(a, j) for j in range(n)]
         ov = [f._replace(deleted=a.deleted_invitations.get(f.id)) for f in a.invitations.values()]
         both = [f for f in gen + ov if self.alive(a, f.id, now)] if a.removed else gen + ov
         return sorted(reversed(both), key=lambda f: f.created, reverse=True)  # ties: latest first
@@ -360,7 +360,7 @@ class CheckrWorld:
         if ref and ref.kind == CANDIDATE and ref.account == a.index:
             j = bisect_left(a.tl.inv_cand, ref.index)
             if j < len(a.tl.inv_cand) and a.tl.inv_cand[j] == ref.index and a.tl.inv_created[j] <= now:
-                out.append(self._invitation_facts(a, j))
+                out.append(self.invitation_facts(a, j))
         out = [f for f in out if self.alive(a, f.id, now)]
         return sorted(reversed(out), key=lambda f: f.created, reverse=True)
 
@@ -372,7 +372,7 @@ class CheckrWorld:
         if f is None:
             ref = self.codec.decode(iid)
             if ref and ref.kind == INVITATION and ref.account == a.index and ref.index < len(a.tl.inv_cand):
-                f = self._invitation_facts(a, ref.index)
+                f = self.invitation_facts(a, ref.index)
         if f is None or f.created > now or not self.alive(a, iid, now):
             raise ApiError(404, "Resource not found")
         return f._replace(deleted=a.deleted_invitations.get(iid))
@@ -390,7 +390,7 @@ class CheckrWorld:
         completes = report_id = None
         if unit(self.seed, "inv-completes", iid) < 0.8:
             completes = now + int(3600 + unit(self.seed, "inv-delay", iid) * 2 * DAY)
-            report_id = self._new_report(a, cid, slug, completes, "web").id
+            report_id = self.new_report(a, cid, slug, completes, "web").id
         expires = None if completes is not None or self.staging else now + INVITE_TTL
         f = InvitationFacts(iid, cid, now, slug, completes, expires, report_id, None)
         a.invitations[iid] = f
@@ -495,13 +495,13 @@ class CheckrWorld:
                 t = tl.cand_created[i]
                 add(t, "candidate.created", self.codec.encode(CANDIDATE, a.index, i), self.candidate_object(a, i, t))
             for j in range(bisect_right(tl.inv_created, old), bisect_right(tl.inv_created, new)):
-                f = self._invitation_facts(a, j)
+                f = self.invitation_facts(a, j)
                 add(f.created, "invitation.created", f.id, self.invitation_object(f, f.created))
             for j in range(
                 bisect_right(tl.inv_created, old - INVITE_TTL), bisect_right(tl.inv_created, new - INVITE_TTL)
             ):
                 if tl.cand_kind[tl.inv_cand[j]] == INVITE_EXPIRES and not self.staging:
-                    f = self._invitation_facts(a, j)
+                    f = self.invitation_facts(a, j)
                     if f.deleted is None and f.expires is not None:
                         add(f.expires, "invitation.expired", f.id, self.invitation_object(f, f.expires))
             gen_created = [self._report_facts(a, k) for k in tl.report_window(tl.created_order, old, new)]
@@ -518,7 +518,7 @@ class CheckrWorld:
                 i = tl.owner(k)
                 if tl.cand_kind[i] == INVITED and k == tl.rep_off[i]:
                     j = bisect_left(tl.inv_cand, i)
-                    f = self._invitation_facts(a, j)
+                    f = self.invitation_facts(a, j)
                     if f.deleted is None and f.completes is not None:
                         add(f.completes, "invitation.completed", f.id, self.invitation_object(f, f.completes))
             for f in a.invitations.values():
