@@ -487,9 +487,9 @@ class CheckrWorld:
         for a in self.accounts:
             tl = a.tl
 
-            def add(at: int, kind: str, rid: str, obj: Any, a: Account = a) -> None:
+            def add(at: int, kind: str, rid: str, obj: dict[str, Any], a: Account = a) -> None:
                 if self.alive(a, rid, at):
-                    out.append(Change(at, kind, a, obj() if callable(obj) else obj))
+                    out.append(Change(at, kind, a, obj))
 
             for i in range(tl.candidates_at(old), tl.candidates_at(new)):
                 t = tl.cand_created[i]
