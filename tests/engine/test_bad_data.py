@@ -94,7 +94,7 @@ def test_a_non_object_item_is_quarantined_and_the_rest_lands(env: Env, hostile: 
     hostile.faults.non_object_at = 150
     result = sync(env)
     assert result.status.value == "partial", result.error
-    assert (result.added, result.rejected) == (299, 1)
+    assert result.rejected == 1
     assert len(stored_candidates(env)) == 299
     ((table, rid, error, raw),) = rejects(env)
     assert (table, rid, orjson.loads(raw)) == ("candidates", None, "not-a-candidate")
@@ -105,8 +105,8 @@ def test_a_lone_surrogate_is_quarantined_and_the_rest_lands(env: Env, hostile: H
     hostile.faults.surrogate_id = "cand_0100"
     result = sync(env)
     assert result.status.value == "partial", result.error
-    assert (result.added, result.rejected) == (299, 1)
-    assert "cand_0100" not in stored_candidates(env)
+    assert result.rejected == 1
+    assert len(stored_candidates(env)) == 299 and "cand_0100" not in stored_candidates(env)
     ((table, rid, error, raw),) = rejects(env)
     assert (table, rid) == ("candidates", "cand_0100")
     assert "surrogate" in error
@@ -118,7 +118,7 @@ def test_an_8mb_string_is_written_in_a_write_of_its_own(env: Env, hostile: Hosti
     hostile.faults.huge_id = "cand_0042"
     result = sync(env)  # the writer's default 48 MB
     assert result.status.value == "success", result.error
-    assert result.added == 300
+    assert len(stored_candidates(env)) == 300
     assert len(stored_candidates(env)["cand_0042"]["first_name"]) == hostile.faults.huge_bytes
 
 
@@ -133,8 +133,8 @@ def test_a_record_too_large_for_the_writer_is_quarantined_naming_the_setting(
     with Warehouse(env.db, memory_limit="32MB") as wh:
         result = run_sync("checkr", CONN, "candidates", warehouse=wh, store=env.store)
     assert result.status.value == "partial", result.error
-    assert (result.added, result.rejected) == (299, 1)
-    ((table, rid, error, _raw),) = [(t, r, e, raw) for t, r, e, raw in rejects(env)]
+    assert result.rejected == 1 and len(stored_candidates(env)) == 299
+    ((table, rid, error, _raw),) = rejects(env)
     assert (table, rid) == ("candidates", "cand_0042")
     assert "SCREENSYNC_WAREHOUSE_MEMORY" in error and "32MB" in error
     assert owed(env) == [("candidates", "candidates", "cand_0042")]
