@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from integrations.engine.auth import build_auth
+from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.gc_tuning import fewer_collections
@@ -205,6 +206,8 @@ class SyncRun:
         self.counts = WriteCounts()
         self.pages = 0
         self.records = 0
+        self.cursor_start: Any = None  # the cursor this attempt reads after
+        self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -242,10 +245,12 @@ class SyncRun:
         params: dict[str, Any] = dict(sync.params)
         max_cursor = None
         resume_page = None
+        self.cursor_start = cursor
         if checkpoint:
             params = checkpoint.get("params", params)
             max_cursor = checkpoint.get("max_cursor")
             resume_page = checkpoint.get("page")
+            self.cursor_hold = checkpoint.get("hold")
         elif incremental and cursor is not None and sync.cursor is not None:
             params[sync.cursor.param] = _cursor_param(cursor, sync.cursor.lookback)
         if sync.cursor is not None and max_cursor is None:
@@ -276,6 +281,8 @@ class SyncRun:
                     pending.add([self.wh.stage(b, rejects) for b in batches], rejects, page)
                     if sync.cursor is not None:
                         max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
+                        if any(sync.refetch_for(r.model) is None for r in rejects):  # cannot be fetched by id
+                            self.cursor_hold = earlier(self.cursor_hold, page_floor(page.records, sync.cursor.field))
                 if pending.due:
                     self._write_pending(pending, attempt_id, params, max_cursor)
                     pending = PendingWrite()
@@ -299,13 +306,16 @@ class SyncRun:
         tail = pending.tail
         assert tail is not None
         last = tail.checkpoint is None
-        ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
+        hold = _json_cursor(self.cursor_hold)
+        ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor),
+                                  "hold": hold}
+        cursor = cursor_to_store(max_cursor, self.cursor_hold, self.cursor_start)
         self._write(
             list(pending.batches.values()),
             pending.rejects,
             attempt_id,
             checkpoint=ckpt,
-            cursor=_json_cursor(max_cursor) if (last and self.sync.cursor is not None) else None,
+            cursor=_json_cursor(cursor) if (last and self.sync.cursor is not None) else None,
         )
         self.pages += pending.pages
         self.records += pending.records

@@ -220,3 +220,57 @@ def test_an_unidentifiable_item_in_a_full_sync_skips_deletes(env: Env, hostile: 
     assert result.status.value == "partial" and result.deleted == 0
     hostile.faults.non_object_package = False
     assert sync(env, "packages").deleted == 1  # a clean full run deletes it
+
+
+# ---- an incremental sync that cannot fetch by id holds its cursor instead ----------------------
+
+NO_REFETCH = """
+name: checkr-no-refetch
+extends: checkr
+syncs:
+  - name: candidates
+    model: Candidate
+    table: candidates
+    endpoint: /candidates
+    mode: incremental
+    cursor: {field: created_at, param: created_after, lookback: 60}
+    frequency: every 15m
+"""
+
+
+@pytest.fixture
+def no_refetch(env: Env, hostile: HostileProvider, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from connections.models import Connection, ConnectionMetadata, Credentials
+    from integrations.engine import registry
+
+    folder = tmp_path / "integrations" / "checkr_no_refetch"
+    folder.mkdir(parents=True)
+    (folder / "definition.yaml").write_text(NO_REFETCH)
+    monkeypatch.setenv(registry.PATH_ENV, str(folder.parent))
+    registry.reload()
+    env.store.add(
+        Connection(connection_id=CONN, integration="checkr-no-refetch", credential_kind="api_key",
+                   metadata=ConnectionMetadata(base_url=hostile.base, environment="sandbox")),
+        Credentials(token=TOKEN),
+    )
+    yield "checkr-no-refetch"
+    monkeypatch.delenv(registry.PATH_ENV)
+    registry.reload()
+
+
+def test_without_a_by_id_endpoint_the_cursor_waits_for_what_was_quarantined(
+    env: Env, hostile: HostileProvider, no_refetch: str
+) -> None:
+    hostile.faults.epoch_id = "cand_0299"  # the newest candidate, on the first page
+    first = env.sync(no_refetch, CONN, "candidates")
+    assert first.status.value == "partial" and first.owed == 1
+    (cursor,) = env.rows("SELECT cursor::VARCHAR FROM _screensync.sync_state WHERE integration = 'checkr-no-refetch'")[0]
+    assert orjson.loads(cursor) < "2024-03-01T03:20:00"  # held before page 1 (cand_0200 onwards), not at cand_0299
+
+    hostile.faults.epoch_id = None
+    second = env.sync(no_refetch, CONN, "candidates")
+    assert second.status.value == "success" and second.owed == 0 and second.refetched == 0
+    assert second.pages == 2  # only what the hold kept unread: cand_0199 onwards, not the whole list
+    assert "cand_0299" in env.raws("checkr_no_refetch", "candidates", CONN)
+    (cursor,) = env.rows("SELECT cursor::VARCHAR FROM _screensync.sync_state WHERE integration = 'checkr-no-refetch'")[0]
+    assert orjson.loads(cursor).startswith("2024-03-01T04:59:00")  # cand_0299: the cursor moves on
