@@ -48,6 +48,8 @@ class Faults:
     missing_created_every: int | None = None  # every Nth candidate lacks its required created_at
     epoch_id: str | None = None  # this candidate's created_at is an integer epoch
     empty_id_at: int | None = None  # this position of the candidates list has id ""
+    nan_id: str | None = None  # this candidate carries `"score": NaN` (not JSON; Python's json writes it)
+    bigint_id: str | None = None  # this candidate's report has a turnaround_time beyond 64 bits
     broken_packages: set[str] = field(default_factory=set)  # these packages lack their required name
     non_object_package: bool = False  # the packages list ends with a bare string
     latency_s: float = 0.0  # added to every list page
@@ -103,6 +105,8 @@ class HostileProvider:
             del rec["created_at"]
         if f.epoch_id == rec["id"]:
             rec["created_at"] = int((EPOCH + timedelta(minutes=i)).timestamp())
+        if f.nan_id == rec["id"]:
+            rec["score"] = float("nan")
         return rec
 
     def truth(self) -> dict[str, dict[str, Any]]:
@@ -145,7 +149,10 @@ class HostileProvider:
 
     def _with_reports(self, request: Request, i: int, rec: Any) -> Any:
         if isinstance(rec, dict) and "reports" in request.query_params.get("include", ""):
-            rec = {**rec, "reports": [self._report(i)]}
+            report = self._report(i)
+            if self.faults.bigint_id == rec["id"]:
+                report["turnaround_time"] = 2**70
+            rec = {**rec, "reports": [report]}
         return rec
 
     async def candidates(self, request: Request) -> Response:

@@ -114,6 +114,26 @@ def test_a_lone_surrogate_is_quarantined_and_the_rest_lands(env: Env, hostile: H
     assert owed(env) == [("candidates", "candidates", "cand_0100")]
 
 
+def test_nan_is_quarantined_not_stored_as_null(env: Env, hostile: HostileProvider) -> None:
+    hostile.faults.nan_id = "cand_0010"
+    result = sync(env)
+    assert result.status.value == "partial" and result.rejected == 1
+    ((_, rid, error, raw),) = rejects(env)
+    assert rid == "cand_0010" and "JSON does not allow" in error and '"score":"NaN"' in raw
+
+
+def test_a_value_no_column_can_hold_is_quarantined(env: Env, hostile: HostileProvider) -> None:
+    hostile.faults.bigint_id = "cand_0020"
+    result = sync(env)
+    assert result.status.value == "partial" and result.rejected == 1
+    assert len(env.raws("checkr", "reports", CONN)) == 299 and len(stored_candidates(env)) == 300
+    ((table, rid, error, _),) = rejects(env)
+    assert (table, rid) == ("reports", "rep_0020") and "turnaround_time" in error
+    hostile.faults.bigint_id = None
+    assert sync(env).refetched == 1  # an owed report is fetched again from /reports/{id}
+    assert owed(env) == []
+
+
 def test_an_8mb_string_is_written_in_a_write_of_its_own(env: Env, hostile: HostileProvider) -> None:
     hostile.faults.huge_id = "cand_0042"
     result = sync(env)  # the writer's default 48 MB
