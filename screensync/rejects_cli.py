@@ -29,8 +29,10 @@ def list_command(
     wait: Annotated[float, typer.Option("--wait", help=WAIT_HELP)] = 30.0,
 ) -> None:
     """Records still owed: quarantined by a sync and not landed since (read-only)."""
+    import duckdb
+
     from warehouse.connection import WarehouseError, WarehouseLocked, connect
-    from warehouse.owed import owed_records
+    from warehouse.owed import owed_records, unidentified_rejects
 
     path = settings.warehouse_path()
     if not path.exists():
@@ -43,13 +45,10 @@ def list_command(
     except WarehouseError as exc:
         raise fail(exit_codes.FAILED, str(exc), "check SCREENSYNC_WAREHOUSE") from None
     try:
-        has_table = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_screensync' AND table_name = 'owed_records'"
-        ).fetchone()
-        owed = owed_records(con, integration=integration, connection_id=connection, sync=model) if has_table and has_table[0] else []
-        unidentified = con.execute(
-            "SELECT count(*) FROM _screensync.rejected_records WHERE record_id IS NULL"
-        ).fetchone() if has_table and has_table[0] else (0,)
+        owed = owed_records(con, integration=integration, connection_id=connection, sync=model)
+        unidentified = unidentified_rejects(con)
+    except duckdb.CatalogException:  # a warehouse no sync of this version has written yet
+        owed, unidentified = [], 0
     finally:
         con.close()
     table = Table(title="records owed")
@@ -62,8 +61,8 @@ def list_command(
     Console().print(table)
     console.print(f"{len(owed)} record(s) owed; every run of their sync fetches them again, "
                   "`screensync rejects retry <integration>` does it now.", highlight=False)
-    if unidentified and unidentified[0]:
-        console.print(f"{unidentified[0]} quarantined item(s) had no id and cannot be fetched again: "
+    if unidentified:
+        console.print(f"{unidentified} quarantined item(s) had no id and cannot be fetched again: "
                       "see _screensync.rejected_records.", highlight=False)
 
 

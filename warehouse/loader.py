@@ -24,15 +24,7 @@ from warehouse import state as st
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked, connect
 from warehouse.deletes import mark_rejects_seen, soft_delete_unseen
-from warehouse.out_of_memory import (
-    Part,
-    WarehouseOutOfMemory,
-    halves,
-    is_out_of_memory,
-    oversize_reject,
-    parts_of,
-    spill_raw,
-)
+from warehouse.out_of_memory import WarehouseOutOfMemory, is_out_of_memory, write_in_parts
 from warehouse.records import PageWrite, RecordBatch, RejectedRecord, StagedBatch, TableTarget, WriteCounts
 from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedupe_last, dedupe_table
 from warehouse.state import RunRecord, SyncState
@@ -246,11 +238,8 @@ class Warehouse:
             counts = self._commit(page)
         except WarehouseOutOfMemory as exc:
             log.warning("%s Writing its records in smaller parts.", exc)
-            counts, quarantined = self._write_in_parts(page, parts_of(staged))
-            # the rejects, the seen keys of the tracked tables and the checkpoint, now the rows are in
-            empty = [StagedBatch(b.target, [], track_seen=b.track_seen) for b in staged]
-            counts = counts + self._commit(replace(page, batches=empty))
-            counts.rejected += quarantined
+            spill = self.path.parent / f".{self.path.name}.rejected"
+            counts = write_in_parts(self._commit, page, self.memory_limit, spill)
         counts.rejected += len(rejects)
         return counts
 
@@ -263,37 +252,6 @@ class Warehouse:
             if is_out_of_memory(exc):
                 raise WarehouseOutOfMemory(what, self.path, self.memory_limit, exc) from exc
             raise WarehouseError(f"could not write {what} to {self.path}: {exc}") from exc
-
-    def _write_in_parts(self, page: PageWrite, parts: list[Part]) -> tuple[WriteCounts, int]:
-        """The page's rows in halves (recursively) without its checkpoint; (counts, records quarantined)."""
-        counts, quarantined = WriteCounts(), 0
-        todo = [parts] if parts else []
-        while todo:
-            group = todo.pop()
-            piece = replace(page, batches=[p.staged() for p in group], rejects=[], checkpoint=None, cursor=None)
-            try:
-                counts = counts + self._commit(piece)
-            except WarehouseOutOfMemory:
-                split = halves(group)
-                if split is not None:
-                    todo += [split[1], split[0]]
-                    continue
-                self._quarantine_alone(page, group[0])
-                quarantined += 1
-        return counts, quarantined
-
-    def _quarantine_alone(self, page: PageWrite, part: Part) -> None:
-        """One record too large to write even alone: its own quarantine entry (the raw in a file
-        beside the warehouse if even that does not fit), counted as seen and owed like any reject."""
-        reject = oversize_reject(part, self.memory_limit)
-        log.warning("%s", reject.error)
-        alone = replace(page, batches=[StagedBatch(part.target, [], track_seen=part.track_seen)], rejects=[reject],
-                        checkpoint=None, cursor=None)
-        try:
-            self._commit(alone)
-        except WarehouseOutOfMemory:
-            spilled = spill_raw(reject, self.path.parent / f".{self.path.name}.rejected", page.run_id)
-            self._commit(replace(alone, rejects=[spilled]))
 
     def _write_page(self, con: duckdb.DuckDBPyConnection, page: PageWrite) -> WriteCounts:
         # rejects first: a record rejected and landed in the same write has landed
@@ -346,10 +304,10 @@ class Warehouse:
     ) -> WriteCounts:
         """Upsert objects outside a sync run (webhooks): idempotent, never touches seen keys or state."""
         rejects = list(rejects or [])
-        batches = [self.stage(b, rejects) for b in batches]
+        staged = [self.stage(b, rejects) for b in batches]
         with self._transaction() as con:
             counts = self._write_batches(
-                con, batches, integration=integration, connection_id=connection_id, run_id=run_id, attempt_id=None
+                con, staged, integration=integration, connection_id=connection_id, run_id=run_id, attempt_id=None
             )
             st.insert_rejects(
                 con, rejects, run_id=run_id, integration=integration, connection_id=connection_id, sync=sync

@@ -10,7 +10,9 @@ written again, unchanged, if the run dies in between.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -18,7 +20,9 @@ import orjson
 import pyarrow as pa
 
 from warehouse.connection import WarehouseError
-from warehouse.records import RejectedRecord, StagedBatch, TableTarget
+from warehouse.records import PageWrite, RejectedRecord, StagedBatch, TableTarget, WriteCounts
+
+log = logging.getLogger("screensync.warehouse")
 
 MEMORY_ENV = "SCREENSYNC_WAREHOUSE_MEMORY"
 _MARKERS = ("out of memory", "could not allocate", "failed to allocate", "failed to pin block")
@@ -98,3 +102,45 @@ def spill_raw(reject: RejectedRecord, folder: Path, run_id: str) -> RejectedReco
         f"{reject.error} (raw JSON kept in {path})",
         orjson.dumps({"screensync_raw_file": str(path)}).decode(),
     )
+
+
+Commit = Callable[[PageWrite], WriteCounts]  # one transaction; raises WarehouseOutOfMemory
+
+
+def write_in_parts(commit: Commit, page: PageWrite, limit: str, spill: Path) -> WriteCounts:
+    """`page` after its one transaction ran out of memory: its rows in halves (recursively), each
+    without the checkpoint, then the rejects, seen keys and checkpoint. Rejected counts include only
+    the records quarantined here."""
+    staged = [b for b in page.batches if isinstance(b, StagedBatch)]
+    counts, quarantined = WriteCounts(), 0
+    parts = parts_of(staged)
+    todo = [parts] if parts else []
+    while todo:
+        group = todo.pop()
+        try:
+            counts = counts + commit(replace(page, batches=[p.staged() for p in group], rejects=[],
+                                             checkpoint=None, cursor=None))
+        except WarehouseOutOfMemory:
+            split = halves(group)
+            if split is not None:
+                todo += [split[1], split[0]]
+                continue
+            _quarantine_alone(commit, page, group[0], limit, spill)
+            quarantined += 1
+    # the rejects, the seen keys of the tracked tables and the checkpoint, now the rows are in
+    counts = counts + commit(replace(page, batches=[StagedBatch(b.target, [], track_seen=b.track_seen) for b in staged]))
+    counts.rejected += quarantined
+    return counts
+
+
+def _quarantine_alone(commit: Commit, page: PageWrite, part: Part, limit: str, spill: Path) -> None:
+    """One record too large to write even alone: its own quarantine entry (the raw in a file in
+    `spill` if even that does not fit), counted as seen and owed like any reject."""
+    reject = oversize_reject(part, limit)
+    log.warning("%s", reject.error)
+    alone = replace(page, batches=[StagedBatch(part.target, [], track_seen=part.track_seen)], rejects=[reject],
+                    checkpoint=None, cursor=None)
+    try:
+        commit(alone)
+    except WarehouseOutOfMemory:
+        commit(replace(alone, rejects=[spill_raw(reject, spill, page.run_id)]))

@@ -137,6 +137,12 @@ def owed_records(
     return [OwedRecord(**dict(zip(names, row, strict=True))) for row in con.execute(sql, params).fetchall()]
 
 
+def unidentified_rejects(con: duckdb.DuckDBPyConnection) -> int:
+    """Quarantined items without an id: nothing can fetch them again."""
+    row = con.execute("SELECT count(*) FROM _screensync.rejected_records WHERE record_id IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
 def count_owed(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> int:
     row = con.execute(
         "SELECT count(*) FROM _screensync.owed_records WHERE integration = ? AND connection_id = ? AND sync = ?",

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from tests.support.asgi_server import serve_asgi
 
 TOKEN = "hostile_test_key_0123456789"
+CONN = "hostile-1"  # the connection tests store for it
 EPOCH = datetime(2024, 3, 1, tzinfo=UTC)
 
 
@@ -234,3 +235,14 @@ def serve_hostile(**kw: Any) -> Iterator[HostileProvider]:
     with serve_asgi(provider.app) as base:
         provider.base = base
         yield provider
+
+
+def add_connection(store: Any, base: str, *, integration: str = "checkr", connection_id: str = CONN) -> None:
+    """Store a connection of `integration` whose API is the hostile provider at `base`."""
+    from connections.models import Connection, ConnectionMetadata, Credentials
+
+    store.add(
+        Connection(connection_id=connection_id, integration=integration, credential_kind="api_key",
+                   metadata=ConnectionMetadata(base_url=base, environment="sandbox")),
+        Credentials(token=TOKEN),
+    )

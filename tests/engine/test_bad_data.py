@@ -14,22 +14,7 @@ import orjson
 import pytest
 
 from tests.engine.conftest import Env
-from tests.engine.hostile_provider import TOKEN, HostileProvider, serve_hostile
-
-CONN = "hostile-1"
-
-
-@pytest.fixture
-def hostile(env: Env) -> Iterator[HostileProvider]:
-    from connections.models import Connection, ConnectionMetadata, Credentials
-
-    with serve_hostile() as provider:
-        env.store.add(
-            Connection(connection_id=CONN, integration="checkr", credential_kind="api_key",
-                       metadata=ConnectionMetadata(base_url=provider.base, environment="sandbox")),
-            Credentials(token=TOKEN),
-        )
-        yield provider
+from tests.engine.hostile_provider import CONN, HostileProvider, add_connection
 
 
 def sync(env: Env, name: str = "candidates", **kw: Any) -> Any:
@@ -260,7 +245,6 @@ syncs:
 
 @pytest.fixture
 def no_refetch(env: Env, hostile: HostileProvider, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    from connections.models import Connection, ConnectionMetadata, Credentials
     from integrations.engine import registry
 
     folder = tmp_path / "integrations" / "checkr_no_refetch"
@@ -268,11 +252,7 @@ def no_refetch(env: Env, hostile: HostileProvider, tmp_path: Any, monkeypatch: p
     (folder / "definition.yaml").write_text(NO_REFETCH)
     monkeypatch.setenv(registry.PATH_ENV, str(folder.parent))
     registry.reload()
-    env.store.add(
-        Connection(connection_id=CONN, integration="checkr-no-refetch", credential_kind="api_key",
-                   metadata=ConnectionMetadata(base_url=hostile.base, environment="sandbox")),
-        Credentials(token=TOKEN),
-    )
+    add_connection(env.store, hostile.base, integration="checkr-no-refetch")
     yield "checkr-no-refetch"
     monkeypatch.delenv(registry.PATH_ENV)
     registry.reload()

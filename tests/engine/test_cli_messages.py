@@ -7,31 +7,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import pytest
 from cryptography.fernet import Fernet
 
 from tests.engine.conftest import Env
-from tests.engine.hostile_provider import TOKEN, HostileProvider, serve_hostile
+from tests.engine.hostile_provider import CONN, HostileProvider
 
 ROOT = Path(__file__).resolve().parents[2]
-CONN = "hostile-1"
-
-
-@pytest.fixture
-def hostile(env: Env) -> Iterator[HostileProvider]:
-    from connections.models import Connection, ConnectionMetadata, Credentials
-
-    with serve_hostile() as provider:
-        env.store.add(
-            Connection(connection_id=CONN, integration="checkr", credential_kind="api_key",
-                       metadata=ConnectionMetadata(base_url=provider.base, environment="sandbox")),
-            Credentials(token=TOKEN),
-        )
-        yield provider
 
 
 def cli(env: Env, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
