@@ -7,9 +7,9 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from integrations.engine.results import SyncResult
+from integrations.engine.results import RunStatus, SyncResult
 
-COUNT_COLUMNS = ("added", "updated", "deleted", "unchanged", "rejected")
+COUNT_COLUMNS = ("added", "updated", "deleted", "unchanged", "rejected", "owed")
 
 
 def artifact_key(*parts: str) -> str:
@@ -36,7 +36,16 @@ def sync_table_rows(results: list[SyncResult]) -> list[dict[str, Any]]:
 def failures_markdown(integration: str, results: list[SyncResult]) -> str:
     lines = [f"# {integration}: syncs that did not succeed", ""]
     for r in results:
-        if r.ok:
+        if r.status == RunStatus.SUCCESS:
+            continue
+        if r.status == RunStatus.PARTIAL:  # finished; some records quarantined and owed
+            lines += [
+                f"## `{r.connection_id}` / `{r.sync}` — partial",
+                "",
+                f"- **quarantined:** {r.rejected} this run, {r.owed} still owed",
+                f"- **what to do:** {r.hint}",
+                "",
+            ]
             continue
         lines += [
             f"## `{r.connection_id}` / `{r.sync}` — {r.status.value}",
@@ -56,11 +65,11 @@ def publish_sync_artifacts(integration: str, results: list[SyncResult]) -> None:
         key=artifact_key("sync", integration),
         description=f"{integration}: per-connection, per-model counts, status and duration",
     )
-    if any(not r.ok for r in results):
+    if any(r.status != RunStatus.SUCCESS for r in results):
         create_markdown_artifact(
             markdown=failures_markdown(integration, results),
             key=artifact_key("sync", integration, "failures"),
-            description=f"{integration}: failed syncs with the error and what to do",
+            description=f"{integration}: failed or partial syncs with the error and what to do",
         )
 
 

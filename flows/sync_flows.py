@@ -119,6 +119,8 @@ def sync_one(
             result.hint,
         )
         raise SyncTaskFailed(result)
+    if result.status == RunStatus.PARTIAL:
+        logger.warning("connection=%s model=%s: partial — %s", connection_id, sync, result.hint)
     logger.info(
         "connection=%s model=%s: +%d ~%d -%d =%d rejected %d in %.1fs",
         connection_id,

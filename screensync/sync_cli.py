@@ -1,57 +1,160 @@
-"""`screensync sync` and `screensync query`: run syncs and read the warehouse from a shell."""
+"""`screensync sync` and `screensync query`: run syncs and read the warehouse from a shell.
+
+Trouble a user can fix (a held warehouse, a wrong key, an unknown name) ends the command with
+one or two lines saying what happened and what to do, and an exit code from `exit_codes`.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from integrations.engine.results import SyncResult
-from screensync import settings
+from integrations.engine.results import RunStatus, SyncResult
+from screensync import exit_codes, settings
+
+if TYPE_CHECKING:
+    from warehouse.loader import Warehouse
 
 console = Console(stderr=True)
+
+COLOURS = {RunStatus.SUCCESS: "green", RunStatus.PARTIAL: "yellow", RunStatus.INTERRUPTED: "yellow",
+           RunStatus.FAILED: "red", RunStatus.RUNNING: "blue"}
+WAIT_HELP = "seconds to wait for another process to release the warehouse before giving up (exit code 4)"
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every run succeeded; 1 a run failed; 2 bad arguments; 3 records were quarantined "
+    "(`screensync rejects list`); 4 the warehouse is held by another process, or a run stopped part-way; "
+    "5 the connection store's key is missing or wrong."
+)
+
+
+def fail(code: int, what: str, todo: str) -> typer.Exit:
+    """Say what happened and what to do (no traceback), and end with `code`."""
+    console.print(f"[red]error:[/] {what}", highlight=False, soft_wrap=True)
+    console.print(f"  what to do: {todo}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 
 def results_table(results: list[SyncResult]) -> Table:
     table = Table(title="sync summary")
-    for col in ("connection", "sync", "status", "added", "updated", "deleted", "unchanged", "rejected",
+    for col in ("connection", "sync", "status", "added", "updated", "deleted", "unchanged", "rejected", "owed",
                 "requests", "seconds"):
         table.add_column(col, justify="right" if col not in {"connection", "sync", "status"} else "left")
     for r in results:
-        colour = {"success": "green", "failed": "red", "interrupted": "yellow"}[r.status.value]
-        table.add_row(r.connection_id, r.sync, f"[{colour}]{r.status.value}[/]", str(r.added), str(r.updated),
-                      str(r.deleted), str(r.unchanged), str(r.rejected), str(r.requests), f"{r.duration_s:.1f}")
+        table.add_row(r.connection_id, r.sync, f"[{COLOURS.get(r.status, 'white')}]{r.status.value}[/]", str(r.added),
+                      str(r.updated), str(r.deleted), str(r.unchanged), str(r.rejected), str(r.owed),
+                      str(r.requests), f"{r.duration_s:.1f}")
     return table
+
+
+def report(integration: str, results: list[SyncResult], path: Path) -> None:
+    """The summary table, a line per run that did not simply succeed, and the exit code."""
+    console.print(results_table(results))
+    for r in results:
+        if r.status == RunStatus.PARTIAL:
+            console.print(f"[yellow]{r.connection_id}/{r.sync} partial:[/] {r.hint}", highlight=False)
+        elif not r.ok:
+            console.print(f"[red]{r.connection_id}/{r.sync} {r.status.value}:[/] {r.error}\n  hint: {r.hint}",
+                          highlight=False)
+        if r.checkpoint_discarded:
+            console.print(f"{r.connection_id}/{r.sync}: {r.checkpoint_discarded}", highlight=False)
+    console.print(f"warehouse: {path.resolve()}")
+    code = exit_codes.for_results(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def checked_store(integration: str, connection_ids: list[str] | None) -> tuple[Any, list[str]]:
+    """The connection store and the connections to run, each credential readable — or a clean exit."""
+    from connections.errors import ConnectionNotFound, ConnectionsError
+    from connections.store import open_store
+
+    try:
+        store = open_store()
+        ids = connection_ids or [c.connection_id for c in store.list(integration=integration, status="active")]
+        for cid in ids:
+            store.credentials(integration, cid)  # a missing or wrong key fails here, before anything runs
+    except ConnectionNotFound as exc:
+        raise fail(exit_codes.USAGE, str(exc), "`screensync connections list` shows the stored connections") from None
+    except ConnectionsError as exc:
+        raise fail(exit_codes.CONFIG, str(exc).replace("\n", " "),
+                   "set SCREENSYNC_SECRET_KEY (or SCREENSYNC_SECRET_KEY_FILE) to the key the store was created "
+                   "or last rotated with") from None
+    if not ids:
+        raise fail(exit_codes.USAGE, f"no active {integration} connections",
+                   "add one with `screensync connections add`")
+    return store, ids
+
+
+@contextmanager
+def warehouse_writer(path: Path, wait: float) -> Iterator[Warehouse]:
+    """The warehouse for writing, after any other screensync writer (a sync, a flow run) is done
+    with it: the same lock file the flows take. Held elsewhere for longer than `wait`: a clean exit."""
+    from flows.locks import LockTimeout, file_lock, warehouse_lock_path
+    from warehouse.loader import Warehouse, WarehouseLocked
+
+    lock = warehouse_lock_path(path)
+    stack = ExitStack()
+    try:
+        stack.enter_context(file_lock(lock, timeout=wait, what=f"warehouse {path}"))
+        wh = stack.enter_context(Warehouse(path, lock_timeout=wait))
+    except LockTimeout:
+        stack.close()
+        holder = _lock_holder(lock)
+        raise fail(exit_codes.INTERRUPTED,
+                   f"another screensync sync or flow run{holder} is writing {path} (waited {wait:.0f}s); "
+                   "nothing was run", "let it finish, or run again with --wait SECONDS to wait longer") from None
+    except WarehouseLocked as exc:
+        stack.close()
+        raise fail(exit_codes.INTERRUPTED, f"{exc} Nothing was run.",
+                   "close that session, or run again later (--wait SECONDS waits longer)") from None
+    with stack:
+        yield wh
+
+
+def _lock_holder(lock: Path) -> str:
+    try:
+        pid = lock.read_text().strip()
+    except OSError:
+        return ""
+    return f" (PID {pid})" if pid.isdigit() else ""
+
+
+def known_syncs(integration: str, models: list[str] | None) -> list[str]:
+    """The sync names to run (default: all); an unknown integration or sync is a clean exit."""
+    from integrations.engine.registry import DefinitionError, get_integration
+
+    try:
+        definition = get_integration(integration).definition
+        for name in models or []:
+            definition.sync(name)
+    except (DefinitionError, KeyError) as exc:
+        raise fail(exit_codes.USAGE, str(exc).strip("\"'"), "`screensync sync --help` lists the arguments") from None
+    return models or [s.name for s in definition.syncs]
 
 
 def sync_command(
     integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
     connection: Annotated[list[str] | None, typer.Option("--connection", "-c", help="connection id (repeatable); default: all active")] = None,
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="sync name (repeatable); default: all")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="ignore cursors: re-read everything")] = False,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="start from nothing: no saved position, no cursor")] = False,
+    wait: Annotated[float, typer.Option("--wait", help=WAIT_HELP)] = 30.0,
 ) -> None:
-    """Run syncs now; exits non-zero when any run failed or was interrupted."""
-    from connections.store import open_store
-    from integrations.engine.registry import get_integration
+    """Run syncs now; the exit code says how they ended (below, and docs/operations.md)."""
     from integrations.engine.sync_runner import run_sync
-    from warehouse.loader import Warehouse
 
-    definition = get_integration(integration).definition
-    syncs = model or [s.name for s in definition.syncs]
-    for name in syncs:
-        definition.sync(name)  # unknown names fail before anything runs
-    store = open_store()
-    conn_ids = connection or [c.connection_id for c in store.list(integration=integration, status="active")]
-    if not conn_ids:
-        console.print(f"[yellow]no active {integration} connections; add one with `screensync connections add`[/]")
-        raise typer.Exit(1)
+    syncs = known_syncs(integration, model)
+    store, conn_ids = checked_store(integration, connection)
     results: list[SyncResult] = []
     path = settings.warehouse_path()
-    with Warehouse(path) as wh, Progress(
+    with warehouse_writer(path, wait) as wh, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
     ) as bars:
@@ -66,13 +169,7 @@ def sync_command(
                                   full_refresh=full_refresh, progress=progress)
                 bars.update(task, total=bars.tasks[task].completed or 1, completed=bars.tasks[task].completed or 1)
                 results.append(result)
-    console.print(results_table(results))
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        console.print(f"[red]{r.connection_id}/{r.sync} {r.status.value}:[/] {r.error}\n  hint: {r.hint}")
-    console.print(f"warehouse: {path.resolve()}")
-    if failed:
-        raise typer.Exit(1)
+    report(integration, results, path)
 
 
 def query_command(
@@ -99,5 +196,8 @@ def query_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sync")(sync_command)
+    app.command("sync", epilog=EXIT_CODES_HELP)(sync_command)
     app.command("query")(query_command)
+    from screensync.rejects_cli import register as register_rejects
+
+    register_rejects(app)

@@ -12,7 +12,7 @@ import types
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pyarrow as pa
 from pydantic import BaseModel
@@ -42,6 +42,8 @@ _JSON = ("JSON", pa.string(), "json")
 
 def _strip_optional(tp: Any) -> Any:
     origin = get_origin(tp)
+    if origin is Annotated:  # validation metadata (e.g. `Timestamp | None`) says nothing about storage
+        return _strip_optional(get_args(tp)[0])
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:

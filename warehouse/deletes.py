@@ -1,18 +1,49 @@
 """Soft deletes after a complete full run: rows of the connection the attempt did not see.
 
 Only called once every page of an attempt has landed (possibly across resumed runs, which is
-why the seen ids are stored, not held in memory). Caller owns the transaction.
+why the seen ids are stored, not held in memory). A quarantined record was seen too: a record
+that fails validation (a provider's schema change, say) is never taken for a deleted one. An
+item that could not even be identified (no id, not an object) might be any record, so an
+attempt that met one deletes nothing. Caller owns the transaction.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 import duckdb
+import pyarrow as pa
 
 from warehouse.columns import model_columns
 from warehouse.records import TableTarget
 from warehouse.tables import SUPERSEDED, ident, table_ref
 
+log = logging.getLogger("screensync.warehouse")
+
 GONE = "_screensync_gone"
+_REJECTED = "_screensync_rejected_seen"
+
+
+def mark_rejects_seen(
+    con: duckdb.DuckDBPyConnection,
+    target: TableTarget,
+    *,
+    connection_id: str,
+    attempt_id: str,
+    ids: Sequence[str | None],
+) -> None:
+    """Count quarantined records as seen by the attempt; None stands for an unidentified item."""
+    if not ids:
+        return
+    con.register(_REJECTED, pa.table({"id": pa.array(list(ids), type=pa.string())}))
+    try:
+        con.execute(
+            f"INSERT INTO _screensync.seen_keys SELECT $attempt, $schema, $table, $conn, id FROM {_REJECTED}",
+            {"attempt": attempt_id, "schema": target.schema, "table": target.table, "conn": connection_id},
+        )
+    finally:
+        con.unregister(_REJECTED)
 
 
 def soft_delete_unseen(
@@ -20,13 +51,26 @@ def soft_delete_unseen(
 ) -> int:
     main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
     pk = ident(target.primary_key)
+    scope = {"conn": connection_id, "attempt": attempt_id, "schema": target.schema, "table": target.table}
+    (unidentified,) = con.execute(
+        """SELECT count(*) FROM _screensync.seen_keys WHERE attempt_id = $attempt AND "schema" = $schema
+            AND "table" = $table AND connection_id = $conn AND id IS NULL""",
+        scope,
+    ).fetchone() or (0,)
+    if unidentified:
+        log.warning(
+            "%s, connection %s: %d quarantined item(s) without an id this run; no record is marked deleted",
+            target.qualified, connection_id, unidentified,
+        )
+        return 0
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {GONE} AS
         SELECT t.{pk} FROM {main} t
         WHERE t.connection_id = $conn AND t._deleted_at IS NULL AND CAST(t.{pk} AS VARCHAR) NOT IN (
             SELECT id FROM _screensync.seen_keys
-            WHERE attempt_id = $attempt AND "schema" = $schema AND "table" = $table AND connection_id = $conn)""",
-        {"conn": connection_id, "attempt": attempt_id, "schema": target.schema, "table": target.table},
+            WHERE attempt_id = $attempt AND "schema" = $schema AND "table" = $table AND connection_id = $conn
+              AND id IS NOT NULL)""",
+        scope,
     )
     (count,) = con.execute(f"SELECT count(*) FROM {GONE}").fetchone() or (0,)
     if count:

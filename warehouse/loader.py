@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,12 +19,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from warehouse import owed
 from warehouse import state as st
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked, connect
-from warehouse.deletes import soft_delete_unseen
+from warehouse.deletes import mark_rejects_seen, soft_delete_unseen
+from warehouse.out_of_memory import WarehouseOutOfMemory, is_out_of_memory, write_in_parts
 from warehouse.records import PageWrite, RecordBatch, RejectedRecord, StagedBatch, TableTarget, WriteCounts
-from warehouse.staging import bounded_chunks, build_stage, dedupe_last, dedupe_table
+from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedupe_last, dedupe_table
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
 from warehouse.upsert import upsert_stage
@@ -42,6 +45,7 @@ __all__ = [
     "Warehouse",
     "WarehouseError",
     "WarehouseLocked",
+    "WarehouseOutOfMemory",
     "WriteCounts",
 ]
 
@@ -54,8 +58,9 @@ ROW_GROUP_SIZE = 8192
 # more, a sync's peak memory grew with the amount it had written (128 MB: 373 MB at 100,000
 # candidates against 322 MB at 20,000). Once writes went straight to the file as whole row
 # groups, 48 MB was as fast as 64 MB and ~15 MB lighter; wide records are safe because staged
-# tables reach DuckDB in chunks of at most 4 MB (staging.MAX_CHUNK_BYTES). Raise it with
-# SCREENSYNC_WAREHOUSE_MEMORY if a write still runs out of memory: the error says so.
+# tables reach DuckDB in chunks of at most 4 MB (staging.MAX_CHUNK_BYTES), and a write that still
+# does not fit is split, down to quarantining one record too large alone (out_of_memory.py).
+# Raise it with SCREENSYNC_WAREHOUSE_MEMORY: the errors say so.
 MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "48MB")
 
 
@@ -67,6 +72,8 @@ class Warehouse:
         scheduling costs more than it saves on those (a page write took half the time in
         measurements). Readers open their own connections with DuckDB's default."""
         self.path = Path(path)
+        self.memory_limit = memory_limit
+        self._owing: set[tuple[str, str, str]] | None = None  # (integration, connection, table) owing records
         self._con: duckdb.DuckDBPyConnection | None = connect(
             self.path, timeout=lock_timeout, row_group_size=ROW_GROUP_SIZE
         )
@@ -85,6 +92,7 @@ class Warehouse:
         # FSST and the file was 5% larger (docs/benchmarks.md). Readers are unaffected.
         self._con.execute("SET disabled_compression_methods = 'dictionary'")
         self._con.execute(st.META_DDL)
+        self._con.execute(owed.OWED_DDL)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -144,18 +152,36 @@ class Warehouse:
         return self._columns[target]
 
     # -- writes ----------------------------------------------------------------------------
-    def stage(self, batch: RecordBatch) -> StagedBatch:
-        """Convert validated rows to Arrow now, so they can wait for a later, larger write."""
-        cols = self._cols(batch.target)
-        rows, raws = dedupe_last(batch.target.primary_key, batch.rows, batch.raws)
-        table = build_stage(cols, batch.target.primary_key, rows, raws, batch.target.qualified)
-        return StagedBatch(batch.target, [bounded_chunks(table)], track_seen=batch.track_seen)
+    def stage(self, batch: RecordBatch, rejects: list[RejectedRecord] | None = None) -> StagedBatch:
+        """Convert validated rows to Arrow now, so they can wait for a later, larger write.
+
+        A row with a value its column cannot hold (an integer beyond 64 bits, say) raises
+        ValueError naming the column; given `rejects`, it is left out and quarantined there instead."""
+        target = batch.target
+        cols = self._cols(target)
+        rows, raws = dedupe_last(target.primary_key, batch.rows, batch.raws)
+        try:
+            table = build_stage(cols, target.primary_key, rows, raws, target.qualified)
+        except UnstorableValue:
+            if rejects is None:
+                raise
+            keep = []
+            for row, raw in zip(rows, raws, strict=True):
+                try:
+                    build_stage(cols, target.primary_key, [row], [raw], target.qualified)
+                    keep.append((row, raw))
+                except UnstorableValue as exc:
+                    key = row.get(target.primary_key)
+                    rejects.append(RejectedRecord(target.table, None if key is None else str(key), str(exc), raw))
+            table = build_stage(cols, target.primary_key, [r for r, _ in keep], [w for _, w in keep], target.qualified)
+        return StagedBatch(target, [bounded_chunks(table)], track_seen=batch.track_seen)
 
     def _write_batches(
         self,
         con: duckdb.DuckDBPyConnection,
         batches: Iterable[RecordBatch | StagedBatch],
         *,
+        integration: str,
         connection_id: str,
         run_id: str,
         attempt_id: str | None,
@@ -180,34 +206,59 @@ class Warehouse:
                 expect_existing=self._found_existing.get(staged.target, False),
             )
             self._found_existing[staged.target] = counts.added < stage.num_rows
+            self._settle_owed(con, integration, connection_id, staged.target, stage)
             total = total + counts
         return total
 
-    def write_page(self, page: PageWrite) -> WriteCounts:
-        """Upsert every batch, store rejects, seen keys and checkpoint/cursor — one transaction."""
-        for b in page.batches:
-            self._cols(b.target)
+    def _settle_owed(
+        self, con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, target: TableTarget, stage: pa.Table
+    ) -> None:
+        """Owed records of `target` that this write landed are owed no more (nothing to do, and no
+        statement, when the table owes nothing: the usual case)."""
+        if self._owing is None:
+            self._owing = owed.owing_tables(con)
+        if (integration, connection_id, target.table) not in self._owing:
+            return
+        con.register("_screensync_landed", stage)
         try:
-            with self._transaction() as con:
-                counts = self._write_page(con, page)
-        except duckdb.Error as exc:  # e.g. out of memory at commit: name what was being written
-            raise WarehouseError(
-                f"could not write {page.integration}/{page.connection_id}/{page.sync} to {self.path}: {exc}"
-            ) from exc
-        counts.rejected += len(page.rejects)
+            owed.settle_landed(con, integration=integration, connection_id=connection_id, table=target.table,
+                               stage="_screensync_landed", key=ident(target.primary_key))
+        finally:
+            con.unregister("_screensync_landed")
+
+    def write_page(self, page: PageWrite) -> WriteCounts:
+        """Upsert every batch, store rejects, seen keys and checkpoint/cursor — one transaction.
+
+        A write too large for the writer's memory is written again in smaller parts before the
+        transaction that moves the checkpoint; a record too large alone is quarantined."""
+        rejects = list(page.rejects)
+        staged = [b if isinstance(b, StagedBatch) else self.stage(b, rejects) for b in page.batches]
+        page = replace(page, batches=staged, rejects=rejects)
+        try:
+            counts = self._commit(page)
+        except WarehouseOutOfMemory as exc:
+            log.warning("%s Writing its records in smaller parts.", exc)
+            spill = self.path.parent / f".{self.path.name}.rejected"
+            counts = write_in_parts(self._commit, page, self.memory_limit, spill)
+        counts.rejected += len(rejects)
         return counts
 
+    def _commit(self, page: PageWrite) -> WriteCounts:
+        what = f"{page.integration}/{page.connection_id}/{page.sync}"
+        try:
+            with self._transaction() as con:
+                return self._write_page(con, page)
+        except duckdb.Error as exc:  # name what was being written, and the setting when it is memory
+            if is_out_of_memory(exc):
+                raise WarehouseOutOfMemory(what, self.path, self.memory_limit, exc) from exc
+            raise WarehouseError(f"could not write {what} to {self.path}: {exc}") from exc
+
     def _write_page(self, con: duckdb.DuckDBPyConnection, page: PageWrite) -> WriteCounts:
+        # rejects first: a record rejected and landed in the same write has landed
+        self._quarantine(con, page)
         counts = self._write_batches(
-            con, page.batches, connection_id=page.connection_id, run_id=page.run_id, attempt_id=page.attempt_id
-        )
-        st.insert_rejects(
-            con,
-            page.rejects,
-            run_id=page.run_id,
-            integration=page.integration,
-            connection_id=page.connection_id,
-            sync=page.sync,
+            con, page.batches, integration=page.integration, connection_id=page.connection_id,
+            run_id=page.run_id, attempt_id=page.attempt_id,
         )
         st.save_position(
             con,
@@ -220,6 +271,27 @@ class Warehouse:
         )
         return counts
 
+    def _quarantine(self, con: duckdb.DuckDBPyConnection, page: PageWrite) -> None:
+        """Store the rejects, owe the identified ones, and count them as seen by a delete-tracking attempt."""
+        if not page.rejects:
+            return
+        st.insert_rejects(
+            con,
+            page.rejects,
+            run_id=page.run_id,
+            integration=page.integration,
+            connection_id=page.connection_id,
+            sync=page.sync,
+        )
+        tables = owed.owe(con, page.rejects, integration=page.integration, connection_id=page.connection_id,
+                          sync=page.sync, run_id=page.run_id)
+        if self._owing is not None:
+            self._owing |= {(page.integration, page.connection_id, t) for t in tables}
+        tracked = {b.target.table: b.target for b in page.batches if b.track_seen}
+        for table, target in tracked.items():
+            ids = [r.record_id if r.record_id and r.record_id.strip() else None for r in page.rejects if r.model == table]
+            mark_rejects_seen(con, target, connection_id=page.connection_id, attempt_id=page.attempt_id, ids=ids)
+
     def upsert_objects(
         self,
         batches: list[RecordBatch],
@@ -231,11 +303,12 @@ class Warehouse:
         sync: str = "webhook",
     ) -> WriteCounts:
         """Upsert objects outside a sync run (webhooks): idempotent, never touches seen keys or state."""
-        for b in batches:
-            self._cols(b.target)
-        rejects = rejects or []
+        rejects = list(rejects or [])
+        staged = [self.stage(b, rejects) for b in batches]
         with self._transaction() as con:
-            counts = self._write_batches(con, batches, connection_id=connection_id, run_id=run_id, attempt_id=None)
+            counts = self._write_batches(
+                con, staged, integration=integration, connection_id=connection_id, run_id=run_id, attempt_id=None
+            )
             st.insert_rejects(
                 con, rejects, run_id=run_id, integration=integration, connection_id=connection_id, sync=sync
             )
@@ -246,8 +319,11 @@ class Warehouse:
     def get_state(self, integration: str, connection_id: str, sync: str) -> SyncState | None:
         return st.get_state(self.con, integration, connection_id, sync)
 
-    def begin_attempt(self, integration: str, connection_id: str, sync: str) -> SyncState:
-        return st.begin_attempt(self.con, integration, connection_id, sync)
+    def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False) -> SyncState:
+        return st.begin_attempt(self.con, integration, connection_id, sync, fresh=fresh)
+
+    def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:
+        return st.note_failure(self.con, integration, connection_id, sync, how)
 
     def complete_attempt(
         self,
@@ -280,6 +356,20 @@ class Warehouse:
 
     def record_run(self, run: RunRecord) -> None:
         st.record_run(self.con, run)
+
+    # -- owed records ------------------------------------------------------------------------
+    def owed_records(
+        self, *, integration: str | None = None, connection_id: str | None = None, sync: str | None = None
+    ) -> list[owed.OwedRecord]:
+        return owed.owed_records(self.con, integration=integration, connection_id=connection_id, sync=sync)
+
+    def count_owed(self, integration: str, connection_id: str, sync: str) -> int:
+        return owed.count_owed(self.con, integration, connection_id, sync)
+
+    def settle_gone(self, integration: str, connection_id: str, table: str, record_id: str) -> None:
+        with self._transaction() as con:
+            owed.settle_gone(con, integration=integration, connection_id=connection_id, table=table,
+                             record_id=record_id)
 
     # -- reads the engine needs --------------------------------------------------------------
     def open_record_ids(

@@ -6,10 +6,13 @@ both; a separate state store could never be kept in step after a crash.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import duckdb
 import orjson
@@ -31,6 +34,9 @@ CREATE TABLE IF NOT EXISTS _screensync.sync_state (
     integration VARCHAR, connection_id VARCHAR, sync VARCHAR,
     cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ
 );
+-- consecutive failures of the saved position, and how it failed (see note_failure)
+ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failures INTEGER DEFAULT 0;
+ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failure VARCHAR;
 CREATE TABLE IF NOT EXISTS _screensync.rejected_records (
     run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR,
     record_id VARCHAR, error VARCHAR, raw JSON, rejected_at TIMESTAMPTZ
@@ -40,7 +46,17 @@ CREATE TABLE IF NOT EXISTS _screensync.seen_keys (
 );
 """
 
-RunStatus = Literal["success", "failed", "interrupted", "running"]
+class RunStatus(StrEnum):
+    """How a run ended: the engine's results, the flows, the CLI and `_screensync.sync_runs` share it."""
+
+    SUCCESS = "success"
+    PARTIAL = "partial"  # finished, but records were quarantined or are still owed (`screensync rejects`)
+    FAILED = "failed"  # stopped by an error; the checkpoint is kept and the next run resumes
+    INTERRUPTED = "interrupted"  # stopped part-way (warehouse held, operator); the next run resumes
+    RUNNING = "running"  # a row of a run still in progress
+
+
+FINISHED = frozenset({RunStatus.SUCCESS, RunStatus.PARTIAL})  # what landed is all that could land
 
 
 class SyncState(BaseModel):
@@ -51,6 +67,8 @@ class SyncState(BaseModel):
     checkpoint: dict[str, Any] | None = None
     attempt_id: str | None = None
     updated_at: datetime | None = None
+    failures: int = 0  # consecutive runs that failed the same way from this checkpoint
+    failure: str | None = None
 
 
 class RunRecord(BaseModel):
@@ -101,13 +119,13 @@ def _dumps(value: Any) -> str:
 
 def get_state(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> SyncState | None:
     row = con.execute(
-        "SELECT cursor, checkpoint, attempt_id, updated_at FROM _screensync.sync_state "
+        "SELECT cursor, checkpoint, attempt_id, updated_at, failures, failure FROM _screensync.sync_state "
         "WHERE integration = ? AND connection_id = ? AND sync = ?",
         [integration, connection_id, sync],
     ).fetchone()
     if row is None:
         return None
-    cursor, checkpoint, attempt_id, updated_at = row
+    cursor, checkpoint, attempt_id, updated_at, failures, failure = row
     return SyncState(
         integration=integration,
         connection_id=connection_id,
@@ -116,6 +134,8 @@ def get_state(con: duckdb.DuckDBPyConnection, integration: str, connection_id: s
         checkpoint=orjson.loads(checkpoint) if checkpoint is not None else None,
         attempt_id=attempt_id,
         updated_at=updated_at,
+        failures=failures or 0,
+        failure=failure,
     )
 
 
@@ -156,10 +176,14 @@ def save_position(
         con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}")
 
 
-def begin_attempt(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> SyncState:
-    """Resume the attempt that left a checkpoint, or start a fresh one (dropping stale seen keys)."""
+def begin_attempt(
+    con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, *, fresh: bool = False
+) -> SyncState:
+    """Resume the attempt that left a checkpoint, or start a fresh one (dropping stale seen keys).
+
+    `fresh` discards a stored checkpoint (a full refresh, or a position that keeps failing)."""
     state = get_state(con, integration, connection_id, sync)
-    if state is not None and state.checkpoint and state.attempt_id:
+    if state is not None and state.checkpoint and state.attempt_id and not fresh:
         return state
     attempt_id = uuid.uuid4().hex
     con.execute("BEGIN TRANSACTION")
@@ -168,8 +192,8 @@ def begin_attempt(con: duckdb.DuckDBPyConnection, integration: str, connection_i
             con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [state.attempt_id])
         _ensure_state_row(con, integration, connection_id, sync)
         con.execute(
-            "UPDATE _screensync.sync_state SET attempt_id = ?, checkpoint = NULL, updated_at = current_timestamp "
-            "WHERE integration = ? AND connection_id = ? AND sync = ?",
+            "UPDATE _screensync.sync_state SET attempt_id = ?, checkpoint = NULL, failures = 0, failure = NULL, "
+            "updated_at = current_timestamp WHERE integration = ? AND connection_id = ? AND sync = ?",
             [attempt_id, integration, connection_id, sync],
         )
         con.execute("COMMIT")
@@ -186,11 +210,33 @@ def finish_attempt(
 ) -> None:
     """Clear the checkpoint and forget the attempt's seen keys. Caller owns the transaction."""
     con.execute(
-        "UPDATE _screensync.sync_state SET checkpoint = NULL, attempt_id = NULL, updated_at = current_timestamp "
-        "WHERE integration = ? AND connection_id = ? AND sync = ?",
+        "UPDATE _screensync.sync_state SET checkpoint = NULL, attempt_id = NULL, failures = 0, failure = NULL, "
+        "updated_at = current_timestamp WHERE integration = ? AND connection_id = ? AND sync = ?",
         [integration, connection_id, sync],
     )
     con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
+
+
+def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, how: str) -> int:
+    """Count a failed run against the stored checkpoint; returns how many runs in a row failed
+    `how` from this same checkpoint (a different checkpoint or another error starts again at 1)."""
+    state = get_state(con, integration, connection_id, sync)
+    position = orjson.dumps(state.checkpoint if state else None, option=orjson.OPT_SORT_KEYS)
+    signature = hashlib.blake2b(position + b"\x1f" + how.encode(), digest_size=12).hexdigest()
+    failures = (state.failures if state and state.failure == signature else 0) + 1
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _ensure_state_row(con, integration, connection_id, sync)
+        con.execute(
+            "UPDATE _screensync.sync_state SET failures = ?, failure = ? "
+            "WHERE integration = ? AND connection_id = ? AND sync = ?",
+            [failures, signature, integration, connection_id, sync],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return failures
 
 
 def insert_rejects(
@@ -202,16 +248,13 @@ def insert_rejects(
     connection_id: str,
     sync: str,
 ) -> None:
-    """Bulk-insert rejected records (raw kept as JSON when it parses, else as a JSON string)."""
+    """Bulk-insert rejected records (raw kept as JSON when it parses, else as a JSON string).
+
+    The raw goes in as Arrow JSON, so DuckDB stores it without parsing it again: a quarantined
+    record of several MB must not need several times that of the writer's memory."""
     if not rejects:
         return
-    raws = []
-    for r in rejects:
-        try:
-            orjson.loads(r.raw)
-            raws.append(r.raw)
-        except (orjson.JSONDecodeError, TypeError):
-            raws.append(_dumps(str(r.raw)))
+    raws = [r.raw if _is_json(r.raw) else _dumps(str(r.raw)) for r in rejects]
     n = len(rejects)
     tbl = pa.table(
         {
@@ -222,22 +265,40 @@ def insert_rejects(
             "model": [r.model for r in rejects],
             "record_id": pa.array([r.record_id for r in rejects], type=pa.string()),
             "error": [r.error for r in rejects],
-            "raw": raws,
+            "raw": pa.array(raws, type=pa.json_()),
         }
     )
     con.register("_screensync_rejects", tbl)
     try:
         con.execute(
             "INSERT INTO _screensync.rejected_records BY NAME "
-            "SELECT * REPLACE (CAST(raw AS JSON) AS raw), current_timestamp AS rejected_at FROM _screensync_rejects"
+            "SELECT *, current_timestamp AS rejected_at FROM _screensync_rejects"
         )
     finally:
         con.unregister("_screensync_rejects")
 
 
+def _is_json(text: Any) -> bool:
+    """orjson's parser, or Python's for what orjson refuses but JSON allows (lone surrogate escapes)."""
+    try:
+        orjson.loads(text)
+        return True
+    except (orjson.JSONDecodeError, TypeError):
+        pass
+    try:
+        json.loads(text, parse_constant=_refuse)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def _refuse(token: str) -> None:
+    raise ValueError(f"{token} is not JSON")
+
+
 def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     """Insert or replace the run's row, in one transaction."""
-    values = run.model_dump()
+    values = {**run.model_dump(), "status": run.status.value}
     placeholders = ", ".join(f"${c}" for c in RUN_COLUMNS)
     con.execute("BEGIN TRANSACTION")
     try:

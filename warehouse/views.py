@@ -87,9 +87,9 @@ EMPTY_SHAPES: dict[str, list[tuple[str, str]]] = {
 SYNC_FRESHNESS = """
 CREATE OR REPLACE VIEW unified.sync_freshness AS
 SELECT integration, connection_id, model,
-       max(finished_at) FILTER (WHERE status = 'success') AS last_success_at,
-       arg_max(run_id, finished_at) FILTER (WHERE status = 'success') AS last_success_run_id,
-       round(epoch(current_timestamp - max(finished_at) FILTER (WHERE status = 'success')) / 3600.0, 2)
+       max(finished_at) FILTER (WHERE status IN ('success', 'partial')) AS last_success_at,
+       arg_max(run_id, finished_at) FILTER (WHERE status IN ('success', 'partial')) AS last_success_run_id,
+       round(epoch(current_timestamp - max(finished_at) FILTER (WHERE status IN ('success', 'partial'))) / 3600.0, 2)
            AS age_hours,
        arg_max(status, started_at) AS last_status,
        max(started_at) AS last_run_started_at,

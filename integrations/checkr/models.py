@@ -7,10 +7,11 @@ Money is integer cents plus a currency, as Checkr sends it.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BeforeValidator
+
+from integrations.engine.coercion import Day, ProviderRecord, Timestamp
 
 T = TypeVar("T")
 
@@ -25,8 +26,8 @@ def _null_is_empty(value: Any) -> Any:
 NullableList = Annotated[list[T], BeforeValidator(_null_is_empty)]
 
 
-class CheckrRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CheckrRecord(ProviderRecord):
+    """Strict, per the engine's one rule of what is coerced and what is rejected (engine/coercion.py)."""
 
 
 class WorkLocation(CheckrRecord):
@@ -49,7 +50,7 @@ class Account(CheckrRecord):
     object: Literal["account"] = "account"
     name: str | None = None
     uri_name: str | None = None
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
     api_authorized: bool | None = None
     authorized: bool | None = None
     purpose: str | None = None
@@ -64,14 +65,14 @@ class Candidate(CheckrRecord):
     id: str
     object: Literal["candidate", "test_candidate"] = "candidate"
     uri: str | None = None
-    created_at: datetime
+    created_at: Timestamp
     first_name: str | None = None
     middle_name: str | None = None
     last_name: str | None = None
     email: str | None = None
     phone: str | None = None
     zipcode: str | None = None
-    dob: date | None = None
+    dob: Day | None = None
     custom_id: str | None = None
     adjudication: str | None = None
     report_ids: NullableList[str] = []
@@ -93,11 +94,11 @@ class Report(CheckrRecord):
     source: str | None = None
     includes_canceled: bool | None = None
     archived: bool | None = None
-    created_at: datetime
-    completed_at: datetime | None = None
-    revised_at: datetime | None = None
-    upgraded_at: datetime | None = None
-    estimated_completion_time: datetime | None = None
+    created_at: Timestamp
+    completed_at: Timestamp | None = None
+    revised_at: Timestamp | None = None
+    upgraded_at: Timestamp | None = None
+    estimated_completion_time: Timestamp | None = None
     turnaround_time: int | None = None  # seconds, as Checkr reports it
     work_locations: NullableList[WorkLocation] = []
     segment_stamps: NullableList[str] = []
@@ -118,8 +119,8 @@ class Package(CheckrRecord):
     slug: str
     price: int | None = None  # cents
     currency: str = "usd"  # Checkr prices are US cents; kept explicit for the unified views
-    created_at: datetime | None = None
-    deleted_at: datetime | None = None
+    created_at: Timestamp | None = None
+    deleted_at: Timestamp | None = None
     apply_url: str | None = None
     screenings: NullableList[Screening] = []
 
@@ -133,10 +134,10 @@ class Invitation(CheckrRecord):
     package: str | None = None
     report_id: str | None = None
     invitation_url: str | None = None
-    created_at: datetime
-    expires_at: datetime | None = None
-    completed_at: datetime | None = None
-    deleted_at: datetime | None = None
+    created_at: Timestamp
+    expires_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    deleted_at: Timestamp | None = None
     archived: bool | None = None
     tags: NullableList[str] = []
 
@@ -159,8 +160,8 @@ class Invoice(CheckrRecord):
     status: str | None = None
     currency: str = "usd"
     amount: int  # cents
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-    created_at: datetime
-    due_at: datetime | None = None
+    period_start: Timestamp | None = None
+    period_end: Timestamp | None = None
+    created_at: Timestamp
+    due_at: Timestamp | None = None
     line_items: NullableList[InvoiceLineItem] = []

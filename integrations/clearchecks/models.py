@@ -4,14 +4,13 @@ publicly; the list, invoice and package shapes are assumptions (docs/providers/c
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from integrations.engine.coercion import ProviderRecord, Timestamp
 
 
-class ClearChecksRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ClearChecksRecord(ProviderRecord):
+    """Strict, per the engine's one rule of what is coerced and what is rejected (engine/coercion.py)."""
 
 
 class Account(ClearChecksRecord):
@@ -42,8 +41,8 @@ class Report(ClearChecksRecord):
     flagged_for_end_user_review: bool | None = None
     applicant: Applicant | None = None
     applicant_email: str | None = None
-    order_date: datetime | None = None
-    completed_date: datetime | None = None
+    order_date: Timestamp | None = None
+    completed_date: Timestamp | None = None
     price: int | None = None  # cents
     currency: str = "usd"
     team_id: int | str | None = None
@@ -62,9 +61,9 @@ class Invoice(ClearChecksRecord):
     id: str
     number: str | None = None
     status: str | None = None
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-    issued_at: datetime | None = None
+    period_start: Timestamp | None = None
+    period_end: Timestamp | None = None
+    issued_at: Timestamp | None = None
     amount: int  # cents
     currency: str = "usd"
     line_items: list[dict[str, Any]] = []

@@ -108,6 +108,19 @@ class CursorConfig(_Strict):
     lookback: timedelta = timedelta(0)  # re-read a little before the cursor to catch late writes
 
 
+class RefetchConfig(_Strict):
+    """Where one record can be fetched by its id: how a quarantined record is fetched again."""
+
+    endpoint: str  # with {id}, e.g. /candidates/{id}
+    params: dict[str, str | int | bool] = {}
+
+    @model_validator(mode="after")
+    def _has_id(self) -> RefetchConfig:
+        if "{id}" not in self.endpoint:
+            raise ValueError(f"refetch endpoint {self.endpoint!r} must hold {{id}}")
+        return self
+
+
 class EmbeddedConfig(_Strict):
     """Child records that arrive inside a parent (Checkr reports inside candidates)."""
 
@@ -117,6 +130,7 @@ class EmbeddedConfig(_Strict):
     primary_key: str = "id"
     # keep the children out of the parent's stored row (they land in their own table)
     strip_from_parent: bool = True
+    refetch: RefetchConfig | None = None  # a quarantined child is fetched again here
 
 
 class RepollConfig(_Strict):
@@ -144,6 +158,17 @@ class SyncConfig(_Strict):
     single: bool = False  # the endpoint returns one object, not a list (e.g. the account)
     transform: str | None = None  # "module:function" mapping a raw provider record to the model's input
     pagination: PaginationConfig | None = None  # overrides the integration default
+    # where one record is fetched by id, so a quarantined one is fetched again until it lands;
+    # without it an incremental sync holds its cursor before the records it quarantined
+    refetch: RefetchConfig | None = None
+
+    def refetch_for(self, table: str) -> RefetchConfig | None:
+        """How an owed record of `table` (this sync's own, or an embedded child's) is fetched again."""
+        if table == self.table:
+            if self.refetch is None and self.repoll is not None:
+                return RefetchConfig(endpoint=self.repoll.endpoint)
+            return self.refetch
+        return next((e.refetch for e in self.embedded if e.table == table), None)
 
     @model_validator(mode="after")
     def _mode_fields(self) -> SyncConfig:

@@ -6,6 +6,7 @@ origin: a next link to another host is refused before anything, credentials incl
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -196,6 +197,9 @@ class ProviderClient:
                 return orjson.loads(response.content), response
             except orjson.JSONDecodeError as exc:
                 last = str(exc)
+            body = lenient_json(response.content)
+            if body is not _NOT_JSON:
+                return body, response
             if attempt < tries:
                 delay = self.retry.backoff(attempt)
                 log.info(
@@ -216,6 +220,30 @@ class ProviderClient:
 
     def _shown(self, path_or_url: str, params: dict[str, Any] | None) -> str:
         return redact_url(httpx.URL(self.url_for(path_or_url)).copy_merge_params(params or {}))
+
+
+class JSONConstant:
+    """`NaN`/`Infinity` in a body: not JSON, so the record holding it is quarantined (orjson
+    cannot serialise this), never stored as null or as text."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __str__(self) -> str:
+        return self.token
+
+
+_NOT_JSON = object()
+
+
+def lenient_json(content: bytes) -> Any:
+    """Python's parser, for a body orjson refused: it also reads lone surrogate escapes
+    (`"\\ud800"`) and NaN, which are then quarantined with their record (validation.py)
+    instead of failing the whole page. `_NOT_JSON` when it is not JSON at all."""
+    try:
+        return json.loads(content, parse_constant=JSONConstant)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
 
 
 _URL_RE = re.compile(r"https?://[^\s'\"<>]+")

@@ -28,7 +28,7 @@ Request = tuple[str, dict[str, Any]]  # (path or absolute URL, query params)
 class Page:
     number: int  # 1-based within this run (continues after a resume)
     url: str  # redacted
-    records: list[dict[str, Any]]
+    records: list[Any]  # objects, normally; anything else is quarantined by validation
     total: int | None
     checkpoint: dict[str, Any] | None  # where the NEXT page starts; None after the last page
 
@@ -59,7 +59,7 @@ def strip_secrets(url: str) -> str:
 
 class Paginator(Protocol):
     def init_request(self, path: str, params: dict[str, Any]) -> Request: ...
-    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None: ...
+    def update_state(self, body: Any, records: list[Any]) -> None: ...
     def next_request(self) -> Request | None: ...
     def checkpoint(self) -> dict[str, Any] | None: ...
     def restore(self, checkpoint: dict[str, Any]) -> Request: ...
@@ -78,7 +78,7 @@ class NextLinkPaginator:
             params.setdefault(self.config.page_size_param, self.config.page_size)
         return path, params
 
-    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
+    def update_state(self, body: Any, records: list[Any]) -> None:
         nxt = _at(body, self.config.next_path)
         # a provider echoing the token in its link must not get it into a stored checkpoint;
         # auth adds it back when the request is sent
@@ -115,7 +115,7 @@ class PageNumberPaginator:
     def _request(self) -> Request:
         return self._path, {**self._params, self.config.page_param: self._page}
 
-    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
+    def update_state(self, body: Any, records: list[Any]) -> None:
         more = bool(records)
         last_page = _at(body, self.config.last_page_path) if self.config.last_page_path else None
         if isinstance(last_page, int) and self._page >= last_page:
@@ -146,7 +146,7 @@ class SinglePaginator:
     def init_request(self, path: str, params: dict[str, Any]) -> Request:
         return path, dict(params)
 
-    def update_state(self, body: Any, records: list[dict[str, Any]]) -> None:
+    def update_state(self, body: Any, records: list[Any]) -> None:
         return None
 
     def next_request(self) -> Request | None:
@@ -181,7 +181,7 @@ def make_paginator(config: PaginationConfig, *, single: bool = False) -> Paginat
     return PageNumberPaginator(config)
 
 
-def extract_records(body: Any, config: PaginationConfig, *, single: bool, where: str) -> list[dict[str, Any]]:
+def extract_records(body: Any, config: PaginationConfig, *, single: bool, where: str) -> list[Any]:
     """The records of one response; `where` (integration, connection, redacted URL) prefixes errors."""
     if single:
         inner = _at(body, config.data_path) if config.data_path else None
@@ -194,9 +194,8 @@ def extract_records(body: Any, config: PaginationConfig, *, single: bool, where:
         raise MalformedResponse(
             f"{where}: expected a list at {config.data_path or '(the body)'!r}, got {type(records).__name__}"
         )
-    bad = next((type(r).__name__ for r in records if not isinstance(r, dict)), None)
-    if bad is not None:
-        raise MalformedResponse(f"{where}: the list at {config.data_path or '(the body)'!r} holds a {bad}, not objects")
+    # an item that is not an object is quarantined by validation with its raw JSON, like any bad
+    # record: failing the page for it would lose every other record on it
     return records
 
 

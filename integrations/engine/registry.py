@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from integrations.engine.coercion import policy_problems
 from integrations.engine.definition import IntegrationDefinition, SyncConfig, merge_extends
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent
@@ -85,9 +86,10 @@ class Integration:
         """Resolve every model and hook now, so a bad reference fails at load time."""
         d = self.definition
         for s in d.syncs:
-            self.model(s.model)
-            for e in s.embedded:
-                self.model(e.model)
+            for ref in (s.model, *(e.model for e in s.embedded)):
+                problems = policy_problems(self.model(ref))
+                if problems:  # a record model outside the one rule would coerce quietly
+                    raise DefinitionError(f"{self.name}: sync {s.name!r}: " + "; ".join(problems))
             if s.transform:
                 self.resolve(s.transform)
         for a in d.actions:

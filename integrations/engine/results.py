@@ -1,17 +1,15 @@
-"""What one sync run reports: counts, activity and a status that never hides an interruption."""
+"""What one sync run reports: counts, activity and a status that never hides an interruption
+or a quarantined record (`partial`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel
 
+from warehouse.state import FINISHED, RunStatus
 
-class RunStatus(StrEnum):
-    SUCCESS = "success"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # stopped part-way with its checkpoint kept; the next run resumes
+__all__ = ["RunStatus", "SyncResult"]
 
 
 class SyncResult(BaseModel):
@@ -26,7 +24,9 @@ class SyncResult(BaseModel):
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
-    rejected: int = 0
+    rejected: int = 0  # quarantined by this run (`_screensync.rejected_records`)
+    owed: int = 0  # quarantined records of this sync still waiting to land (`screensync rejects list`)
+    refetched: int = 0  # owed records that landed by being fetched again by id
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0  # 429 answers seen (pacing should keep this at zero)
@@ -37,7 +37,9 @@ class SyncResult(BaseModel):
     duration_s: float
     error: str | None = None
     hint: str | None = None  # what an operator should do about `error`
+    checkpoint_discarded: str | None = None  # why the run restarted the list instead of resuming
 
     @property
     def ok(self) -> bool:
-        return self.status == RunStatus.SUCCESS
+        """The run finished: `success`, or `partial` (what could land did; the rest is owed)."""
+        return self.status in FINISHED

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from integrations.engine.auth import build_auth
+from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.gc_tuning import fewer_collections
@@ -26,9 +27,11 @@ from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
+from integrations.engine.refetch import Refetched, refetch_owed
 from integrations.engine.registry import Integration, get_integration, provider_urls
 from integrations.engine.results import RunStatus, SyncResult
 from integrations.engine.retries import RetryPolicy
+from integrations.engine.run_failures import counts_against_position, discard_reason, failed_hint, failure_kind
 from integrations.engine.validation import Validated, validate_records
 from integrations.engine.views import view_parts
 from warehouse.connection import WarehouseError, WarehouseLocked
@@ -69,7 +72,11 @@ class StoreLike(Protocol):
 
 
 class ConnectionNotUsable(EngineError):
-    """The connection is revoked or invalid: nothing is sent to the provider."""
+    """The connection is revoked, invalid or unreadable: nothing is sent to the provider."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass
@@ -106,11 +113,16 @@ def build_batches(
     batches = [RecordBatch(targets.main, main.rows, main.raws, track_seen=track)]
     rejects = _rejects(targets.main, main)
     for path, target in targets.embedded:
-        children = [c for rec in records if isinstance(rec, dict) for c in (rec.get(path) or [])]
+        children = [c for rec in records if isinstance(rec, dict) for c in _children(rec.get(path))]
         child = validate_records(target.model, children, primary_key=target.primary_key)
         batches.append(RecordBatch(target, child.rows, child.raws, track_seen=False))
         rejects += _rejects(target, child)
     return batches, rejects, main.rows
+
+
+def _children(value: Any) -> list[Any]:
+    """An embedded list; anything else there is one item that validation quarantines."""
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def _rejects(target: TableTarget, v: Validated) -> list[RejectedRecord]:
@@ -194,13 +206,19 @@ class SyncRun:
         self.counts = WriteCounts()
         self.pages = 0
         self.records = 0
+        self.cursor_start: Any = None  # the cursor this attempt reads after
+        self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.integ.name, self.connection.connection_id, self.sync.name)
 
-    def _validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
+    def validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
         return build_batches(self.sync, self.targets, records, self.transform)
+
+    def write(self, batches: list[RecordBatch], rejects: list[RejectedRecord], attempt_id: str) -> None:
+        """Records without a checkpoint (fetched by id)."""
+        self._write(batches, rejects, attempt_id, checkpoint=None)
 
     def _write(self, batches: list[RecordBatch] | list[StagedBatch], rejects: list[RejectedRecord], attempt_id: str, *,
                checkpoint: dict[str, Any] | None, cursor: Any = None) -> None:
@@ -227,10 +245,12 @@ class SyncRun:
         params: dict[str, Any] = dict(sync.params)
         max_cursor = None
         resume_page = None
+        self.cursor_start = cursor
         if checkpoint:
             params = checkpoint.get("params", params)
             max_cursor = checkpoint.get("max_cursor")
             resume_page = checkpoint.get("page")
+            self.cursor_hold = checkpoint.get("hold")
         elif incremental and cursor is not None and sync.cursor is not None:
             params[sync.cursor.param] = _cursor_param(cursor, sync.cursor.lookback)
         if sync.cursor is not None and max_cursor is None:
@@ -257,10 +277,12 @@ class SyncRun:
                     self._save_before_failing(pending, attempt_id, params, max_cursor)
                     raise
                 if page is not None:
-                    batches, rejects, rows = self._validate_page(page.records)
-                    pending.add([self.wh.stage(b) for b in batches], rejects, page)
+                    batches, rejects, rows = self.validate_page(page.records)
+                    pending.add([self.wh.stage(b, rejects) for b in batches], rejects, page)
                     if sync.cursor is not None:
                         max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
+                        if any(sync.refetch_for(r.model) is None for r in rejects):  # cannot be fetched by id
+                            self.cursor_hold = earlier(self.cursor_hold, page_floor(page.records, sync.cursor.field))
                 if pending.due:
                     self._write_pending(pending, attempt_id, params, max_cursor)
                     pending = PendingWrite()
@@ -284,13 +306,16 @@ class SyncRun:
         tail = pending.tail
         assert tail is not None
         last = tail.checkpoint is None
-        ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor)}
+        hold = _json_cursor(self.cursor_hold)
+        ckpt = None if last else {"page": tail.checkpoint, "params": params, "max_cursor": _json_cursor(max_cursor),
+                                  "hold": hold}
+        cursor = cursor_to_store(max_cursor, self.cursor_hold, self.cursor_start)
         self._write(
             list(pending.batches.values()),
             pending.rejects,
             attempt_id,
             checkpoint=ckpt,
-            cursor=_json_cursor(max_cursor) if (last and self.sync.cursor is not None) else None,
+            cursor=_json_cursor(cursor) if (last and self.sync.cursor is not None) else None,
         )
         self.pages += pending.pages
         self.records += pending.records
@@ -308,7 +333,7 @@ class SyncRun:
             body, _ = client.get_json(rp.endpoint.format(id=rid))
             batch.append(body)
             if len(batch) >= 50 or i == len(ids):
-                batches, rejects, _ = self._validate_page(batch)
+                batches, rejects, _ = self.validate_page(batch)
                 self._write(batches, rejects, attempt_id, checkpoint=None)
                 self.records += len(batch)
                 self.pages += 1
@@ -325,56 +350,73 @@ def run_sync(
     warehouse: Warehouse,
     store: StoreLike,
     full_refresh: bool = False,
+    owed_only: bool = False,
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Run one sync; never raises for provider or warehouse trouble — the result says what happened."""
+    """Run one sync; never raises for provider or warehouse trouble — the result says what happened.
+
+    `owed_only` fetches only the records earlier runs quarantined (`screensync rejects retry`):
+    no list, no checkpoint, no deletes."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     integ = get_integration(integration)
     sync = integ.definition.sync(sync_name)
-    mode = "full" if (full_refresh and sync.mode == "incremental") else sync.mode
+    mode = "refetch" if owed_only else "full" if (full_refresh and sync.mode == "incremental") else sync.mode
     run: SyncRun | None = None
     status, error, hint = RunStatus.SUCCESS, None, None
     requests = retries = rate_limited = 0
     resumed = False
-    deleted = 0
-    connection = store.get(integration, connection_id)
+    deleted = owed = 0
+    discarded: str | None = None
+    refetched = Refetched()
     try:
-        if connection.status != "active":
-            raise ConnectionNotUsable(
-                f"{integration} connection {connection_id!r} is {connection.status}"
-                f" ({getattr(connection, 'status_reason', '') or 'no reason recorded'}); nothing was sent"
-            )
-        token = store.credentials(integration, connection_id).token.get_secret_value()
+        connection, token = _usable_connection(store, integration, connection_id)
         run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
                       progress=progress)
         register_view_parts()
         warehouse.ensure_tables(run.targets.all())
-        state = warehouse.begin_attempt(integration, connection_id, sync_name)
-        resumed = bool(state.checkpoint)
-        log.info("sync %s/%s/%s starting (%s%s)", integration, connection_id, sync_name, mode,
-                 ", resuming" if resumed else "")
-        with fewer_collections(), open_client(integ, connection, token, retry=retry) as client:
-            try:
-                if sync.mode == "repoll":
-                    run.run_repoll(client, state.attempt_id)
-                else:
-                    run.run_list(client, state.attempt_id, state.checkpoint,
-                                 None if full_refresh else state.cursor)
-            finally:
-                requests, retries = client.stats.requests, client.stats.retries
-                rate_limited = client.stats.rate_limited
-        deletes = [run.targets.main] if (sync.track_deletes and mode == "full") else []
-        deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
-                                             deletes=deletes, run_id=run.run_id)
+        if owed_only:
+            with fewer_collections(), open_client(integ, connection, token, retry=retry) as client:
+                try:
+                    refetched = refetch_owed(run, client, f"refetch-{run.run_id}", all_owed=True)
+                finally:
+                    requests, retries, rate_limited = _activity(client)
+        else:
+            discarded = discard_reason(warehouse.get_state(integration, connection_id, sync_name),
+                                       full_refresh=full_refresh)
+            if discarded:
+                log.warning("sync %s/%s/%s: %s", integration, connection_id, sync_name, discarded)
+            state = warehouse.begin_attempt(integration, connection_id, sync_name, fresh=discarded is not None)
+            resumed = bool(state.checkpoint)
+            log.info("sync %s/%s/%s starting (%s%s)", integration, connection_id, sync_name, mode,
+                     ", resuming" if resumed else "")
+            with fewer_collections(), open_client(integ, connection, token, retry=retry) as client:
+                try:
+                    if sync.mode == "repoll":
+                        run.run_repoll(client, state.attempt_id)
+                    else:
+                        run.run_list(client, state.attempt_id, state.checkpoint,
+                                     None if full_refresh else state.cursor)
+                    refetched = refetch_owed(run, client, state.attempt_id or "", all_owed=False)
+                finally:
+                    requests, retries, rate_limited = _activity(client)
+            deletes = [run.targets.main] if (sync.track_deletes and mode == "full") else []
+            deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
+                                                 deletes=deletes, run_id=run.run_id)
+        owed = warehouse.count_owed(integration, connection_id, sync_name)
+        if run.counts.rejected or owed:
+            status = RunStatus.PARTIAL
+            hint = (f"{run.counts.rejected} record(s) quarantined by this run, {owed} still owed: "
+                    f"`screensync rejects list {integration} -c {connection_id}` shows them; they are fetched "
+                    "again on every run until they land (`screensync rejects retry` does it now)")
     except AuthFailed as exc:
         status, error = RunStatus.FAILED, str(exc)
         hint = "Reconnect this account (or check the API key), then run `screensync connections test`."
         store.set_status(integration, connection_id, "invalid", f"provider answered {exc.status_code}")
     except ConnectionNotUsable as exc:
         status, error = RunStatus.FAILED, str(exc)
-        hint = "Reconnect the account; revoked or invalid connections are skipped until then."
+        hint = exc.hint
     except WarehouseLocked as exc:
         status, error = RunStatus.INTERRUPTED, str(exc)
         hint = "Another process holds the warehouse file; the next run resumes from the last saved page."
@@ -384,6 +426,8 @@ def run_sync(
     except EngineError as exc:
         status, error = RunStatus.FAILED, str(exc)
         hint = "The checkpoint is kept: re-run the sync to resume from the last saved page."
+        if counts_against_position(exc) and not owed_only:
+            hint = failed_hint(_note_failure(warehouse, integration, connection_id, sync_name, exc))
     except KeyboardInterrupt:
         status, error = RunStatus.INTERRUPTED, "interrupted by the operator"
         hint = "Re-run the sync to resume from the last saved page."
@@ -401,6 +445,8 @@ def run_sync(
         updated=counts.updated,
         unchanged=counts.unchanged,
         rejected=counts.rejected,
+        owed=owed,
+        refetched=refetched.landed,
         deleted=deleted,
         requests=requests,
         retries=retries,
@@ -412,14 +458,50 @@ def run_sync(
         duration_s=round(time.monotonic() - t0, 3),
         error=error,
         hint=hint,
+        checkpoint_discarded=discarded,
     )
     try:
         warehouse.record_run(RunRecord.from_result(result))
     except WarehouseLocked:
         log.warning("could not record run %s: warehouse locked", result.run_id)
-    if status == RunStatus.SUCCESS:
-        log.info("sync %s/%s/%s done: +%d ~%d -%d =%d !%d in %.1fs", integration, connection_id, sync_name,
-                 result.added, result.updated, result.deleted, result.unchanged, result.rejected, result.duration_s)
+    if result.ok:
+        log.info("sync %s/%s/%s %s: +%d ~%d -%d =%d !%d (owed %d) in %.1fs", integration, connection_id, sync_name,
+                 status.value, result.added, result.updated, result.deleted, result.unchanged, result.rejected,
+                 result.owed, result.duration_s)
     else:
         log.warning("sync %s/%s/%s %s: %s", integration, connection_id, sync_name, status.value, error)
     return result
+
+
+def _usable_connection(store: StoreLike, integration: str, connection_id: str) -> tuple[Any, str]:
+    """The connection and its token, or ConnectionNotUsable saying why not (nothing is sent)."""
+    try:
+        connection = store.get(integration, connection_id)
+        if connection.status != "active":
+            raise ConnectionNotUsable(
+                f"{integration} connection {connection_id!r} is {connection.status}"
+                f" ({getattr(connection, 'status_reason', '') or 'no reason recorded'}); nothing was sent",
+                "Reconnect the account; revoked or invalid connections are skipped until then.",
+            )
+        return connection, store.credentials(integration, connection_id).token.get_secret_value()
+    except ConnectionNotUsable:
+        raise
+    except Exception as exc:  # the store's own errors (unknown id, wrong key) name what is wrong
+        raise ConnectionNotUsable(
+            f"{integration} connection {connection_id!r}: {exc}; nothing was sent",
+            "Check the connection id (`screensync connections list`) and the store's key "
+            "(SCREENSYNC_SECRET_KEY or SCREENSYNC_SECRET_KEY_FILE).",
+        ) from exc
+
+
+def _activity(client: ProviderClient) -> tuple[int, int, int]:
+    return client.stats.requests, client.stats.retries, client.stats.rate_limited
+
+
+def _note_failure(warehouse: Warehouse, integration: str, connection_id: str, sync: str, exc: EngineError) -> int:
+    """Count the failure against the stored checkpoint (0 when the warehouse cannot say)."""
+    try:
+        return warehouse.note_failure(integration, connection_id, sync, failure_kind(exc))
+    except WarehouseError as err:
+        log.warning("could not count the failure of %s/%s/%s: %s", integration, connection_id, sync, err)
+        return 0

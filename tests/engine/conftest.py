@@ -316,6 +316,16 @@ class FakeProvider:
         return _json({"data": ITEMS[(page - 1) * per : page * per]})
 
 
+@pytest.fixture
+def hostile(env: Env) -> Iterator[Any]:
+    """A hostile Checkr-shaped provider (tests/engine/hostile_provider.py) and a `checkr` connection to it."""
+    from tests.engine.hostile_provider import add_connection, serve_hostile
+
+    with serve_hostile() as provider:
+        add_connection(env.store, provider.base)
+        yield provider
+
+
 @pytest.fixture(scope="module")
 def fake_provider() -> Iterator[FakeProvider]:
     """One FakeProvider per test module, serving on a free loopback port."""

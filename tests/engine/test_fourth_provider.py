@@ -57,9 +57,9 @@ syncs:
 """
 
 MODELS = """
-from pydantic import BaseModel
+from integrations.engine.coercion import ProviderRecord
 
-class Widget(BaseModel):
+class Widget(ProviderRecord):
     id: str
     label: str
     grams: int

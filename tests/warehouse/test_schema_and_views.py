@@ -103,10 +103,15 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path, wh: Warehouse) -> None:
         wh.ensure_tables([TableTarget("checkr", "nokey", NoKey)])
     with pytest.raises(ValueError, match="invalid schema name 'bad-schema'"):
         wh.ensure_tables([TableTarget("bad-schema", "reports", REPORTS.model)])
-    bad = batch([rec("r1")])
+    bad = batch([rec("r1"), rec("r2")])
     bad.rows[0]["created_at"] = "yesterday"
     with pytest.raises(ValueError, match=r"checkr.reports.created_at: cannot store str as TIMESTAMPTZ"):
-        wh.write_page(page([bad]))
+        wh.stage(bad)
+    # in a write, that record is quarantined with the same error and the others land
+    assert wh.write_page(page([bad])).rejected == 1
+    assert wh.con.execute("SELECT id FROM checkr.reports").fetchall() == [("r2",)]
+    ((rid, error),) = wh.con.execute("SELECT record_id, error FROM _screensync.rejected_records").fetchall()
+    assert rid == "r1" and "checkr.reports.created_at: cannot store str as TIMESTAMPTZ" in error
     short = batch([rec("r1"), rec("r2")])
     short.raws.pop()
     with pytest.raises(ValueError, match="2 rows but 1 raw JSON"):

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
-from warehouse.loader import RecordBatch, RejectedRecord, Warehouse, WriteCounts
+from warehouse.loader import RejectedRecord, StagedBatch, Warehouse, WarehouseError, WriteCounts
 
 
 def test_page_and_checkpoint_commit_together_or_not_at_all(wh: Warehouse) -> None:
     state = wh.begin_attempt("checkr", "conn-1", "reports")
     good = batch([rec("r1")])
-    broken = RecordBatch(REPORTS, [dict(good.rows[0], id="r2")], ["{not json"])  # fails inside the transaction
-    with pytest.raises(Exception, match="JSON"):
+    # a staged table DuckDB cannot insert: the failure happens inside the transaction, after `good`
+    staged = wh.stage(batch([rec("r2")]))
+    (table,) = staged.tables
+    at = table.schema.get_field_index("created_at")
+    broken = StagedBatch(REPORTS, [table.set_column(at, "created_at", pa.array(["not a time"]))])
+    with pytest.raises(WarehouseError, match="not a time"):
         wh.write_page(page([good, broken], attempt=state.attempt_id or "", checkpoint={"page": 2}))
     assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (0,)
     assert wh.con.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (0,)
