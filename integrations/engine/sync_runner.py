@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from integrations.engine.auth import build_auth
+from integrations.engine.auth import build_auth, redact_text, remember_secret
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.gc_tuning import fewer_collections
@@ -347,6 +347,7 @@ def run_sync(
                 f" ({getattr(connection, 'status_reason', '') or 'no reason recorded'}); nothing was sent"
             )
         token = store.credentials(integration, connection_id).token.get_secret_value()
+        remember_secret(token)  # whatever the provider echoes back, it never reaches a message
         run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
                       progress=progress)
         register_view_parts()
@@ -410,7 +411,7 @@ def run_sync(
         started_at=started,
         finished_at=finished,
         duration_s=round(time.monotonic() - t0, 3),
-        error=error,
+        error=redact_text(error) if error else error,
         hint=hint,
     )
     try:
