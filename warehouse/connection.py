@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -52,9 +53,11 @@ def _lock_detail(exc: duckdb.Error) -> str:
 _RESERVED_CATALOGS = {"memory", "temp", "system", "main"}
 
 
-def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
+def _open(
+    path: Path, read_only: bool, row_group_size: int | None, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     if read_only or row_group_size is None:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
     # ROW_GROUP_SIZE is an ATTACH option only: the file is attached to an in-memory session and
     # made the default catalog, named after the file as a plain `duckdb.connect(path)` would.
     con = duckdb.connect()
@@ -78,10 +81,12 @@ def connect(
     initial_delay: float = 0.05,
     max_delay: float = 2.0,
     row_group_size: int | None = None,
+    config: dict[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Connect, retrying lock conflicts with exponential backoff + jitter until `timeout`.
 
-    `row_group_size` (writers only) sets the size of the row groups new rows are written in.
+    `row_group_size` (writers only) sets the size of the row groups new rows are written in;
+    `config` (readers) is DuckDB's startup configuration (warehouse/query.py confines readers).
     """
     path = Path(path)
     if read_only and not path.exists():
@@ -94,7 +99,7 @@ def connect(
     warned = False
     while True:
         try:
-            return _open(path, read_only, row_group_size)
+            return _open(path, read_only, row_group_size, config)
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise
