@@ -176,7 +176,12 @@ class SqliteConnectionStore:
         return self._cipher
 
     def health(self) -> None:
-        """Raise (naming the problem, never a secret) unless the configured keys read this store."""
+        """Raise (naming the problem, never a secret) unless the configured keys read this store.
+
+        The keys are re-read first: health reports what the configuration can do, not what an
+        older key still cached in this process could.
+        """
+        self.reload_keys()
         with self._read() as con:
             row = con.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
             probe = row["value"] if row else _any_secret(con)

@@ -15,6 +15,8 @@ from typing import Any
 
 import duckdb
 
+from screensync.private_files import make_private
+
 log = logging.getLogger("screensync.warehouse")
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
@@ -91,6 +93,7 @@ def connect(
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"warehouse file {path} does not exist yet; run a sync first")
+    created = not read_only and not path.exists()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
@@ -99,7 +102,10 @@ def connect(
     warned = False
     while True:
         try:
-            return _open(path, read_only, row_group_size, config)
+            con = _open(path, read_only, row_group_size, config)
+            if created:  # customer data: owner-only, whatever the caller's umask
+                make_private(path, Path(f"{path}.wal"))
+            return con
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from connections.connect_sessions import check_public_url, configured_public_url
+from connections.errors import BadSecretKey, NoSecretKey
 from connections.store import ConnectionStore, open_store
 from connections.web.browser import BrowserBinding
 from connections.web.connect_routes import connect_routes
@@ -55,9 +56,13 @@ def create_app(
             if size > MAX_BODY_BYTES:
                 return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
             chunks.append(chunk)
-        outcome = await run_in_threadpool(
-            receive, store, integration, b"".join(chunks), request.headers.get(SIGNATURE_HEADER)
-        )
+        try:
+            outcome = await run_in_threadpool(
+                receive, store, integration, b"".join(chunks), request.headers.get(SIGNATURE_HEADER)
+            )
+        except (NoSecretKey, BadSecretKey) as exc:  # our configuration, not the sender: it retries later
+            log.error("webhook %s not processed: %s", integration, exc)
+            return JSONResponse({"error": "the connection store cannot be read; retry later"}, status_code=503)
         if outcome.status_code >= 400:
             log.warning("webhook %s rejected: %s", integration, outcome.detail)
         return JSONResponse(outcome.model_dump(), status_code=outcome.status_code)
