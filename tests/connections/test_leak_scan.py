@@ -105,11 +105,11 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
             httpx.put(
                 f"{control}/webhooks", json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}
             ).raise_for_status()
-            page = connect(web, "checkr", "partner-cust")
-            assert page.status_code == 200, page.text
             from connections.sqlite_store import SqliteConnectionStore
 
             store = SqliteConnectionStore(store_path, keys=[secret_key])
+            page = connect(store, web, "checkr", "partner-cust")
+            assert page.status_code == 200, page.text
             access_token = store.credentials("checkr", "partner-cust").token.get_secret_value()
             cli("connections", "show", "checkr", "partner-cust")
             for integration, cid in [("checkr", "direct"), ("clearchecks", "cc-direct"), ("checkr", "partner-cust")]:
