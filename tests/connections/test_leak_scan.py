@@ -209,11 +209,11 @@ def test_provider_error_text_never_carries_a_credential_anywhere(hostile_run: di
     from warehouse.query import run_query
 
     cli, flow = hostile_run["cli"], hostile_run["flow"]
+    printed = cli.stdout + cli.stderr + flow.stdout + flow.stderr
+    assert HOSTILE_TOKEN not in printed
     assert cli.returncode == 1  # the syncs failed, and said why
     assert "api_token=***" in cli.stdout + cli.stderr
     assert "flow state: FAILED" in flow.stdout, flow.stdout + flow.stderr
-    printed = cli.stdout + cli.stderr + flow.stdout + flow.stderr
-    assert HOSTILE_TOKEN not in printed
 
     warehouse = Path(hostile_run["env"]["SCREENSYNC_WAREHOUSE"])
     _, errors = run_query(warehouse, "SELECT error FROM _screensync.sync_runs WHERE status = 'failed'", limit=100)
