@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
+
+from integrations.engine.auth import redact_text
 
 
 class RunStatus(StrEnum):
@@ -37,6 +39,12 @@ class SyncResult(BaseModel):
     duration_s: float
     error: str | None = None
     hint: str | None = None  # what an operator should do about `error`
+
+    @field_validator("error")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        """Provider words end up here (and in sync_runs, Prefect, the CLI): never a credential."""
+        return redact_text(value) if value else value
 
     @property
     def ok(self) -> bool:

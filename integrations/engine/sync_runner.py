@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from integrations.engine.auth import build_auth, redact_text, remember_secret
+from integrations.engine.auth import build_auth, remember_secret
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.gc_tuning import fewer_collections
@@ -411,7 +411,7 @@ def run_sync(
         started_at=started,
         finished_at=finished,
         duration_s=round(time.monotonic() - t0, 3),
-        error=redact_text(error) if error else error,
+        error=error,
         hint=hint,
     )
     try:

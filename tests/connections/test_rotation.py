@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli
 from cryptography.fernet import Fernet
+from store_helpers import add_connection
 
 from connections.errors import BadSecretKey
 from connections.models import Connection, Credentials
@@ -94,7 +95,6 @@ def test_a_running_web_app_follows_a_rotation_and_health_is_honest(
 ) -> None:
     import httpx
 
-    from connections.models import ConnectionMetadata
     from connections.store import open_store
     from connections.web.app import create_app
     from connections.webhooks.verify import sign
@@ -113,15 +113,7 @@ def test_a_running_web_app_follows_a_rotation_and_health_is_honest(
     monkeypatch.setenv("SCREENSYNC_CONNECTIONS", str(tmp_path / "connections.sqlite"))
     store = open_store()
     store.set_app_secrets("checkr", {"client_id": "cid", "client_secret": "partner-secret-123"})
-    store.add(
-        Connection(
-            connection_id="cust-1",
-            integration="checkr",
-            credential_kind="oauth",
-            metadata=ConnectionMetadata(checkr_account_id="acct_1"),
-        ),
-        Credentials(token="access-token-123"),
-    )
+    add_connection(store, "cust-1", "oauth", "acct_1", "access-token-123")
 
     def deliver(web: str, n: int) -> httpx.Response:
         body = (

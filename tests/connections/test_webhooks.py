@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from store_helpers import add_connection
 
-from connections.models import Connection, ConnectionMetadata, Credentials
+from connections.models import Connection
 from connections.sqlite_store import SqliteConnectionStore
 from connections.webhooks import inbox
 from connections.webhooks.verify import sign
@@ -22,24 +23,8 @@ DIRECT_KEY = "direct-api-key-55c3"
 @pytest.fixture
 def seeded(store: SqliteConnectionStore) -> SqliteConnectionStore:
     store.set_app_secrets("checkr", {"client_id": "cid", "client_secret": CLIENT_SECRET})
-    store.add(
-        Connection(
-            connection_id="cust-1",
-            integration="checkr",
-            credential_kind="oauth",
-            metadata=ConnectionMetadata(checkr_account_id="acct_partner_cust"),
-        ),
-        Credentials(token=PARTNER_TOKEN),
-    )
-    store.add(
-        Connection(
-            connection_id="direct-1",
-            integration="checkr",
-            credential_kind="api_key",
-            metadata=ConnectionMetadata(checkr_account_id="acct_direct"),
-        ),
-        Credentials(token=DIRECT_KEY),
-    )
+    add_connection(store, "cust-1", "oauth", "acct_partner_cust", PARTNER_TOKEN)
+    add_connection(store, "direct-1", "api_key", "acct_direct", DIRECT_KEY)
     return store
 
 
@@ -208,15 +193,7 @@ def test_a_lifecycle_event_counts_only_under_the_affected_connections_own_secret
 ) -> None:
     """Another direct customer signs with their own API key, for their own account, an event that
     would revoke cust-1 (partner) and direct-1: refused, nothing recorded, nobody revoked."""
-    seeded.add(
-        Connection(
-            connection_id="evil",
-            integration="checkr",
-            credential_kind="api_key",
-            metadata=ConnectionMetadata(checkr_account_id="acct_evil"),
-        ),
-        Credentials(token=OTHER_DIRECT_KEY),
-    )
+    add_connection(seeded, "evil", "api_key", "acct_evil", OTHER_DIRECT_KEY)
     for n, victim_token in enumerate((PARTNER_TOKEN, DIRECT_KEY)):
         body = event(f"evt_x{n}", "token.deauthorized", "acct_evil", {"access_code": victim_token})
         r = deliver(web, body, OTHER_DIRECT_KEY)
