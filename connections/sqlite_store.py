@@ -160,20 +160,26 @@ class SqliteConnectionStore:
         Writing under a key that cannot read the store would leave rows no single key opens
         (and a later rotation failing on them), so such writes are refused up front.
         """
-        row = con.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
-        probe = row["value"] if row else _any_secret(con)
-        if probe is not None:
+        checked = con.execute("SELECT 1 FROM store_meta WHERE name = 'key_check'").fetchone() is not None
+        if not self._reads(_probes(con)):
+            raise BadSecretKey(
+                f"the configured encryption key cannot decrypt the connection store {self.path}: it was "
+                "written under another key (or rotated since). Nothing was written. Configure the key the "
+                f"store was last rotated to ({settings.SECRET_KEY_ENV} or the key file {key_file_path()})"
+            )
+        if not checked:
+            con.execute("INSERT INTO store_meta VALUES ('key_check', ?)", (self._cipher.encrypt(KEY_CHECK),))
+        return self._cipher
+
+    def _reads(self, probes: list[bytes]) -> bool:
+        """True when the configured keys decrypt one of `probes` (or there is nothing to decrypt)."""
+        for probe in probes:
             try:
                 self._decrypt(probe)
             except BadSecretKey:
-                raise BadSecretKey(
-                    f"the configured encryption key cannot decrypt the connection store {self.path}: it was "
-                    "written under another key (or rotated since). Nothing was written. Configure the key the "
-                    f"store was last rotated to ({settings.SECRET_KEY_ENV} or the key file {key_file_path()})"
-                ) from None
-        if row is None:
-            con.execute("INSERT INTO store_meta VALUES ('key_check', ?)", (self._cipher.encrypt(KEY_CHECK),))
-        return self._cipher
+                continue
+            return True
+        return not probes
 
     def health(self) -> None:
         """Raise (naming the problem, never a secret) unless the configured keys read this store.
@@ -182,18 +188,11 @@ class SqliteConnectionStore:
         older key still cached in this process could.
         """
         self.reload_keys()
+        self._cipher  # noqa: B018  (the keys must at least load)
         with self._read() as con:
-            row = con.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
-            probe = row["value"] if row else _any_secret(con)
-        if probe is None:
-            self._cipher  # noqa: B018  (no secret stored yet: the keys must at least load)
-            return
-        try:
-            self._decrypt(probe)
-        except BadSecretKey:
-            raise BadSecretKey(
-                f"the configured encryption key cannot decrypt the connection store {self.path}"
-            ) from None
+            probes = _probes(con)
+        if not self._reads(probes):
+            raise BadSecretKey(f"the configured encryption key cannot decrypt the connection store {self.path}")
 
     def derived_keys(self, label: str) -> list[bytes]:
         return self._cipher.derived_keys(label)
@@ -667,17 +666,22 @@ class SqliteConnectionStore:
         return self._decrypt(row["body"]).encode()
 
 
-def _any_secret(con: sqlite3.Connection) -> bytes | None:
-    """One stored ciphertext (stores written before the key check existed have no check row)."""
+def _probes(con: sqlite3.Connection) -> list[bytes]:
+    """What proves a key reads this store: the key-check row, or (stores written before it existed)
+    the first secret of each table, any of which will do."""
+    row = con.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
+    if row is not None:
+        return [bytes(row[0])]
+    found = []
     for sql in (
         "SELECT secret FROM connections LIMIT 1",
         "SELECT secret FROM app_secrets LIMIT 1",
         "SELECT body FROM webhook_events LIMIT 1",
     ):
-        row = con.execute(sql).fetchone()
-        if row is not None:
-            return bytes(row[0])
-    return None
+        first = con.execute(sql).fetchone()
+        if first is not None:
+            found.append(bytes(first[0]))
+    return found
 
 
 def _check_integration(integration: str) -> None:
