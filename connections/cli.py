@@ -172,6 +172,39 @@ def revoke_command(integration: str, connection_id: str) -> None:
     console.print(f"{integration}/{connection_id}: {conn.status} ({conn.status_reason})", highlight=False)
 
 
+@app.command("connect-link")
+def connect_link(
+    integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
+    connection_id: Annotated[str, typer.Argument(help="your own id for this customer")],
+    reconnect: Annotated[
+        bool, typer.Option("--reconnect", help="may replace an existing active connection with this id")
+    ] = False,
+    allow_account_change: Annotated[
+        bool, typer.Option("--allow-account-change", help="...even with a different provider account")
+    ] = False,
+    ttl: Annotated[str, typer.Option(help="how long the link can be opened: 90s, 10m, 2h, 1d")] = "10m",
+    public_url: Annotated[
+        str | None, typer.Option(help="where customers reach serve-web (default: SCREENSYNC_PUBLIC_URL)")
+    ] = None,
+) -> None:
+    """Print a signed, expiring connect link for one customer; send it to them (one browser, one use)."""
+    from connections.connect_sessions import create_connect_link, parse_ttl
+
+    try:
+        link = create_connect_link(
+            integration,
+            connection_id,
+            reconnect=reconnect,
+            allow_account_change=allow_account_change,
+            ttl_seconds=parse_ttl(ttl),
+            public_url=public_url,
+            store=_store(),
+        )
+    except (ConnectionsError, DefinitionError) as exc:
+        raise _fail(str(exc)) from None
+    print(link.url)
+
+
 @app.command("rotate-key")
 def rotate_key() -> None:
     """Re-encrypt everything under a new key read from stdin or a hidden prompt (newest first if several).
@@ -221,20 +254,34 @@ def set_app(
 def serve_web(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8710,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="https URL customers and providers reach this app at (default: SCREENSYNC_PUBLIC_URL)"),
+    ] = None,
 ) -> None:
-    """Run the connect web app (OAuth and widget connect flows, webhook receiver)."""
+    """Run the connect web app (connect links, OAuth callback, widget token, webhooks)."""
     import logging
 
     import uvicorn
 
+    from connections.connect_sessions import check_public_url, configured_public_url, is_loopback
     from connections.web.app import create_app
     from screensync.webhook_wiring import install
 
+    try:
+        public = check_public_url(public_url) if public_url else configured_public_url()
+    except ConnectionsError as exc:
+        raise _fail(str(exc)) from None
+    if public is None and not is_loopback(host):
+        raise _fail(
+            f"serving on {host} needs the public URL customers reach this app at: --public-url "
+            "https://connect.example.com (or SCREENSYNC_PUBLIC_URL); see docs/connections.md"
+        )
     install()  # webhook objects (reports, candidates, invitations) upsert into the warehouse
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    # No access log: OAuth callbacks carry the authorization code in the query string.
-    uvicorn.run(create_app(), host=host, port=port, access_log=False, log_level="info")
+    # No access log: OAuth callbacks carry the authorization code, connect links their session.
+    uvicorn.run(create_app(public_url=public), host=host, port=port, access_log=False, log_level="info")
 
 
 def register(root: typer.Typer) -> None:

@@ -95,6 +95,16 @@ class Cipher:
     def token_hash(self, token: str) -> str:
         return _keyed_hash(self.keys[0], token)
 
+    def derived_keys(self, label: str) -> list[bytes]:
+        """A sub-key per configured key (newest first) for `label`'s own MACs (connect links):
+        whoever holds the store key can mint, and nothing derived reveals the key itself."""
+        return [hmac.new(k.encode(), label.encode(), hashlib.sha256).digest() for k in self.keys]
+
+
+def sha256_hex(value: str) -> str:
+    """Connect states and browser cookies are stored only as hashes: a leaked file replays nothing."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
 
 def _keyed_hash(key: str, token: str) -> str:
     # A separate sub-key so the lookup hash never reveals anything about the encryption key itself.

@@ -56,3 +56,27 @@ class AppSecretsMissing(ConnectionsError):
 
 class ProviderCallFailed(ConnectionsError):
     """A provider endpoint used by a connect/revoke flow answered with an error."""
+
+
+class ConnectNotAuthorised(ConnectionsError):
+    """A connect request the platform did not authorise; nothing was written. `status_code` for HTTP."""
+
+    status_code = 403
+
+
+class InvalidConnectLink(ConnectNotAuthorised):
+    """No connect link, a forged or expired one, or one for another integration."""
+
+    status_code = 401
+
+
+class InvalidState(ConnectNotAuthorised):
+    """An OAuth/widget state that is unknown, already used, expired, or for another flow."""
+
+
+class WrongBrowser(ConnectNotAuthorised):
+    """The flow was started in another browser (its connect cookie is missing or different)."""
+
+
+class ReplaceRefused(ConnectionsError):
+    """A connect flow would replace a connection the platform did not ask to replace."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 CredentialKind = Literal["api_key", "oauth", "widget"]
 Status = Literal["active", "invalid", "revoked"]
 STATUSES: tuple[str, ...] = ("active", "invalid", "revoked")
+CONNECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
 
 def utcnow() -> datetime:
@@ -48,7 +49,7 @@ class ConnectionMetadata(BaseModel):
 class Connection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    connection_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+    connection_id: str = Field(min_length=1, max_length=200, pattern=CONNECTION_ID_PATTERN)
     integration: str = Field(min_length=1)
     credential_kind: CredentialKind = "api_key"
     metadata: ConnectionMetadata = Field(default_factory=ConnectionMetadata)
@@ -56,3 +57,20 @@ class Connection(BaseModel):
     status_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConnectSession(BaseModel):
+    """What one connect link authorises: one flow, for one connection id, until `expires_at`.
+
+    Minted by the platform's backend (`connections.connect_sessions`) and signed, so the web app
+    can trust every field; `reconnect` and `allow_account_change` say what the platform asked for.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    integration: str = Field(min_length=1, max_length=100)
+    connection_id: str = Field(min_length=1, max_length=200, pattern=CONNECTION_ID_PATTERN)
+    reconnect: bool = False  # may replace an active connection with this id
+    allow_account_change: bool = False  # ... even when the provider account differs
+    expires_at: int  # unix seconds: the link cannot be opened after this

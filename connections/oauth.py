@@ -1,4 +1,4 @@
-"""Partner OAuth: a single-use state bound to the connection, then the code-for-token exchange."""
+"""Partner OAuth: the authorize redirect for an opened connect session, then the code-for-token exchange."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 
 from connections.app_config import app_urls, require_app_secrets
 from connections.errors import ConnectionsError, ProviderCallFailed
-from connections.models import Connection, ConnectionMetadata, Credentials
+from connections.models import ConnectionMetadata, Credentials
 from connections.store import ConnectionStore
 from integrations.engine.auth import redact_url
 from integrations.engine.registry import get_integration
@@ -28,26 +28,24 @@ def _oauth_config(integration: str):  # type: ignore[no-untyped-def]
     return definition.auth.oauth
 
 
-def authorize_url(store: ConnectionStore, integration: str, connection_id: str) -> str:
-    """The provider URL to send the user to, carrying a fresh state for (integration, connection_id)."""
+def authorize_url(store: ConnectionStore, integration: str, state: str) -> str:
+    """The provider URL to send the browser to, carrying the state of an opened connect session."""
     oauth = _oauth_config(integration)
-    Connection(connection_id=connection_id, integration=integration)  # validates the id up front
     secrets = require_app_secrets(store, integration, oauth.app_secrets)
-    urls, settings = app_urls(store, integration)
-    state = store.issue_state(
-        integration,
-        connection_id,
-        "oauth",
-        STATE_TTL_SECONDS,
-        {k: v for k, v in settings.items() if v is not None},
-    )
+    urls, _ = app_urls(store, integration)
     base = urls[oauth.authorize_url].format(client_id=secrets["client_id"].get_secret_value())
     return f"{base}{'&' if '?' in base else '?'}{urlencode({'state': state})}"
 
 
-def complete(store: ConnectionStore, code: str, state: str) -> Connection:
-    """Validate the state (single use, unexpired), exchange the code, store the token."""
-    integration, connection_id, extra = store.consume_state(state, "oauth")
+def check_ready(store: ConnectionStore, integration: str) -> None:
+    """Fail before anything is written when the platform's app secrets are missing."""
+    require_app_secrets(store, integration, _oauth_config(integration).app_secrets)
+
+
+def exchange_code(
+    store: ConnectionStore, integration: str, code: str, settings: dict[str, str]
+) -> tuple[Credentials, ConnectionMetadata]:
+    """Trade the authorization code for the customer's token and what the provider says about it."""
     if not code:
         raise ProviderCallFailed("the provider sent no authorization code")
     oauth = _oauth_config(integration)
@@ -74,11 +72,8 @@ def complete(store: ConnectionStore, code: str, state: str) -> Connection:
     kept = {k: str(body[k]) for k in oauth.token_metadata if body.get(k) is not None}
     metadata = ConnectionMetadata(
         checkr_account_id=kept.pop("checkr_account_id", None),
-        environment=extra.get("environment"),
-        base_url=extra.get("base_url"),
+        environment=settings.get("environment"),
+        base_url=settings.get("base_url"),
         tags=kept,
     )
-    connection = Connection(
-        connection_id=connection_id, integration=integration, credential_kind="oauth", metadata=metadata
-    )
-    return store.add(connection, Credentials(token=access_token), replace=True)
+    return Credentials(token=access_token), metadata

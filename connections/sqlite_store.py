@@ -8,9 +8,10 @@ store safe to share between threads.
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
 import os
-import secrets as pysecrets
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -21,16 +22,30 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from connections.crypto import Cipher, load_keys, parse_keys
+from connections.crypto import Cipher, key_file_path, load_keys, parse_keys, sha256_hex
 from connections.errors import (
+    BadSecretKey,
     ConnectionExists,
     ConnectionNotFound,
     ConnectionsError,
+    InvalidState,
     NoSecretKey,
+    ReplaceRefused,
+    WrongBrowser,
 )
-from connections.models import STATUSES, Connection, ConnectionMetadata, Credentials, utcnow
+from connections.models import STATUSES, Connection, ConnectionMetadata, ConnectSession, Credentials, utcnow
+from integrations.engine.auth import remember_secret
+from screensync import settings
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+# A process whose keys come from the environment or key file re-reads them this often, and at
+# once when a stored secret will not decrypt: after `rotate-key` a running web app follows.
+KEY_RELOAD_SECONDS = 30.0
+KEY_CHECK = "screensync key check v1"
+
+__all__ = ["InvalidState", "SqliteConnectionStore"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS connections (
@@ -56,14 +71,23 @@ CREATE TABLE IF NOT EXISTS app_secrets (
     environment TEXT,
     updated_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS connect_states (
-    state_hash TEXT PRIMARY KEY,
+DROP TABLE IF EXISTS connect_states;
+CREATE TABLE IF NOT EXISTS connect_sessions (
+    session_id TEXT PRIMARY KEY,
     integration TEXT NOT NULL,
     connection_id TEXT NOT NULL,
     purpose TEXT NOT NULL,
-    extra TEXT NOT NULL,
+    options TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    browser_hash TEXT NOT NULL,
+    state_hash TEXT,
+    state_expires_at REAL NOT NULL,
     expires_at REAL NOT NULL,
-    used_at REAL
+    completed_at REAL
+);
+CREATE TABLE IF NOT EXISTS store_meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS webhook_events (
     integration TEXT NOT NULL,
@@ -84,21 +108,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _state_hash(state: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
-class InvalidState(ConnectionsError):
-    """An OAuth/widget state that is unknown, already used, expired, or for another flow."""
-
-
 class SqliteConnectionStore:
     def __init__(self, path: str | os.PathLike[str], *, keys: list[str] | None = None) -> None:
         self.path = Path(path).expanduser()
         self._keys = keys
         self._cipher_cache: Cipher | None = None
+        self._loaded_at = 0.0
         self._ready = False
 
     def __repr__(self) -> str:
@@ -110,7 +125,77 @@ class SqliteConnectionStore:
     def _cipher(self) -> Cipher:
         if self._cipher_cache is None:
             self._cipher_cache = Cipher(self._keys if self._keys is not None else load_keys())
+            self._loaded_at = time.monotonic()
+        elif self._keys is None and time.monotonic() - self._loaded_at > KEY_RELOAD_SECONDS:
+            try:
+                self.reload_keys()
+            except ConnectionsError as exc:  # a key file being replaced: keep the keys we have
+                log.warning("could not re-read the encryption key(s): %s", exc)
+                self._loaded_at = time.monotonic()
         return self._cipher_cache
+
+    def reload_keys(self) -> bool:
+        """Re-read keys from SCREENSYNC_SECRET_KEY / the key file; True when they changed."""
+        if self._keys is not None:
+            return False
+        keys = load_keys()
+        self._loaded_at = time.monotonic()
+        if self._cipher_cache is not None and self._cipher_cache.keys == keys:
+            return False
+        self._cipher_cache = Cipher(keys)
+        return True
+
+    def _decrypt(self, blob: bytes) -> str:
+        """Decrypt with the current keys, re-reading them once if that fails (a rotation happened)."""
+        try:
+            return self._cipher.decrypt(blob)
+        except BadSecretKey:
+            if not self.reload_keys():
+                raise
+        return self._cipher.decrypt(blob)
+
+    def _check_key(self, con: sqlite3.Connection) -> Cipher:
+        """The cipher to write with, once it is proven to read what the store already holds.
+
+        Writing under a key that cannot read the store would leave rows no single key opens
+        (and a later rotation failing on them), so such writes are refused up front.
+        """
+        checked = con.execute("SELECT 1 FROM store_meta WHERE name = 'key_check'").fetchone() is not None
+        if not self._reads(_probes(con)):
+            raise BadSecretKey(
+                f"the configured encryption key cannot decrypt the connection store {self.path}: it was "
+                "written under another key (or rotated since). Nothing was written. Configure the key the "
+                f"store was last rotated to ({settings.SECRET_KEY_ENV} or the key file {key_file_path()})"
+            )
+        if not checked:
+            con.execute("INSERT INTO store_meta VALUES ('key_check', ?)", (self._cipher.encrypt(KEY_CHECK),))
+        return self._cipher
+
+    def _reads(self, probes: list[bytes]) -> bool:
+        """True when the configured keys decrypt one of `probes` (or there is nothing to decrypt)."""
+        for probe in probes:
+            try:
+                self._decrypt(probe)
+            except BadSecretKey:
+                continue
+            return True
+        return not probes
+
+    def health(self) -> None:
+        """Raise (naming the problem, never a secret) unless the configured keys read this store.
+
+        The keys are re-read first: health reports what the configuration can do, not what an
+        older key still cached in this process could.
+        """
+        self.reload_keys()
+        self._cipher  # noqa: B018  (the keys must at least load)
+        with self._read() as con:
+            probes = _probes(con)
+        if not self._reads(probes):
+            raise BadSecretKey(f"the configured encryption key cannot decrypt the connection store {self.path}")
+
+    def derived_keys(self, label: str) -> list[bytes]:
+        return self._cipher.derived_keys(label)
 
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
@@ -178,33 +263,45 @@ class SqliteConnectionStore:
         """Store a connection; with replace=True an existing one keeps its created_at."""
         _check_integration(connection.integration)
         token = credentials.token.get_secret_value()
-        cipher = self._cipher  # NoSecretKey before anything is written
-        now = utcnow()
+        remember_secret(token)
+        self._cipher  # noqa: B018  (NoSecretKey before anything is written)
         with self._write() as con:
-            existing = con.execute(
-                "SELECT created_at FROM connections WHERE integration = ? AND connection_id = ?",
-                (connection.integration, connection.connection_id),
-            ).fetchone()
+            existing = self._existing(con, connection)
             if existing and not replace:
                 raise ConnectionExists(connection.integration, connection.connection_id)
-            created = datetime.fromisoformat(existing["created_at"]) if existing else connection.created_at
-            stored = connection.model_copy(update={"created_at": created, "updated_at": now})
-            con.execute(
-                "INSERT OR REPLACE INTO connections VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    stored.integration,
-                    stored.connection_id,
-                    stored.credential_kind,
-                    stored.metadata.model_dump_json(),
-                    stored.metadata.checkr_account_id,
-                    stored.status,
-                    stored.status_reason,
-                    stored.created_at.isoformat(),
-                    stored.updated_at.isoformat(),
-                    cipher.encrypt(token),
-                    cipher.token_hash(token),
-                ),
-            )
+            return self._insert(con, connection, token, existing)
+
+    @staticmethod
+    def _existing(con: sqlite3.Connection, connection: Connection) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = con.execute(
+            "SELECT * FROM connections WHERE integration = ? AND connection_id = ?",
+            (connection.integration, connection.connection_id),
+        ).fetchone()
+        return row
+
+    def _insert(
+        self, con: sqlite3.Connection, connection: Connection, token: str, existing: sqlite3.Row | None
+    ) -> Connection:
+        """Write (or overwrite) one connection; an overwritten one keeps its created_at."""
+        cipher = self._check_key(con)
+        created = datetime.fromisoformat(existing["created_at"]) if existing else connection.created_at
+        stored = connection.model_copy(update={"created_at": created, "updated_at": utcnow()})
+        con.execute(
+            "INSERT OR REPLACE INTO connections VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                stored.integration,
+                stored.connection_id,
+                stored.credential_kind,
+                stored.metadata.model_dump_json(),
+                stored.metadata.checkr_account_id,
+                stored.status,
+                stored.status_reason,
+                stored.created_at.isoformat(),
+                stored.updated_at.isoformat(),
+                cipher.encrypt(token),
+                cipher.token_hash(token),
+            ),
+        )
         return stored
 
     def get(self, integration: str, connection_id: str) -> Connection:
@@ -214,7 +311,9 @@ class SqliteConnectionStore:
     def credentials(self, integration: str, connection_id: str) -> Credentials:
         with self._read() as con:
             row = self._row(con, integration, connection_id)
-        return Credentials(token=SecretStr(self._cipher.decrypt(row["secret"])))
+        token = self._decrypt(row["secret"])
+        remember_secret(token)
+        return Credentials(token=SecretStr(token))
 
     def list(self, integration: str | None = None, status: str | None = None) -> list[Connection]:
         if status is not None and status not in STATUSES:
@@ -293,13 +392,15 @@ class SqliteConnectionStore:
     ) -> None:
         """Merge `secrets` into the integration's app secrets (a partial update keeps the rest)."""
         _check_integration(integration)
-        cipher = self._cipher
+        self._cipher  # noqa: B018  (NoSecretKey before anything is written)
         for name, value in secrets.items():
             if not name or not str(value).strip():
                 raise ValueError(f"app secret {name!r} is empty")
+        remember_secret(*(str(v).strip() for v in secrets.values()))
         with self._write() as con:
+            cipher = self._check_key(con)
             row = con.execute("SELECT * FROM app_secrets WHERE integration = ?", (integration,)).fetchone()
-            merged: dict[str, str] = json.loads(cipher.decrypt(row["secret"])) if row else {}
+            merged: dict[str, str] = json.loads(self._decrypt(row["secret"])) if row else {}
             merged.update({k: str(v).strip() for k, v in secrets.items()})
             con.execute(
                 "INSERT OR REPLACE INTO app_secrets VALUES (?,?,?,?,?)",
@@ -317,7 +418,9 @@ class SqliteConnectionStore:
             row = con.execute("SELECT secret FROM app_secrets WHERE integration = ?", (integration,)).fetchone()
         if row is None:
             return {}
-        return {k: SecretStr(v) for k, v in json.loads(self._cipher.decrypt(row["secret"])).items()}
+        values: dict[str, str] = json.loads(self._decrypt(row["secret"]))
+        remember_secret(*values.values())
+        return {k: SecretStr(v) for k, v in values.items()}
 
     def app_settings(self, integration: str) -> dict[str, str | None]:
         """Non-secret app settings: the base-URL override and environment used for connect flows."""
@@ -351,74 +454,166 @@ class SqliteConnectionStore:
             old = []
         both = Cipher([*keys, *[k for k in old if k not in keys]])
         target = Cipher(keys)
+
+        def rotated(blob: bytes, what: str) -> bytes:
+            try:
+                return both.rotate(blob)
+            except BadSecretKey:
+                raise BadSecretKey(
+                    f"{what} cannot be decrypted with the configured key(s) or the new one: nothing was "
+                    "re-encrypted. Configure the key it was written under next to the current one "
+                    "(comma-separated) and run rotate-key again, or remove that row"
+                ) from None
+
         count = 0
         with self._write() as con:
             for row in con.execute("SELECT integration, connection_id, secret FROM connections").fetchall():
-                token = both.decrypt(row["secret"])
+                secret = rotated(row["secret"], f"connection {row['integration']}/{row['connection_id']}")
+                token = target.decrypt(secret)
                 con.execute(
                     "UPDATE connections SET secret = ?, token_hash = ? WHERE integration = ? AND connection_id = ?",
-                    (both.rotate(row["secret"]), target.token_hash(token), row["integration"], row["connection_id"]),
+                    (secret, target.token_hash(token), row["integration"], row["connection_id"]),
                 )
                 count += 1
             for row in con.execute("SELECT integration, secret FROM app_secrets").fetchall():
                 con.execute(
                     "UPDATE app_secrets SET secret = ? WHERE integration = ?",
-                    (both.rotate(row["secret"]), row["integration"]),
+                    (rotated(row["secret"], f"the app secrets of {row['integration']}"), row["integration"]),
                 )
                 count += 1
             for row in con.execute("SELECT integration, event_id, body FROM webhook_events").fetchall():
                 con.execute(
                     "UPDATE webhook_events SET body = ? WHERE integration = ? AND event_id = ?",
-                    (both.rotate(row["body"]), row["integration"], row["event_id"]),
+                    (
+                        rotated(row["body"], f"webhook event {row['integration']}/{row['event_id']}"),
+                        row["integration"],
+                        row["event_id"],
+                    ),
                 )
                 count += 1
+            con.execute("INSERT OR REPLACE INTO store_meta VALUES ('key_check', ?)", (target.encrypt(KEY_CHECK),))
         self._keys = keys
         self._cipher_cache = target
         return count
 
-    # --- one-time connect states -----------------------------------------------------------
+    # --- connect sessions (opened links) ------------------------------------------------------
 
-    def issue_state(
+    def begin_connect(
         self,
-        integration: str,
-        connection_id: str,
+        session: ConnectSession,
         purpose: str,
-        ttl_seconds: int,
-        extra: Mapping[str, str] | None = None,
-    ) -> str:
-        """A fresh random state; only its hash is stored, so a leaked file cannot replay it."""
-        state = pysecrets.token_urlsafe(32)
-        now = time.time()
-        with self._write() as con:
-            con.execute("DELETE FROM connect_states WHERE expires_at < ?", (now - 86400,))
-            con.execute(
-                "INSERT INTO connect_states VALUES (?,?,?,?,?,?,NULL)",
-                (
-                    _state_hash(state),
-                    integration,
-                    connection_id,
-                    purpose,
-                    json.dumps(dict(extra or {})),
-                    now + ttl_seconds,
-                ),
-            )
-        return state
+        *,
+        browser_hash: str,
+        state: str,
+        state_ttl: float,
+        settings: Mapping[str, str],
+    ) -> None:
+        """Bind a verified link to the browser opening it and give it a fresh single-use state.
 
-    def consume_state(self, state: str, purpose: str) -> tuple[str, str, dict[str, str]]:
-        """(integration, connection_id, extra) for a valid state, marking it used; else InvalidState."""
-        if not state:
-            raise InvalidState("the request carries no state")
+        The first open claims the session for that browser; opening it again from the same
+        browser (a retry) replaces the state; any other browser, or a completed session, is refused.
+        """
         now = time.time()
         with self._write() as con:
-            row = con.execute("SELECT * FROM connect_states WHERE state_hash = ?", (_state_hash(state),)).fetchone()
+            con.execute("DELETE FROM connect_sessions WHERE expires_at < ?", (now - 86400,))
+            row = con.execute("SELECT * FROM connect_sessions WHERE session_id = ?", (session.session_id,)).fetchone()
+            expires = max(float(session.expires_at), now + state_ttl)
+            if row is None:
+                con.execute(
+                    "INSERT INTO connect_sessions VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
+                    (
+                        session.session_id,
+                        session.integration,
+                        session.connection_id,
+                        purpose,
+                        session.model_dump_json(),
+                        json.dumps(dict(settings)),
+                        browser_hash,
+                        sha256_hex(state),
+                        now + state_ttl,
+                        expires,
+                    ),
+                )
+                return
+            if row["completed_at"] is not None:
+                raise InvalidState("this connect link was already used; ask your platform for a new one")
+            if not hmac.compare_digest(row["browser_hash"], browser_hash):
+                raise WrongBrowser("this connect link was already opened in another browser; ask for a new link")
+            con.execute(
+                "UPDATE connect_sessions SET state_hash = ?, state_expires_at = ?, settings = ?, expires_at = ? "
+                "WHERE session_id = ?",
+                (sha256_hex(state), now + state_ttl, json.dumps(dict(settings)), expires, session.session_id),
+            )
+
+    def take_state(self, state: str, purpose: str, *, browser_hash: str) -> tuple[ConnectSession, dict[str, str]]:
+        """(session, app settings) for a valid state presented by the browser that opened the link.
+
+        The state is spent (single use) only when everything matches; any failure writes nothing.
+        """
+        session_id, dot, _ = state.partition(".")
+        if not dot or not session_id:
+            raise InvalidState("unknown state: this link was not issued by this server")
+        now = time.time()
+        with self._write() as con:
+            row = con.execute("SELECT * FROM connect_sessions WHERE session_id = ?", (session_id,)).fetchone()
             if row is None or row["purpose"] != purpose:
                 raise InvalidState("unknown state: this link was not issued by this server")
-            if row["used_at"] is not None:
-                raise InvalidState("this state was already used; start the connection again")
-            if row["expires_at"] < now:
-                raise InvalidState("this state has expired; start the connection again")
-            con.execute("UPDATE connect_states SET used_at = ? WHERE state_hash = ?", (now, row["state_hash"]))
-        return row["integration"], row["connection_id"], json.loads(row["extra"])
+            if row["state_hash"] is None or not hmac.compare_digest(row["state_hash"], sha256_hex(state)):
+                raise InvalidState("this state was already used (or replaced by a newer attempt); open the link again")
+            if row["completed_at"] is not None:
+                raise InvalidState("this connect link was already used; ask your platform for a new one")
+            if not hmac.compare_digest(row["browser_hash"], browser_hash):
+                raise WrongBrowser(
+                    "this connection was started in another browser (its connect cookie is missing or different)"
+                )
+            if row["state_expires_at"] < now:
+                raise InvalidState("this state has expired; open the connect link again")
+            con.execute("UPDATE connect_sessions SET state_hash = NULL WHERE session_id = ?", (session_id,))
+        return ConnectSession.model_validate_json(row["options"]), json.loads(row["settings"])
+
+    def complete_connect(self, session: ConnectSession, connection: Connection, credentials: Credentials) -> Connection:
+        """Store what a connect flow obtained, as far as the session allows, and close the session.
+
+        An active connection with this id is replaced only when the session says `reconnect`; any
+        existing one only by the same provider account unless it says `allow_account_change`.
+        """
+        token = credentials.token.get_secret_value()
+        remember_secret(token)
+        with self._write() as con:
+            row = con.execute(
+                "SELECT completed_at FROM connect_sessions WHERE session_id = ?", (session.session_id,)
+            ).fetchone()
+            if row is None or row["completed_at"] is not None:
+                raise InvalidState("this connect link was already used; ask your platform for a new one")
+            existing = self._existing(con, connection)
+            if existing is not None:
+                self._check_replacement(existing, connection, token, session)
+            stored = self._insert(con, connection, token, existing)
+            con.execute(
+                "UPDATE connect_sessions SET completed_at = ?, state_hash = NULL WHERE session_id = ?",
+                (time.time(), session.session_id),
+            )
+        return stored
+
+    def _check_replacement(
+        self, existing: sqlite3.Row, connection: Connection, token: str, session: ConnectSession
+    ) -> None:
+        name = f"{connection.integration} connection {connection.connection_id!r}"
+        if existing["status"] == "active" and not session.reconnect:
+            raise ReplaceRefused(
+                f"{name} is already connected and active; nothing was changed. Only a link minted as a "
+                "reconnect (`connect-link --reconnect`) may replace it"
+            )
+        if session.allow_account_change:
+            return
+        old, new = existing["checkr_account_id"], connection.metadata.checkr_account_id
+        same = old == new if old and new else hmac.compare_digest(self._decrypt(existing["secret"]), token)
+        if not same:
+            raise ReplaceRefused(
+                f"{name} belongs to provider account {old or '(the one stored)'}, but this flow connected "
+                f"{new or 'a different account'}; nothing was changed. A switch to another account needs a "
+                "link minted with `--allow-account-change`"
+            )
 
     # --- webhook inbox ---------------------------------------------------------------------
 
@@ -426,8 +621,9 @@ class SqliteConnectionStore:
         self, integration: str, event_id: str, event_type: str, account_id: str | None, body: bytes
     ) -> tuple[bool, str]:
         """(newly recorded?, current status). Bodies are encrypted: some carry tokens (access_code)."""
-        cipher = self._cipher
+        text = body.decode("utf-8")  # the receiver refuses other encodings before this
         with self._write() as con:
+            cipher = self._check_key(con)
             row = con.execute(
                 "SELECT status FROM webhook_events WHERE integration = ? AND event_id = ?", (integration, event_id)
             ).fetchone()
@@ -435,7 +631,7 @@ class SqliteConnectionStore:
                 return False, str(row["status"])
             con.execute(
                 "INSERT INTO webhook_events VALUES (?,?,?,?,?,'pending',NULL,?,NULL)",
-                (integration, event_id, event_type, account_id, cipher.encrypt(body.decode()), _now()),
+                (integration, event_id, event_type, account_id, cipher.encrypt(text), _now()),
             )
         return True, "pending"
 
@@ -467,7 +663,25 @@ class SqliteConnectionStore:
             ).fetchone()
         if row is None:
             raise KeyError(f"no {integration} webhook event {event_id!r} in the inbox")
-        return self._cipher.decrypt(row["body"]).encode()
+        return self._decrypt(row["body"]).encode()
+
+
+def _probes(con: sqlite3.Connection) -> list[bytes]:
+    """What proves a key reads this store: the key-check row, or (stores written before it existed)
+    the first secret of each table, any of which will do."""
+    row = con.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
+    if row is not None:
+        return [bytes(row[0])]
+    found = []
+    for sql in (
+        "SELECT secret FROM connections LIMIT 1",
+        "SELECT secret FROM app_secrets LIMIT 1",
+        "SELECT body FROM webhook_events LIMIT 1",
+    ):
+        first = con.execute(sql).fetchone()
+        if first is not None:
+            found.append(bytes(first[0]))
+    return found
 
 
 def _check_integration(integration: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
-from connections.models import Connection, Credentials
+from connections.models import Connection, ConnectSession, Credentials
 
 
 @runtime_checkable
@@ -38,16 +38,26 @@ class ConnectionStore(Protocol):
     def app_settings(self, integration: str) -> dict[str, str | None]: ...
     def rotate_key(self, new_keys: str | list[str]) -> int: ...
 
-    # one-time OAuth/widget states (hashed at rest)
-    def issue_state(
+    # keys: sub-keys for connect-link signatures, a re-read after a rotation, an honest health check
+    def derived_keys(self, label: str) -> list[bytes]: ...
+    def reload_keys(self) -> bool: ...
+    def health(self) -> None: ...
+
+    # connect sessions: a verified link bound to one browser, its single-use state, its one result
+    def begin_connect(
         self,
-        integration: str,
-        connection_id: str,
+        session: ConnectSession,
         purpose: str,
-        ttl_seconds: int,
-        extra: Mapping[str, str] | None = None,
-    ) -> str: ...
-    def consume_state(self, state: str, purpose: str) -> tuple[str, str, dict[str, str]]: ...
+        *,
+        browser_hash: str,
+        state: str,
+        state_ttl: float,
+        settings: Mapping[str, str],
+    ) -> None: ...
+    def take_state(self, state: str, purpose: str, *, browser_hash: str) -> tuple[ConnectSession, dict[str, str]]: ...
+    def complete_connect(
+        self, session: ConnectSession, connection: Connection, credentials: Credentials
+    ) -> Connection: ...
 
     # durable webhook inbox
     def record_event(

@@ -15,7 +15,7 @@ import httpx
 
 from connections.app_config import app_urls, require_app_secrets
 from connections.errors import ConnectionsError, ProviderCallFailed
-from connections.models import Connection, ConnectionMetadata, Credentials
+from connections.models import ConnectionMetadata, Credentials
 from connections.store import ConnectionStore
 from integrations.engine.auth import redact_url
 from integrations.engine.definition import WidgetConfig
@@ -41,15 +41,17 @@ def _js(value: str) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(store: ConnectionStore, integration: str, connection_id: str, post_url: str) -> str:
-    """The connect page with a fresh state bound to (integration, connection_id)."""
+def check_ready(store: ConnectionStore, integration: str) -> None:
+    """Fail before anything is written when the platform's app secrets are missing."""
     config = widget_config(integration)
-    Connection(connection_id=connection_id, integration=integration)  # validates the id up front
+    require_app_secrets(store, integration, [config.page_secret, *config.decrypt_secrets])
+
+
+def render_page(store: ConnectionStore, integration: str, connection_id: str, state: str, post_url: str) -> str:
+    """The connect page of an opened connect session; `post_url` comes from the configured public URL."""
+    config = widget_config(integration)
     secrets = require_app_secrets(store, integration, [config.page_secret, *config.decrypt_secrets])
-    urls, settings = app_urls(store, integration)
-    state = store.issue_state(
-        integration, connection_id, "widget", STATE_TTL_SECONDS, {k: v for k, v in settings.items() if v is not None}
-    )
+    urls, _ = app_urls(store, integration)
     integ = get_integration(integration)
     page = Path(integ.folder, config.page)
     if not page.is_file():
@@ -64,12 +66,11 @@ def render_page(store: ConnectionStore, integration: str, connection_id: str, po
     )
 
 
-def complete(store: ConnectionStore, integration: str, state: str, widget_token: str) -> Connection:
-    """Validate the state, decrypt the widget token at the provider, store the resulting credential."""
+def decrypt_token(
+    store: ConnectionStore, integration: str, widget_token: str, settings: dict[str, str]
+) -> tuple[Credentials, ConnectionMetadata]:
+    """Decrypt the widget's token at the provider into the customer's credential."""
     config = widget_config(integration)
-    state_integration, connection_id, extra = store.consume_state(state, "widget")
-    if state_integration != integration:
-        raise ConnectionsError("this state was issued for another integration")
     if not widget_token:
         raise ProviderCallFailed("the widget returned no token")
     secrets = require_app_secrets(store, integration, config.decrypt_secrets)
@@ -87,10 +88,5 @@ def complete(store: ConnectionStore, integration: str, state: str, widget_token:
         credential = response.json()[config.result_field]
     except (ValueError, KeyError, TypeError):
         raise ProviderCallFailed(f"token decrypt at {redact_url(url)} returned no {config.result_field}") from None
-    connection = Connection(
-        connection_id=connection_id,
-        integration=integration,
-        credential_kind="widget",
-        metadata=ConnectionMetadata(environment=extra.get("environment"), base_url=extra.get("base_url")),
-    )
-    return store.add(connection, Credentials(token=str(credential)), replace=True)
+    metadata = ConnectionMetadata(environment=settings.get("environment"), base_url=settings.get("base_url"))
+    return Credentials(token=str(credential)), metadata

@@ -1,8 +1,10 @@
 """`_screensync.action_log`: one row per action attempt, beside the synced data, for audits.
 
 Written under the warehouse writer lock with a short wait: an action must not hang behind a
-long sync, so when the warehouse stays busy the row is skipped with a warning (the run's
-artifact still records the action).
+long sync. Webhook upserts open the file without that lock for a moment each; the row waits for
+them, retrying with backoff (warehouse.connection.connect), up to FILE_WAIT_SECONDS. Only when
+the warehouse stays busy past both bounds is the row skipped, with an error in the run's log
+(the run's artifact still records the action).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from flows.locks import LockTimeout, file_lock, warehouse_lock_path
 from integrations.engine.actions import ActionRecord
 
 log = logging.getLogger("screensync.actions")
-LOCK_WAIT_SECONDS = 20.0
+LOCK_WAIT_SECONDS = 20.0  # a sync flow holding the writer lock
+FILE_WAIT_SECONDS = 60.0  # another process (a webhook write) holding the DuckDB file
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS _screensync;
@@ -39,15 +42,16 @@ CREATE TABLE IF NOT EXISTS _screensync.action_log (
 
 
 def append_action_log(record: ActionRecord) -> bool:
-    """Insert the row; False (and a warning) when the warehouse could not be opened in time."""
+    """Insert the row, waiting (bounded) for other writers; False (and an error) when it never could."""
     import duckdb
 
     from screensync.settings import warehouse_path
+    from warehouse.connection import WarehouseError, connect
 
     path = warehouse_path()
     try:
         with file_lock(warehouse_lock_path(path), timeout=LOCK_WAIT_SECONDS, what=f"warehouse {path}"):
-            con = duckdb.connect(str(path))
+            con = connect(path, timeout=FILE_WAIT_SECONDS)
             try:
                 con.execute(DDL)
                 con.execute(
@@ -71,7 +75,7 @@ def append_action_log(record: ActionRecord) -> bool:
                 )
             finally:
                 con.close()
-    except (LockTimeout, duckdb.Error) as exc:
-        log.warning("action %s on %s not written to the action log: %s", record.action, record.connection_id, exc)
+    except (LockTimeout, WarehouseError, duckdb.Error) as exc:
+        log.error("action %s on %s not written to the action log: %s", record.action, record.connection_id, exc)
         return False
     return True

@@ -17,6 +17,9 @@ DEFAULTS = {
 
 
 def apply_defaults() -> None:
+    from screensync.private_files import restrict_new_files
+
+    restrict_new_files()  # Prefect's database (logs, artifacts) and the warehouse: owner-only
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
 

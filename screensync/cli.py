@@ -44,5 +44,8 @@ def demo_command(
 
 
 def main() -> None:
+    from screensync.private_files import restrict_new_files
+
+    restrict_new_files()  # warehouse, store, Prefect's database and logs: owner-only
     _mount()
     app()

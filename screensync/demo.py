@@ -75,28 +75,37 @@ def _prepare_environment(fresh: bool) -> Path:
 
 
 def _connect_oauth(web: str, integration: str, connection_id: str) -> None:
-    with httpx.Client(follow_redirects=True, timeout=30) as client:
-        r = client.get(f"{web}/connect/{integration}", params={"connection_id": connection_id})
+    """What the platform and its customer do: the backend mints a connect link, the customer's
+    browser opens it, approves at the provider and comes back to our callback (cookies kept)."""
+    from connections.connect_sessions import create_connect_link
+
+    url = create_connect_link(integration, connection_id, public_url=web).url
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        r = browser.get(url)
         if r.status_code != 200 or "connected" not in r.text.lower():
             raise RuntimeError(f"OAuth connect for {integration} failed: {r.status_code} {r.text[:300]}")
 
 
 def _connect_widget(web: str, sandbox_base: str, integration: str, connection_id: str) -> None:
-    """What the browser does on the connect page: the widget creates an account at the provider and
-    hands its encrypted token to the page, which posts it to our backend for decryption."""
-    with httpx.Client(timeout=30) as client:
-        page = client.get(f"{web}/connect/{integration}", params={"connection_id": connection_id})
+    """What the browser does on the connect page opened from a connect link: the widget creates an
+    account at the provider and hands its encrypted token to the page, which posts it (JSON, with
+    the flow's cookie) to our backend for decryption."""
+    from connections.connect_sessions import create_connect_link
+
+    url = create_connect_link(integration, connection_id, public_url=web).url
+    with httpx.Client(timeout=30) as browser:
+        page = browser.get(url)
         page.raise_for_status()
         state = json.loads(re.search(r"var state = (\"[^\"]*\");", page.text).group(1))  # type: ignore[union-attr]
         source_token = json.loads(re.search(r"sourceToken: (\"[^\"]*\")", page.text).group(1))  # type: ignore[union-attr]
-        created = client.post(
+        created = browser.post(
             f"{sandbox_base}/widgets/accounts",
             json={"source_token": source_token, "company_name": "Globex Corporation", "first_name": "Hank",
                   "last_name": "Scorpio", "email": "hank@globex.example.com"},
         )
         created.raise_for_status()
-        done = client.post(f"{web}/connect/{integration}/widget-token",
-                           json={"state": state, "token": created.json()["token"]})
+        done = browser.post(f"{web}/connect/{integration}/widget-token",
+                            json={"state": state, "token": created.json()["token"]}, headers={"Origin": web})
         if done.status_code != 200 or not done.json().get("ok"):
             raise RuntimeError(f"widget connect for {integration} failed: {done.text[:300]}")
 

@@ -44,7 +44,8 @@ def drain_pending(store: ConnectionStore | None = None) -> int:
         integration = row["integration"]
         account_id = event.get("account_id")
         for conn in store.find_by_account(integration, str(account_id)) if account_id else []:
-            upsert_into_warehouse(integration, conn, event)
+            if conn.status != "revoked":  # a revoked connection's data is never written again
+                upsert_into_warehouse(integration, conn, event)
         mark_processed(row["event_id"], integration, detail="applied by drain_pending", store=store)
         done += 1
     return done

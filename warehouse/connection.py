@@ -11,8 +11,11 @@ import logging
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
+
+from screensync.private_files import make_private
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -52,9 +55,11 @@ def _lock_detail(exc: duckdb.Error) -> str:
 _RESERVED_CATALOGS = {"memory", "temp", "system", "main"}
 
 
-def _open(path: Path, read_only: bool, row_group_size: int | None) -> duckdb.DuckDBPyConnection:
+def _open(
+    path: Path, read_only: bool, row_group_size: int | None, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     if read_only or row_group_size is None:
-        return duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
     # ROW_GROUP_SIZE is an ATTACH option only: the file is attached to an in-memory session and
     # made the default catalog, named after the file as a plain `duckdb.connect(path)` would.
     con = duckdb.connect()
@@ -78,14 +83,17 @@ def connect(
     initial_delay: float = 0.05,
     max_delay: float = 2.0,
     row_group_size: int | None = None,
+    config: dict[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Connect, retrying lock conflicts with exponential backoff + jitter until `timeout`.
 
-    `row_group_size` (writers only) sets the size of the row groups new rows are written in.
+    `row_group_size` (writers only) sets the size of the row groups new rows are written in;
+    `config` (readers) is DuckDB's startup configuration (warehouse/query.py confines readers).
     """
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"warehouse file {path} does not exist yet; run a sync first")
+    created = not read_only and not path.exists()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
@@ -94,7 +102,10 @@ def connect(
     warned = False
     while True:
         try:
-            return _open(path, read_only, row_group_size)
+            con = _open(path, read_only, row_group_size, config)
+            if created:  # customer data: owner-only, whatever the caller's umask
+                make_private(path, Path(f"{path}.wal"))
+            return con
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise

@@ -1,100 +1,45 @@
-"""The connect web app: a small Starlette ASGI app.
+"""The connect web app: a small Starlette ASGI app (`screensync serve-web`).
 
-Routes: GET /connect/{integration} (OAuth redirect or widget page), GET /oauth/callback,
-POST /connect/{integration}/widget-token, POST /webhooks/{integration}, GET /healthz.
-Store calls block briefly on SQLite, so they run in the thread pool.
+Routes: GET /connect/{integration}?session=... (a connect link: OAuth redirect or widget page),
+GET /oauth/callback, POST /connect/{integration}/widget-token, POST /connect-sessions (the
+platform's backend, Bearer API secret), POST /webhooks/{integration} (public, signed by the
+provider), GET /healthz. Store calls block briefly on SQLite, so they run in the thread pool.
+Who may reach which route: docs/connections.md, "Threat model and deployment".
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from connections import oauth, widget
-from connections.errors import ConnectionsError
+from connections.connect_sessions import check_public_url, configured_public_url
+from connections.errors import BadSecretKey, NoSecretKey
 from connections.store import ConnectionStore, open_store
-from connections.web.pages import result_page
+from connections.web.browser import BrowserBinding
+from connections.web.connect_routes import connect_routes
 from connections.webhooks.routing import MAX_BODY_BYTES, receive
 from connections.webhooks.verify import SIGNATURE_HEADER
 from integrations.engine.registry import DefinitionError, get_integration
+from screensync import settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(store: ConnectionStore | None = None) -> Starlette:
+def create_app(
+    store: ConnectionStore | None = None, *, public_url: str | None = None, api_secret: str | None = None
+) -> Starlette:
+    """`public_url` (default SCREENSYNC_PUBLIC_URL) is where browsers reach this app: it builds the
+    widget's post URL and decides Secure cookies. `api_secret` (default SCREENSYNC_API_SECRET)
+    turns on `POST /connect-sessions`."""
     store = store or open_store()
-
-    async def connect(request: Request) -> Response:
-        integration = request.path_params["integration"]
-        connection_id = request.query_params.get("connection_id", "")
-        try:
-            definition = get_integration(integration).definition
-        except DefinitionError as exc:
-            return result_page("Unknown integration", str(exc), ok=False, status_code=404)
-        if not connection_id:
-            return result_page(
-                "Missing connection id", "add ?connection_id=<your customer's id>", ok=False, status_code=400
-            )
-        try:
-            if "oauth" in definition.auth.connect:
-                url = await run_in_threadpool(oauth.authorize_url, store, integration, connection_id)
-                return RedirectResponse(url, status_code=302)
-            if "widget" in definition.auth.connect:
-                post_url = str(request.url_for("widget_token", integration=integration))
-                page = await run_in_threadpool(widget.render_page, store, integration, connection_id, post_url)
-                return Response(page, media_type="text/html")
-        except (ConnectionsError, ValidationError, DefinitionError) as exc:
-            return result_page("Cannot connect", _message(exc), ok=False, status_code=400)
-        return result_page(
-            "Cannot connect",
-            f"{integration} connects only with an API key (screensync connections add)",
-            ok=False,
-            status_code=400,
-        )
-
-    async def oauth_callback(request: Request) -> Response:
-        params = request.query_params
-        if params.get("error"):
-            return result_page(
-                "Connection not completed", f"the provider reported: {params.get('error')}", ok=False, status_code=400
-            )
-        try:
-            conn = await run_in_threadpool(oauth.complete, store, params.get("code", ""), params.get("state", ""))
-        except (ConnectionsError, ValidationError, DefinitionError) as exc:
-            log.warning("oauth callback rejected: %s", _message(exc))
-            return result_page("Connection failed", _message(exc), ok=False, status_code=400)
-        log.info("connected %s/%s via oauth", conn.integration, conn.connection_id)
-        account = conn.metadata.checkr_account_id or "?"
-        return result_page(
-            "Connected", f"{conn.integration} account {account} is connected as {conn.connection_id}.", ok=True
-        )
-
-    async def widget_token(request: Request) -> Response:
-        integration = request.path_params["integration"]
-        try:
-            body: Any = await request.json()
-        except ValueError:
-            return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("state"), str)
-            or not isinstance(body.get("token"), str)
-        ):
-            return JSONResponse({"ok": False, "error": 'expected {"state": ..., "token": ...}'}, status_code=400)
-        try:
-            conn = await run_in_threadpool(widget.complete, store, integration, body["state"], body["token"])
-        except (ConnectionsError, ValidationError, DefinitionError) as exc:
-            log.warning("widget token rejected: %s", _message(exc))
-            return JSONResponse({"ok": False, "error": _message(exc)}, status_code=400)
-        log.info("connected %s/%s via widget", conn.integration, conn.connection_id)
-        return JSONResponse({"ok": True, "connection_id": conn.connection_id, "integration": conn.integration})
+    public = check_public_url(public_url) if public_url else configured_public_url()
+    secret = api_secret if api_secret is not None else os.environ.get(settings.API_SECRET_ENV) or None
 
     async def webhook(request: Request) -> Response:
         integration = request.path_params["integration"]
@@ -111,28 +56,29 @@ def create_app(store: ConnectionStore | None = None) -> Starlette:
             if size > MAX_BODY_BYTES:
                 return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
             chunks.append(chunk)
-        outcome = await run_in_threadpool(
-            receive, store, integration, b"".join(chunks), request.headers.get(SIGNATURE_HEADER)
-        )
+        try:
+            outcome = await run_in_threadpool(
+                receive, store, integration, b"".join(chunks), request.headers.get(SIGNATURE_HEADER)
+            )
+        except (NoSecretKey, BadSecretKey) as exc:  # our configuration, not the sender: it retries later
+            log.error("webhook %s not processed: %s", integration, exc)
+            return JSONResponse({"error": "the connection store cannot be read; retry later"}, status_code=503)
         if outcome.status_code >= 400:
             log.warning("webhook %s rejected: %s", integration, outcome.detail)
         return JSONResponse(outcome.model_dump(), status_code=outcome.status_code)
 
     async def healthz(request: Request) -> Response:
+        """Honest: 503 when the configured keys cannot read the store (e.g. after a rotation)."""
+        try:
+            await run_in_threadpool(store.health)
+        except Exception as exc:  # whatever keeps the store unreadable: say so, answer 503
+            return PlainTextResponse(f"unhealthy: {exc}", status_code=503)
         return PlainTextResponse("ok")
 
     return Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/connect/{integration}", connect, methods=["GET"]),
-            Route("/connect/{integration}/widget-token", widget_token, methods=["POST"], name="widget_token"),
-            Route("/oauth/callback", oauth_callback, methods=["GET"]),
+            *connect_routes(store, BrowserBinding(public), secret),
             Route("/webhooks/{integration}", webhook, methods=["POST"]),
         ]
     )
-
-
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
-    return str(exc)

@@ -38,6 +38,9 @@ def dispatch_object_event(
 ) -> bool:
     """Hand one recorded event to the registered handler; True when handled (and marked processed)."""
     store = store or open_store()
+    if connection.status == "revoked":  # a revoked connection's data is never written again
+        store.set_event_status(integration, str(event["id"]), "dropped", f"{connection.connection_id} is revoked")
+        return True
     if _handler is None:
         return False
     try:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import orjson
 from pydantic import AfterValidator, BaseModel, ValidationError
 
+from integrations.engine.auth import redact_text, remember_secret
 from integrations.engine.definition import ActionConfig
 from integrations.engine.registry import Integration, get_integration
 
@@ -212,6 +213,7 @@ def run_action(
     connection = usable_connection(store, integration, connection_id)
     key = idempotency_key(integration, connection_id, action_name, validated) if action.idempotent else None
     token = store.credentials(integration, connection_id).token.get_secret_value()
+    remember_secret(token)
     output_model = integ.model(action.output)
     log.info("action %s/%s %s starting", integration, connection_id, action_name)
     try:
@@ -225,10 +227,10 @@ def run_action(
                 body = ctx.send(action.method, path, idempotent=action.idempotent, **kwargs)
         output = body if isinstance(body, output_model) else output_model.model_validate(body)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = redact_text(f"{type(exc).__name__}: {exc}")
         log.warning("action %s/%s %s failed: %s", integration, connection_id, action_name, error)
         record = _record(integ, action, connection_id, key, validated, started, t0, None, error)
-        raise ActionFailed(f"{integration} action {action_name!r} on {connection_id!r} failed: {exc}", record) from exc
+        raise ActionFailed(f"{integration} action {action_name!r} on {connection_id!r} failed: {redact_text(str(exc))}", record) from exc
     log.info("action %s/%s %s done", integration, connection_id, action_name)
     return output, _record(integ, action, connection_id, key, validated, started, t0, output, None)
 

@@ -7,8 +7,12 @@ URL or parameters a caller builds, logs, or puts in an exception.
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import logging
+import re
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -64,3 +68,100 @@ def redact_url(url: str | httpx.URL) -> str:
         return str(url)
     query = [(k, REDACTED if k.lower() in SECRET_QUERY_PARAMS else v) for k, v in parse_qsl(parts.query, True)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, safe="*"), parts.fragment))
+
+
+# --- redaction of every credential the process knows -------------------------------------------
+#
+# URL-shaped redaction alone missed secrets a provider echoed back in other shapes (a relative
+# `/api/reports/all?...&api_token=...` in an error body). So two layers: every secret value this
+# process has handled (the store remembers each token and app secret it decrypts) is replaced
+# wherever it appears, and secret-named parameters are blanked in any shape (query, form, JSON).
+
+_NAMES = SECRET_QUERY_PARAMS | {"access_code", "api_key", "source_token", "session"}
+_PARAM_NAMES = "|".join(sorted(_NAMES, key=len, reverse=True))
+_JSON_NAMES = "|".join(sorted(_NAMES - {"code", "session"}, key=len, reverse=True))  # "code" is often an error code
+_PARAM_RE = re.compile(rf"(?i)(?<![A-Za-z0-9_])({_PARAM_NAMES})(=|%3D)([^&\s'\"<>#;,)\]}}]+)")
+_JSON_RE = re.compile(rf'(?i)("(?:{_JSON_NAMES})"\s*:\s*")((?:[^"\\]|\\.)+)(")')
+
+
+class SecretRedactor:
+    """The credential values this process has seen, replaced wherever they appear in text.
+
+    Values shorter than MIN_LENGTH are not remembered (they would blank ordinary words);
+    at most MAX_VALUES are kept, oldest dropped first, so a long-running web app stays bounded.
+    """
+
+    MIN_LENGTH = 8
+    MAX_VALUES = 4096
+
+    def __init__(self) -> None:
+        self._values: dict[str, None] = {}
+        self._ordered: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def remember(self, *values: str | None) -> None:
+        fresh = [v for v in values if v and len(v) >= self.MIN_LENGTH and v not in self._values]
+        if not fresh:
+            return
+        with self._lock:
+            for value in fresh:
+                for form in {value, quote(value, safe=""), quote_plus(value, safe="")}:
+                    self._values[form] = None
+            while len(self._values) > self.MAX_VALUES:
+                self._values.pop(next(iter(self._values)))
+            # longest first, so a secret that contains another is blanked whole
+            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        text = _PARAM_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        return _JSON_RE.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+
+
+_REDACTOR = SecretRedactor()
+
+
+def remember_secret(*values: str | None) -> None:
+    """Tell the process-wide redactor about credential values (the store calls this on decrypt)."""
+    _REDACTOR.remember(*values)
+
+
+def redact_text(text: str) -> str:
+    """`text` with every known credential and every secret-named parameter value replaced by ***."""
+    return _REDACTOR.redact(text) if text else text
+
+
+_STRUCTURED_ARGS = frozenset({"uvicorn.access"})
+
+
+def _redacting_record_factory(previous: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name in _STRUCTURED_ARGS and isinstance(record.args, tuple):
+            # formatters that unpack args (uvicorn's access log) keep their shape
+            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string: logging reports it at emit time, as usual
+                return record
+            record.msg, record.args = redact_text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    factory.screensync_redacting = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_log_redaction() -> None:
+    """Redact every log record this process creates, whichever logger or handler (Prefect's API
+    handler included) it goes to. Defence in depth: messages are redacted at their source too."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "screensync_redacting", False):
+        logging.setLogRecordFactory(_redacting_record_factory(current))
+
+
+install_log_redaction()

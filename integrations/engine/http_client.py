@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from integrations.engine.auth import redact_url
+from integrations.engine.auth import redact_text, redact_url
 from integrations.engine.definition import ErrorsConfig, RateLimitConfig
 from integrations.engine.errors import (
     AuthFailed,
@@ -250,8 +250,8 @@ _URL_RE = re.compile(r"https?://[^\s'\"<>]+")
 
 
 def scrub(text: str) -> str:
-    """Redact secret query values in any URL quoted inside provider or transport messages."""
-    return _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
+    """Redact secret query values in any URL, and every known credential, in provider or transport messages."""
+    return redact_text(_URL_RE.sub(lambda m: redact_url(m.group(0)), text))
 
 
 class RedactingFilter(logging.Filter):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
+from integrations.engine.auth import redact_text
 from warehouse.state import FINISHED, RunStatus
 
 __all__ = ["RunStatus", "SyncResult"]
@@ -38,6 +39,12 @@ class SyncResult(BaseModel):
     error: str | None = None
     hint: str | None = None  # what an operator should do about `error`
     checkpoint_discarded: str | None = None  # why the run restarted the list instead of resuming
+
+    @field_validator("error")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        """Provider words end up here (and in sync_runs, Prefect, the CLI): never a credential."""
+        return redact_text(value) if value else value
 
     @property
     def ok(self) -> bool:

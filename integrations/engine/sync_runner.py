@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from integrations.engine.auth import build_auth
+from integrations.engine.auth import build_auth, remember_secret
 from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
@@ -372,6 +372,7 @@ def run_sync(
     refetched = Refetched()
     try:
         connection, token = _usable_connection(store, integration, connection_id)
+        remember_secret(token)  # whatever the provider echoes back, it never reaches a message
         run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
                       progress=progress)
         register_view_parts()

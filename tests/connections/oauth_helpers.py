@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
+from connections.connect_sessions import create_connect_link
 from connections.store import ConnectionStore
 
 # integration -> the sandbox section (and control-API provider key) that plays it
@@ -30,7 +33,38 @@ def register_partner_app(store: ConnectionStore, sandbox: Any, integration: str,
     return section
 
 
-def connect(web: str, integration: str, connection_id: str) -> httpx.Response:
-    """Follow the whole redirect chain for real: our app -> sandbox authorize -> our callback."""
-    with httpx.Client(follow_redirects=True, timeout=30) as client:
-        return client.get(f"{web}/connect/{integration}", params={"connection_id": connection_id})
+def link(store: ConnectionStore, web: str, integration: str, connection_id: str, **options: Any) -> str:
+    """A connect link as the platform's backend mints it."""
+    return create_connect_link(integration, connection_id, public_url=web, store=store, **options).url
+
+
+def connect(store: ConnectionStore, web: str, integration: str, connection_id: str, **options: Any) -> httpx.Response:
+    """Open a fresh connect link and follow the whole redirect chain for real, as one browser
+    (cookies kept): our app -> sandbox authorize -> our callback."""
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        return browser.get(link(store, web, integration, connection_id, **options))
+
+
+@contextmanager
+def manual_approval(sandbox: Any, integration: str, web: str) -> Iterator[None]:
+    """The sandbox's authorize page asks which account to connect (the shared sandbox is put back)."""
+    control, key = sandbox.info["control_url"], SANDBOX_KEY[integration]
+    httpx.put(f"{control}/oauth/{key}", json={"redirect_uri": f"{web}/oauth/callback", "auto_approve": False})
+    try:
+        yield
+    finally:
+        httpx.put(f"{control}/oauth/{key}", json={"redirect_uri": f"{web}/oauth/callback", "auto_approve": True})
+
+
+def connect_as(
+    store: ConnectionStore, web: str, integration: str, connection_id: str, account_id: str, **options: Any
+) -> httpx.Response:
+    """Open a connect link and, on the provider's page, approve with `account_id` (needs manual_approval)."""
+    with httpx.Client(timeout=30) as browser:
+        opened = browser.get(link(store, web, integration, connection_id, **options))
+        assert opened.status_code == 302, opened.text
+        authorize = opened.headers["location"]
+        state = httpx.URL(authorize).params["state"]
+        back = browser.post(authorize, data={"state": state, "decision": "approve", "account_id": account_id})
+        assert back.status_code == 302, back.text
+        return browser.get(back.headers["location"])

@@ -112,3 +112,18 @@ def test_generate_key_and_set_app(store: SqliteConnectionStore, secret_key: str)
     assert store.app_settings("checkr")["base_url"] == "http://127.0.0.1:8701"
     bad = run_cli("connections", "set-app", "checkr", env=env, stdin="client_secret\n")
     assert bad.returncode == 1 and "line 1 must look like name=value" in bad.stderr
+
+
+def test_add_under_a_key_that_cannot_read_the_store_is_refused(store: SqliteConnectionStore, secret_key: str) -> None:
+    from cryptography.fernet import Fernet
+
+    first = run_cli("connections", "add", "checkr", "cust-1", env=_env(store, secret_key), stdin="token-one-1234\n")
+    assert first.returncode == 0, first.stderr
+    wrong = Fernet.generate_key().decode()
+    refused = run_cli("connections", "add", "checkr", "cust-2", env=_env(store, wrong), stdin="token-two-1234\n")
+    assert refused.returncode == 1
+    assert "cannot decrypt the connection store" in refused.stderr and "Nothing was written" in refused.stderr
+    assert [c.connection_id for c in store.list()] == ["cust-1"]
+    app = run_cli("connections", "set-app", "checkr", env=_env(store, wrong), stdin="client_secret=abcdefgh1234\n")
+    assert app.returncode == 1 and "cannot decrypt the connection store" in app.stderr
+    assert store.app_secrets("checkr") == {}

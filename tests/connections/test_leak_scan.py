@@ -105,11 +105,11 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
             httpx.put(
                 f"{control}/webhooks", json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}
             ).raise_for_status()
-            page = connect(web, "checkr", "partner-cust")
-            assert page.status_code == 200, page.text
             from connections.sqlite_store import SqliteConnectionStore
 
             store = SqliteConnectionStore(store_path, keys=[secret_key])
+            page = connect(store, web, "checkr", "partner-cust")
+            assert page.status_code == 200, page.text
             access_token = store.credentials("checkr", "partner-cust").token.get_secret_value()
             cli("connections", "show", "checkr", "partner-cust")
             for integration, cid in [("checkr", "direct"), ("clearchecks", "cc-direct"), ("checkr", "partner-cust")]:
@@ -140,3 +140,106 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
     raw += warehouse
     leaks = [name for name, value in secrets.items() if value in printed or value.encode() in raw]
     assert leaks == []
+
+
+HOSTILE_TOKEN = "cc_live_hostile_echo_7f3a9b2c4d5e6f70"
+
+
+def _hostile_clearchecks() -> Any:
+    """A ClearChecks look-alike whose errors echo the request back, api_token included, in the
+    shapes providers really use: a relative URL in a JSON message, the bare value, plain text."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> Response:
+        token = request.query_params.get("api_token", "")
+        where = f"/api/reports/all?page=2&per_page=100&api_token={token}"
+        if request.url.path.endswith("/packages"):
+            return PlainTextResponse(f"Bad Request: cannot serve {where} (credential {token})", status_code=400)
+        return JSONResponse({"error": f"invalid page for {where}; token {token} is not enabled"}, status_code=422)
+
+    return Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST"])])
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A ClearChecks connection to the hostile provider, synced by the CLI and through Prefect
+    (a worker-like process with its own PREFECT_HOME and Prefect's local server): once per module."""
+    from cryptography.fernet import Fernet
+
+    from tests.support.asgi_server import serve_asgi
+
+    tmp_path = tmp_path_factory.mktemp("hostile")
+    secret_key = Fernet.generate_key().decode()
+    env = {
+        "SCREENSYNC_CONNECTIONS": str(tmp_path / "store" / "connections.sqlite"),
+        "SCREENSYNC_SECRET_KEY": secret_key,
+        "SCREENSYNC_WAREHOUSE": str(tmp_path / "wh" / "warehouse.duckdb"),
+    }
+    prefect_home = tmp_path / "prefect"
+    flow_env = {
+        **os.environ,
+        **env,
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    for name in ("PREFECT_API_URL", "PREFECT_PROFILES_PATH"):
+        flow_env.pop(name, None)
+    with serve_asgi(_hostile_clearchecks()) as hostile:
+        added = run_cli(
+            "connections", "add", "clearchecks", "hostile", "--base-url", hostile, env=env, stdin=HOSTILE_TOKEN + "\n"
+        )
+        assert added.returncode == 0, added.stderr
+        cli = run_cli("sync", "clearchecks", "-c", "hostile", env=env)
+        script = (
+            "from flows.sync_flows import sync_integration\n"
+            "state = sync_integration('clearchecks', connections=['hostile'], return_state=True)\n"
+            "print('flow state:', state.type.value, state.message)\n"
+        )
+        flow = subprocess.run(
+            [sys.executable, "-c", script], env=flow_env, cwd=REPO, capture_output=True, text=True, timeout=600
+        )
+    return {"env": env, "cli": cli, "flow": flow, "prefect_home": prefect_home, "tmp": tmp_path}
+
+
+def test_provider_error_text_never_carries_a_credential_anywhere(hostile_run: dict[str, Any]) -> None:
+    from warehouse.query import run_query
+
+    cli, flow = hostile_run["cli"], hostile_run["flow"]
+    printed = cli.stdout + cli.stderr + flow.stdout + flow.stderr
+    assert HOSTILE_TOKEN not in printed
+    assert cli.returncode == 1  # the syncs failed, and said why
+    assert "api_token=***" in cli.stdout + cli.stderr
+    assert "flow state: FAILED" in flow.stdout, flow.stdout + flow.stderr
+
+    warehouse = Path(hostile_run["env"]["SCREENSYNC_WAREHOUSE"])
+    _, errors = run_query(warehouse, "SELECT error FROM _screensync.sync_runs WHERE status = 'failed'", limit=100)
+    _, freshness = run_query(warehouse, "SELECT last_error FROM unified.sync_freshness", limit=100)
+    shown = [str(e) for (e,) in [*errors, *freshness]]
+    assert len(errors) >= 6 and all("api_token=***" in e or "***" in e for e in shown), shown
+    assert not any(HOSTILE_TOKEN in e for e in shown)
+
+    prefect_files = [p for p in hostile_run["prefect_home"].rglob("*") if p.is_file()]
+    prefect_bytes = b"".join(p.read_bytes() for p in prefect_files)
+    assert b"api_token=***" in prefect_bytes  # logs / task states / artifacts were recorded there
+    stored = b"".join(p.read_bytes() for p in hostile_run["tmp"].rglob("*") if p.is_file())
+    assert HOSTILE_TOKEN.encode() not in stored  # warehouse, store (encrypted), Prefect's database
+
+
+def test_files_that_can_hold_customer_data_are_owner_only(hostile_run: dict[str, Any]) -> None:
+    prefect_db = hostile_run["prefect_home"] / "prefect.db"
+    warehouse = Path(hostile_run["env"]["SCREENSYNC_WAREHOUSE"])
+    store = Path(hostile_run["env"]["SCREENSYNC_CONNECTIONS"])
+    private = [prefect_db, warehouse, *store.parent.glob("connections.sqlite*")]
+    assert prefect_db.exists() and warehouse.exists()
+    modes = {str(p.relative_to(hostile_run["tmp"])): oct(p.stat().st_mode & 0o777) for p in private}
+    assert set(modes.values()) == {"0o600"}, modes
+    others = {
+        str(p.relative_to(hostile_run["tmp"])): oct(p.stat().st_mode & 0o777)
+        for p in hostile_run["prefect_home"].rglob("*")
+        if p.is_file() and p.stat().st_mode & 0o077
+    }
+    assert others == {}

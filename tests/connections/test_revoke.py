@@ -33,7 +33,7 @@ def _account_status(base_url: str, token: str) -> int:
 
 def test_revoke_from_our_side_cli(store: SqliteConnectionStore, secret_key: str, web: str, sandbox: Any) -> None:
     section = register_partner_app(store, sandbox, "checkr", web)
-    assert connect(web, "checkr", "cust-r1").status_code == 200
+    assert connect(store, web, "checkr", "cust-r1").status_code == 200
     token = store.credentials("checkr", "cust-r1").token.get_secret_value()
     assert _account_status(section["base_url"], token) == 200
     env = {"SCREENSYNC_CONNECTIONS": str(store.path), "SCREENSYNC_SECRET_KEY": secret_key}
@@ -46,7 +46,7 @@ def test_revoke_from_our_side_cli(store: SqliteConnectionStore, secret_key: str,
 
 def test_revoke_function_for_flows(store: SqliteConnectionStore, web: str, sandbox: Any) -> None:
     section = register_partner_app(store, sandbox, "checkr-partner-staging", web)
-    assert connect(web, "checkr-partner-staging", "cust-r2").status_code == 200
+    assert connect(store, web, "checkr-partner-staging", "cust-r2").status_code == 200
     token = store.credentials("checkr-partner-staging", "cust-r2").token.get_secret_value()
     conn = revoke("checkr-partner-staging", "cust-r2", store=store)
     assert conn.status == "revoked"
@@ -56,8 +56,8 @@ def test_revoke_function_for_flows(store: SqliteConnectionStore, web: str, sandb
 
 def test_deauthorized_on_the_provider_side(store: SqliteConnectionStore, web: str, sandbox: Any) -> None:
     section = register_partner_app(store, sandbox, "checkr", web)
-    assert connect(web, "checkr", "cust-r3").status_code == 200
-    assert connect(web, "checkr", "cust-other").status_code == 200
+    assert connect(store, web, "checkr", "cust-r3").status_code == 200
+    assert connect(store, web, "checkr", "cust-other").status_code == 200
     token = store.credentials("checkr", "cust-r3").token.get_secret_value()
     # the customer disconnects the app at Checkr: Checkr deauthorizes and sends a signed webhook
     r = httpx.post(f"{section['base_url']}/oauth/deauthorize", auth=(token, ""))

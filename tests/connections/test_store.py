@@ -150,19 +150,29 @@ def test_several_processes_write_at_once(store: SqliteConnectionStore, secret_ke
     assert store.credentials("checkr", "w3-14").token.get_secret_value() == "t-w3-14"
 
 
-def test_one_time_states(store: SqliteConnectionStore) -> None:
-    from connections.sqlite_store import InvalidState
+def test_connect_session_states(store: SqliteConnectionStore) -> None:
+    from connections.connect_sessions import mint
+    from connections.crypto import sha256_hex
+    from connections.errors import InvalidState, WrongBrowser
 
-    state = store.issue_state("checkr", "acme", "oauth", 600, {"base_url": "http://127.0.0.1:1"})
+    _, session = mint(store, "checkr", "acme")
+    browser, state = sha256_hex("browser-cookie-value"), f"{session.session_id}.first"
+    store.begin_connect(session, "oauth", browser_hash=browser, state=state, state_ttl=600, settings={"base_url": "x"})
+    with pytest.raises(WrongBrowser):
+        store.begin_connect(session, "oauth", browser_hash=sha256_hex("other"), state="s.x", state_ttl=600, settings={})
     with pytest.raises(InvalidState, match="unknown state"):
-        store.consume_state(state, "widget")  # bound to its flow
-    assert store.consume_state(state, "oauth") == ("checkr", "acme", {"base_url": "http://127.0.0.1:1"})
+        store.take_state(state, "widget", browser_hash=browser)  # bound to its flow
+    with pytest.raises(WrongBrowser):
+        store.take_state(state, "oauth", browser_hash=sha256_hex("other"))
+    assert store.take_state(state, "oauth", browser_hash=browser) == (session, {"base_url": "x"})
     with pytest.raises(InvalidState, match="already used"):
-        store.consume_state(state, "oauth")
+        store.take_state(state, "oauth", browser_hash=browser)
+    again = f"{session.session_id}.second"  # the same browser opens the link again
+    store.begin_connect(session, "oauth", browser_hash=browser, state=again, state_ttl=-1, settings={})
     with pytest.raises(InvalidState, match="expired"):
-        store.consume_state(store.issue_state("checkr", "acme", "oauth", -1), "oauth")
+        store.take_state(again, "oauth", browser_hash=browser)
     raw = b"".join(p.read_bytes() for p in store.path.parent.glob("connections.sqlite*"))
-    assert state.encode() not in raw  # only its hash is kept
+    assert state.encode() not in raw and b"browser-cookie-value" not in raw  # only hashes are kept
 
 
 def test_mark_invalid_and_local_revoke(store: SqliteConnectionStore) -> None:

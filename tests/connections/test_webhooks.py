@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from store_helpers import add_connection
 
-from connections.models import Connection, ConnectionMetadata, Credentials
+from connections.models import Connection
 from connections.sqlite_store import SqliteConnectionStore
 from connections.webhooks import inbox
 from connections.webhooks.verify import sign
@@ -22,24 +23,8 @@ DIRECT_KEY = "direct-api-key-55c3"
 @pytest.fixture
 def seeded(store: SqliteConnectionStore) -> SqliteConnectionStore:
     store.set_app_secrets("checkr", {"client_id": "cid", "client_secret": CLIENT_SECRET})
-    store.add(
-        Connection(
-            connection_id="cust-1",
-            integration="checkr",
-            credential_kind="oauth",
-            metadata=ConnectionMetadata(checkr_account_id="acct_partner_cust"),
-        ),
-        Credentials(token=PARTNER_TOKEN),
-    )
-    store.add(
-        Connection(
-            connection_id="direct-1",
-            integration="checkr",
-            credential_kind="api_key",
-            metadata=ConnectionMetadata(checkr_account_id="acct_direct"),
-        ),
-        Credentials(token=DIRECT_KEY),
-    )
+    add_connection(store, "cust-1", "oauth", "acct_partner_cust", PARTNER_TOKEN)
+    add_connection(store, "direct-1", "api_key", "acct_direct", DIRECT_KEY)
     return store
 
 
@@ -198,3 +183,46 @@ def test_unmatched_and_unused_events_are_kept_with_a_reason(seeded: SqliteConnec
     assert deliver(web, event("evt_v", "verification.created", "acct_partner_cust"), CLIENT_SECRET).status_code == 200
     statuses = {e["event_id"]: e["status"] for e in seeded.events()}
     assert statuses == {"evt_u": "unmatched", "evt_v": "ignored"}
+
+
+OTHER_DIRECT_KEY = "other-direct-api-key-8d2f"
+
+
+def test_a_lifecycle_event_counts_only_under_the_affected_connections_own_secret(
+    seeded: SqliteConnectionStore, web: str
+) -> None:
+    """Another direct customer signs with their own API key, for their own account, an event that
+    would revoke cust-1 (partner) and direct-1: refused, nothing recorded, nobody revoked."""
+    add_connection(seeded, "evil", "api_key", "acct_evil", OTHER_DIRECT_KEY)
+    for n, victim_token in enumerate((PARTNER_TOKEN, DIRECT_KEY)):
+        body = event(f"evt_x{n}", "token.deauthorized", "acct_evil", {"access_code": victim_token})
+        r = deliver(web, body, OTHER_DIRECT_KEY)
+        assert r.status_code == 403, r.text
+    assert seeded.events() == []
+    assert seeded.get("checkr", "cust-1").status == seeded.get("checkr", "direct-1").status == "active"
+    # under the affected connection's own secret the same event is honoured
+    own = event("evt_own", "token.deauthorized", "acct_direct", {"access_code": DIRECT_KEY})
+    assert deliver(web, own, DIRECT_KEY).status_code == 200
+    assert seeded.get("checkr", "direct-1").status == "revoked"
+
+
+def test_webhooks_for_a_revoked_connection_are_neither_recorded_nor_applied(
+    seeded: SqliteConnectionStore, web: str
+) -> None:
+    seen: list[str] = []
+    inbox.set_object_event_handler(lambda integ, conn, ev: seen.append(conn.connection_id))
+    seeded.set_status("checkr", "cust-1", "revoked", "deauthorized by us")
+    report = {"id": "rep_9", "object": "report", "status": "complete", "candidate_id": "cand_1"}
+    r = deliver(web, event("evt_late", "report.completed", "acct_partner_cust", report), CLIENT_SECRET)
+    assert r.status_code == 200 and "revoked" in r.json()["detail"]
+    credentialed = deliver(web, event("evt_cred", "account.credentialed", "acct_partner_cust"), CLIENT_SECRET)
+    assert credentialed.status_code == 200
+    assert seen == [] and seeded.events() == []
+    assert seeded.get("checkr", "cust-1").metadata.credentialed is False
+
+
+def test_a_signed_body_that_is_not_utf8_is_400(seeded: SqliteConnectionStore, web: str) -> None:
+    body = event("evt_16", "account.credentialed", "acct_partner_cust").decode().encode("utf-16")
+    r = deliver(web, body, CLIENT_SECRET)
+    assert r.status_code == 400 and "UTF-8" in r.text
+    assert seeded.events() == []
