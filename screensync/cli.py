@@ -30,6 +30,9 @@ def _mount() -> None:
     from screensync.sync_cli import register as register_sync
 
     register_sync(app)
+    from screensync.status_cli import register as register_status
+
+    register_status(app)
     app.command("demo")(demo_command)
 
 

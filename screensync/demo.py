@@ -158,33 +158,23 @@ def _register_apps(store: Any, info: dict[str, Any], web: str) -> None:
 
 @contextmanager
 def _signals_stop_the_demo() -> Iterator[None]:
-    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the server and worker are stopped too."""
+    """The first Ctrl-C or SIGTERM (a CI timeout, `kill`) unwinds the demo; later ones are ignored,
+    so they cannot cut short the stopping of the server and worker (an orphaned server keeps its port)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def stop(signum: int, frame: Any) -> None:
+    def first_signal(signum: int, frame: Any) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, first_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _close_uninterrupted(stack: ExitStack) -> None:
-    """Stop everything even if Ctrl-C is pressed again meanwhile (an orphaned server would keep its port)."""
-    if threading.current_thread() is not threading.main_thread():
-        stack.close()
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        stack.close()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, term)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _reopen_command(home: Path) -> str:
@@ -222,18 +212,17 @@ def run_demo(*, scale: int = 300, fresh: bool = True, advance_days: int = 3, ui:
     os.environ.update({"PREFECT_HOME": str(server.home), "PREFECT_API_URL": server.api_url})
     for key in ("PREFECT_PROFILE", "PREFECT_PROFILES_PATH", "PREFECT_API_KEY"):
         os.environ.pop(key, None)
-    stack = ExitStack()
-    try:
-        with _signals_stop_the_demo():
+    # webhook warnings logged here are not part of a flow run: print them, don't try the API
+    os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+    with _signals_stop_the_demo(), ExitStack() as stack:
+        try:
             failures = _run_steps(stack, steps, server, warehouse, scale=scale, advance_days=advance_days, ui=ui)
-    except (DemoError, PrefectServerError) as exc:
-        console.print(f"[bold red]demo failed:[/] {exc}")
-        return 1
-    except KeyboardInterrupt:
-        console.print("\n[yellow]stopping the worker, the Prefect server and the sandboxes ...[/]")
-        return 0 if ui else 130
-    finally:
-        _close_uninterrupted(stack)
+        except (DemoError, PrefectServerError) as exc:
+            console.print(f"[bold red]demo failed:[/] {exc}")
+            return 1
+        except KeyboardInterrupt:
+            console.print("\n[yellow]stopping the worker, the Prefect server and the sandboxes ...[/]")
+            return 0 if ui else 130
     return 1 if failures else 0
 
 
