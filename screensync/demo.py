@@ -262,13 +262,15 @@ def _run_steps(
             took = server.wait_until_healthy(on_wait=lambda s: update(f"{s:.0f}s"))
         console.print(f"    healthy after {took:.0f}s of waiting")
     with steps.step(f"registering every deployment of prefect.yaml on the process work pool '{WORK_POOL}'; starting a worker"):
-        from flows.deploy import register_deployments
+        from flows.deploy import ensure_process_pool, register_deployments
 
-        deployment_ids = register_deployments(WORK_POOL)
+        ensure_process_pool(WORK_POOL)
+        # started first: it boots while the deployments are registered
         worker = worker_process(WORK_POOL, env=server.env, cwd=Path.cwd(), log_path=DEMO_DIR / "prefect-worker.log",
                                 query_seconds=1.0)
         worker.start()
         stack.callback(worker.stop)
+        deployment_ids = register_deployments(WORK_POOL)
         syncs = [n for n in deployment_ids if n.startswith("sync-")]
         console.print(f"    {len(deployment_ids)} deployments: {len(syncs)} syncs with their schedules "
                       f"({', '.join(syncs)}) and {len(deployment_ids) - len(syncs)} actions; "
@@ -289,7 +291,7 @@ def _run_steps(
 [bold]Warehouse:[/] {warehouse}
   query it:   .venv/bin/screensync query "select * from unified.background_checks limit 10"
   or Python:  duckdb.connect("{warehouse}", read_only=True)   (see docs/analysts.md)
-  sync status: .venv/bin/screensync status   (run with the demo's paths: see README)
+  sync status: SCREENSYNC_WAREHOUSE={warehouse} SCREENSYNC_CONNECTIONS={os.environ["SCREENSYNC_CONNECTIONS"]} .venv/bin/screensync status
 [bold]Prefect:[/] {len(deployment_ids)} deployments on work pool '{WORK_POOL}' and this demo's flow runs, in {server.home}
 Finished in {time.monotonic() - steps.t0:.0f}s.""")
     for problem in problems:
