@@ -32,7 +32,7 @@ from flow_helpers import read_rows
 from flows.deployments import build_prefect_yaml
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a whole demo run on a loaded 2-core machine
 DEMO_TIMEOUT_S = 900
 # Checkr's staging environment does not generate invoices (sandbox/checkr/world.py), so the demo's
 # staging account has none: the one table the demo may print empty.

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from tests.support.asgi_server import free_port, serve_asgi
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # starts a server, deploys, runs a worker
 GOOD, BAD = "e2e-1", "e2e-bad"
 
 
