@@ -8,6 +8,7 @@ current Prefect settings point at.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from uuid import UUID
 
@@ -18,18 +19,16 @@ def ensure_process_pool(name: str = WORK_POOL) -> None:
     """Create the `process` work pool unless it exists (its default job template, as the CLI would)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
     from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
         except ObjectNotFound:
-            client.create_work_pool(
-                WorkPoolCreate(
-                    name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template()
-                )
-            )
+            template = ProcessWorker.get_default_base_job_template()
+            with contextlib.suppress(ObjectAlreadyExists):  # a retried request (slow server) or a racing worker
+                client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
 
 
 def register_deployments(pool: str = WORK_POOL, checkout: Path = REPO_ROOT) -> dict[str, UUID]:

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from flows.artifacts import artifact_key
 
@@ -15,11 +15,19 @@ SYNC_FLOW = "sync-integration"
 
 
 def trigger_sync(integration: str, parameters: dict[str, Any] | None = None) -> Any:
-    """Create a run of `sync-<integration>` for a worker to pick up; returns the FlowRun at once."""
+    """Create a run of `sync-<integration>` for a worker to pick up; returns the FlowRun at once.
+
+    With an idempotency key: on a loaded machine the client may time out and retry the request,
+    and without one the server would create a second run.
+    """
     from prefect.deployments import run_deployment
 
     return run_deployment(
-        f"{SYNC_FLOW}/sync-{integration}", parameters=parameters or {}, timeout=0, as_subflow=False
+        f"{SYNC_FLOW}/sync-{integration}",
+        parameters=parameters or {},
+        timeout=0,
+        as_subflow=False,
+        idempotency_key=f"screensync-{integration}-{uuid4()}",
     )
 
 
