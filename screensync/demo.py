@@ -214,21 +214,32 @@ def run_demo(*, scale: int = 300, fresh: bool = True, advance_days: int = 3, ui:
         os.environ.pop(key, None)
     # webhook warnings logged here are not part of a flow run: print them, don't try the API
     os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+    problems: list[str] | None = None  # set once both syncs ran
     with _signals_stop_the_demo(), ExitStack() as stack:
         try:
-            failures = _run_steps(stack, steps, server, warehouse, scale=scale, advance_days=advance_days, ui=ui)
+            problems, worker, deployment_ids = _run_steps(
+                stack, steps, server, warehouse, scale=scale, advance_days=advance_days
+            )
+            if ui:
+                _keep_running(server, worker, deployment_ids)
+            else:
+                console.print(f"""[bold]Open the Prefect UI on this demo's data[/] (runs, logs, schedules, action forms):
+  {_reopen_command(server.home)}
+  then browse http://127.0.0.1:4200/runs   (or run the demo with --ui to keep the worker and sandboxes up)""")
         except (DemoError, PrefectServerError) as exc:
             console.print(f"[bold red]demo failed:[/] {exc}")
             return 1
         except KeyboardInterrupt:
             console.print("\n[yellow]stopping the worker, the Prefect server and the sandboxes ...[/]")
-            return 0 if ui else 130
-    return 1 if failures else 0
+            if problems is None:  # interrupted before the demo had finished
+                return 130
+    return 1 if problems else 0
 
 
 def _run_steps(
-    stack: ExitStack, steps: Steps, server: Any, warehouse: Path, *, scale: int, advance_days: int, ui: bool
-) -> list[str]:
+    stack: ExitStack, steps: Steps, server: Any, warehouse: Path, *, scale: int, advance_days: int
+) -> tuple[list[str], Any, dict[str, Any]]:
+    """Every step up to "what landed"; returns what did not succeed, the worker and the deployment ids."""
     from connections.store import open_store
     from connections.web.app import create_app
     from flows.deployments import WORK_POOL
@@ -257,7 +268,7 @@ def _run_steps(
         for conn in store.list():
             console.print(f"    {conn.integration}/{conn.connection_id}: {conn.status}"
                           f" (account {conn.metadata.checkr_account_id or '-'})")
-    with steps.step("waiting for the Prefect server to answer /api/health (a new database takes 20-30 s here)"):
+    with steps.step("waiting for the Prefect server to answer /api/health (a new database takes 15-35 s here)"):
         with waiting("Prefect server starting") as update:
             took = server.wait_until_healthy(on_wait=lambda s: update(f"{s:.0f}s"))
         console.print(f"    healthy after {took:.0f}s of waiting")
@@ -296,10 +307,4 @@ def _run_steps(
 Finished in {time.monotonic() - steps.t0:.0f}s.""")
     for problem in problems:
         console.print(f"[red]did not succeed:[/] {problem}")
-    if ui:
-        _keep_running(server, worker, deployment_ids)
-    else:
-        console.print(f"""[bold]Open the Prefect UI on this demo's data[/] (runs, logs, schedules, action forms):
-  {_reopen_command(server.home)}
-  then browse http://127.0.0.1:4200/runs   (or run the demo with --ui to keep the worker and sandboxes up)""")
-    return problems
+    return problems, worker, deployment_ids
