@@ -189,7 +189,7 @@ def _keep_running(server: Any, worker: Any, deployment_ids: dict[str, Any]) -> N
   flow runs, their logs and artifacts; deployments with their schedules: {server.url}/deployments
   an action's form ({UI_ACTION}, connection_id "{CONNECTION_IDS['checkr']}"): {server.url}/deployments/deployment/{action_id}/run
   the worker runs what you start there against the sandboxes, which stay up too.
-[bold]Press Ctrl-C to stop the server, the worker and the sandboxes.[/]""")
+[bold]Press Ctrl-C to stop the server, the worker and the sandboxes.[/]""", soft_wrap=True)
     while True:
         _check_alive(server.process, worker)
         time.sleep(1.0)
@@ -222,10 +222,6 @@ def run_demo(*, scale: int = 300, fresh: bool = True, advance_days: int = 3, ui:
             )
             if ui:
                 _keep_running(server, worker, deployment_ids)
-            else:
-                console.print(f"""[bold]Open the Prefect UI on this demo's data[/] (runs, logs, schedules, action forms):
-  {_reopen_command(server.home)}
-  then browse http://127.0.0.1:4200/runs   (or run the demo with --ui to keep the worker and sandboxes up)""")
         except (DemoError, PrefectServerError) as exc:
             console.print(f"[bold red]demo failed:[/] {exc}")
             return 1
@@ -233,6 +229,9 @@ def run_demo(*, scale: int = 300, fresh: bool = True, advance_days: int = 3, ui:
             console.print("\n[yellow]stopping the worker, the Prefect server and the sandboxes ...[/]")
             if problems is None:  # interrupted before the demo had finished
                 return 130
+    console.print(f"""[bold]Open the Prefect UI on this demo's data[/] (runs, logs, schedules, action forms):
+  {_reopen_command(server.home)}
+  then browse http://127.0.0.1:4200/runs   (`--ui` keeps the worker and the sandboxes up as well)""", soft_wrap=True)
     return 1 if problems else 0
 
 
@@ -304,7 +303,7 @@ def _run_steps(
   or Python:  duckdb.connect("{warehouse}", read_only=True)   (see docs/analysts.md)
   sync status: SCREENSYNC_WAREHOUSE={warehouse} SCREENSYNC_CONNECTIONS={os.environ["SCREENSYNC_CONNECTIONS"]} .venv/bin/screensync status
 [bold]Prefect:[/] {len(deployment_ids)} deployments on work pool '{WORK_POOL}' and this demo's flow runs, in {server.home}
-Finished in {time.monotonic() - steps.t0:.0f}s.""")
+Finished in {time.monotonic() - steps.t0:.0f}s.""", soft_wrap=True)
     for problem in problems:
         console.print(f"[red]did not succeed:[/] {problem}")
     return problems, worker, deployment_ids

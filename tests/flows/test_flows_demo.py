@@ -1,12 +1,14 @@
-"""README's first command, as a new user runs it: `python3.11 dev.py demo` in a fresh copy of the repository.
+"""README's first command, as a new user runs it: `python3.11 dev.py demo --ui` in a fresh copy of the repository.
 
 The copy holds the repository's files only (`git ls-files`, no .venv), so dev.py creates its own
 .venv and installs uv.lock into it (fast from uv's cache, and the honest path: a dev.py or lock
-file that breaks a new machine breaks this test). Then the checks a user would make: the exit
-code, every table the demo prints has those rows in the warehouse, and the Prefect database it
-leaves behind holds every deployment of prefect.yaml, completed runs created from deployments,
-their logs and events, and the runs the schedules created. A second, smaller run keeps the UI up
-(`demo --ui`) and is stopped with Ctrl-C: the pages answer, and nothing is left running.
+file that breaks a new machine breaks this test). `--ui` is README's demo command with the UI kept
+up at the end: one run checks both the main job and the UI (each demo run costs a minute or two
+of the suite's time). While it waits, the runs page and an action's form answer; then Ctrl-C, as
+in a terminal. After that: the exit code, nothing left running, every table the demo printed has
+those rows in the warehouse, the Prefect database holds every deployment of prefect.yaml, completed
+runs created from deployments, their logs and events and the runs the schedules created, and the
+command the demo prints reopens the UI on that data.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ import pytest
 from flow_helpers import read_rows
 
 from flows.deployments import build_prefect_yaml
+from flows.processes import ChildProcess
+from tests.support.asgi_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a whole demo run on a loaded 2-core machine
@@ -38,6 +42,7 @@ DEMO_TIMEOUT_S = 900
 # staging account has none: the one table the demo may print empty.
 EMPTY_BY_DESIGN = {"checkr_partner_staging.invoices"}
 ROW = re.compile(r"^│ (\w+\.\w+)\s+│\s+(\d+) │\s+(\d+) │\s+(\d+) │$")
+BROWSER = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 
 
 @dataclass
@@ -46,6 +51,8 @@ class DemoRun:
     returncode: int
     output: str
     fresh_prefect_home: Path
+    pages: dict[str, int] = field(default_factory=dict)  # UI URL -> status while `--ui` kept it up
+    form_deployment: str | None = None  # the deployment whose form the demo pointed at
 
     @property
     def prefect_db(self) -> Path:
@@ -94,6 +101,17 @@ def _processes_in(repo: Path) -> list[str]:
     return left
 
 
+def _look_at_the_ui(text: str, run: DemoRun) -> None:
+    """What a user does once the demo says the UI is up: open the runs page and the action's form."""
+    runs_url = re.search(r"The Prefect UI is running: (\S+/runs)", text).group(1)  # type: ignore[union-attr]
+    form_url = re.search(r"(http://\S+/deployments/deployment/[0-9a-f-]{36}/run)", text).group(1)  # type: ignore[union-attr]
+    for url in (runs_url, form_url):
+        page = httpx.get(url, headers=BROWSER, timeout=10)
+        run.pages[url] = page.status_code if "<html" in page.text.lower() else -1
+    api = runs_url.removesuffix("/runs") + "/api"
+    run.form_deployment = httpx.get(f"{api}/deployments/{form_url.split('/')[-2]}", timeout=10).json()["name"]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     root = tmp_path_factory.mktemp("demo")
@@ -101,20 +119,38 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     home.mkdir()
     _copy_repository(repo)
     python = shutil.which("python3.11") or sys.executable
-    proc = subprocess.run(
-        [python, "dev.py", "demo"], cwd=repo, env=_user_environment(home),
-        capture_output=True, text=True, timeout=DEMO_TIMEOUT_S,
-    )  # fmt: skip
-    yield DemoRun(repo, proc.returncode, proc.stdout + proc.stderr, home)
+    log = root / "demo.log"
+    run = DemoRun(repo, -1, "", home)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [python, "dev.py", "demo", "--ui"], cwd=repo, env=_user_environment(home),
+            stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a terminal's foreground job
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + DEMO_TIMEOUT_S
+        while "Press Ctrl-C" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        if proc.poll() is None and "Press Ctrl-C" in log.read_text():
+            _look_at_the_ui(log.read_text(), run)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does (dev.py and the demo both get it)
+        run.returncode = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    run.output = log.read_text()
+    yield run
 
 
-def test_the_demo_succeeds_and_leaves_nothing_running(demo: DemoRun) -> None:
+def test_the_demo_succeeds_keeps_the_ui_up_and_stops_everything_on_ctrl_c(demo: DemoRun) -> None:
     assert demo.returncode == 0, demo.output[-6000:]
     for step in ("waiting for the Prefect server", "registering every deployment of prefect.yaml",
-                 "first sync", "incremental sync", "what landed"):  # fmt: skip
+                 "first sync", "incremental sync", "what landed", "Press Ctrl-C",
+                 "stopping the worker, the Prefect server and the sandboxes"):  # fmt: skip
         assert step in demo.output, demo.output[-3000:]
     assert "did not succeed" not in demo.output
-    assert "PREFECT_HOME=" in demo.output and "prefect server start" in demo.output  # how to reopen the UI
+    assert list(demo.pages.values()) == [200, 200], demo.pages
+    assert demo.form_deployment == "checkr-create-candidate"
     assert _processes_in(demo.repo) == []
     assert list(demo.fresh_prefect_home.iterdir()) == []  # the demo used its own PREFECT_HOME
 
@@ -162,39 +198,27 @@ def test_the_prefect_database_holds_the_deployments_and_completed_deployment_run
     assert scheduled == syncs
 
 
-def test_demo_ui_keeps_the_ui_up_until_ctrl_c_then_stops_everything(demo: DemoRun) -> None:
-    assert demo.returncode == 0
-    workdir = demo.repo.parent / "ui-run"  # the demo writes to its working directory: keep the first run's
-    workdir.mkdir()
-    log = workdir / "demo-ui.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(demo.repo / ".venv" / "bin" / "screensync"), "demo", "--ui", "--scale", "20"],
-            cwd=workdir, env=_user_environment(demo.fresh_prefect_home), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, like a terminal's foreground job
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + DEMO_TIMEOUT_S
-        while "Press Ctrl-C" not in log.read_text():
-            assert proc.poll() is None, log.read_text()[-4000:]
-            assert time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(1)
-        text = log.read_text()
-        assert "did not succeed" not in text, text[-4000:]
-        runs_url = re.search(r"The Prefect UI is running: (\S+/runs)", text).group(1)  # type: ignore[union-attr]
-        form_url = re.search(r"(http://\S+/deployments/deployment/[0-9a-f-]{36}/run)", text).group(1)  # type: ignore[union-attr]
-        browser = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
-        for url in (runs_url, form_url):
-            page = httpx.get(url, headers=browser, timeout=10)
-            assert page.status_code == 200 and "<html" in page.text.lower(), url
-        api = runs_url.removesuffix("/runs") + "/api"
-        deployment_id = form_url.split("/")[-2]
-        assert httpx.get(f"{api}/deployments/{deployment_id}", timeout=10).json()["name"] == "checkr-create-candidate"
-
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        assert proc.wait(timeout=120) == 0, log.read_text()[-4000:]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert "stopping the worker, the Prefect server and the sandboxes" in log.read_text()
-    assert _processes_in(demo.repo.parent) == []
+def test_the_printed_command_reopens_the_ui_on_the_demos_data(demo: DemoRun) -> None:
+    command = re.search(r"^  (PREFECT_HOME=\S+ \S+/prefect server start)$", demo.output, re.MULTILINE)
+    assert command, demo.output[-2000:]
+    port = free_port()
+    server = ChildProcess("reopened UI", ["bash", "-c", f"{command.group(1)} --port {port}"],
+                          env=_user_environment(demo.fresh_prefect_home), cwd=demo.repo.parent,
+                          log_path=demo.repo.parent / "reopened.log")  # fmt: skip
+    with server:
+        api = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.running() and time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.5)
+        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+        assert {d["name"] for d in deployments} == {d["name"] for d in build_prefect_yaml()["deployments"]}
+        runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
+                          timeout=10).json()  # fmt: skip
+        assert len([r for r in runs if r["deployment_id"]]) == 6
+        assert httpx.get(f"http://127.0.0.1:{port}/runs", headers=BROWSER, timeout=10).status_code == 200
