@@ -14,6 +14,8 @@ DEFAULTS = {
     "DO_NOT_TRACK": "1",
     # engine, warehouse and connection logs show up in the run's logs in the UI
     "PREFECT_LOGGING_EXTRA_LOGGERS": "screensync",
+    # the same loggers also run outside flow runs (CLI syncs, webhooks): those lines stay local, quietly
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 

@@ -212,8 +212,6 @@ def run_demo(*, scale: int = 300, fresh: bool = True, advance_days: int = 3, ui:
     os.environ.update({"PREFECT_HOME": str(server.home), "PREFECT_API_URL": server.api_url})
     for key in ("PREFECT_PROFILE", "PREFECT_PROFILES_PATH", "PREFECT_API_KEY"):
         os.environ.pop(key, None)
-    # webhook warnings logged here are not part of a flow run: print them, don't try the API
-    os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
     problems: list[str] | None = None  # set once both syncs ran
     with _signals_stop_the_demo(), ExitStack() as stack:
         try:
