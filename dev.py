@@ -39,6 +39,16 @@ def install() -> None:
     _run([str(_venv_bin("uv")), "sync", "--frozen", "--quiet"], env=env)
 
 
+def _call(cmd: list[str]) -> int:
+    """Run `cmd` and return its exit code; Ctrl-C is left to it (it shuts down what it started)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the terminal sent it to the child too; wait for its clean exit
+            continue
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"install", "demo", "test"}:
         print(__doc__)
@@ -48,9 +58,9 @@ def main(argv: list[str]) -> int:
     if cmd == "install":
         return 0
     if cmd == "demo":
-        return subprocess.call([str(_venv_bin("screensync")), "demo", *rest], cwd=ROOT)
+        return _call([str(_venv_bin("screensync")), "demo", *rest])
     # test: the whole suite; pytest's exit code 5 (no tests collected) is a failure here too
-    rc = subprocess.call([str(_venv_bin("python")), "-m", "pytest", *rest], cwd=ROOT)
+    rc = _call([str(_venv_bin("python")), "-m", "pytest", *rest])
     return 1 if rc == 5 else rc
 
 

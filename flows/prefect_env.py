@@ -5,6 +5,7 @@ Kept free of Prefect imports: the defaults must be in the environment before Pre
 
 from __future__ import annotations
 
+import logging
 import os
 
 DEFAULTS = {
@@ -13,7 +14,13 @@ DEFAULTS = {
     "DO_NOT_TRACK": "1",
     # engine, warehouse and connection logs show up in the run's logs in the UI
     "PREFECT_LOGGING_EXTRA_LOGGERS": "screensync",
+    # the same loggers also run outside flow runs (CLI syncs, webhooks): those lines stay local, quietly
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
+
+
+ENGINE_LOGGER = "screensync"
+LOG_LEVEL_ENV = "SCREENSYNC_LOG_LEVEL"
 
 
 def apply_defaults() -> None:
@@ -22,6 +29,12 @@ def apply_defaults() -> None:
     restrict_new_files()  # Prefect's database (logs, artifacts) and the warehouse: owner-only
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # Prefect gives extra loggers its handlers but not a level, so they would inherit the root
+    # logger's WARNING and a run's Logs tab would miss the engine's INFO lines (connection, model,
+    # pages, counts). A level set beforehand (the demo's own process quiets them) is kept.
+    engine = logging.getLogger(ENGINE_LOGGER)
+    if engine.level == logging.NOTSET:
+        engine.setLevel(os.environ.get(LOG_LEVEL_ENV, "INFO").upper())
 
 
 class PrefectUnreachable(RuntimeError):

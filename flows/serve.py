@@ -8,11 +8,12 @@ work pool's workers).
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from prefect.schedules import Cron, Interval, Schedule
 
-from flows.deployments import build_prefect_yaml
+from flows.deployments import REPO_ROOT, build_prefect_yaml
 from flows.prefect_env import check_api_reachable
 
 
@@ -29,22 +30,34 @@ def _schedule(spec: dict[str, Any]) -> Schedule:
     return Cron(spec["cron"], timezone=spec.get("timezone"), active=spec.get("active", True), parameters=params)
 
 
-def runner_deployments(only: list[str] | None = None) -> list[Any]:
-    """RunnerDeployments for prefect.yaml's deployments (all, or those named in `only`)."""
+def runner_deployments(
+    only: list[str] | None = None, *, work_pool: str | None = None, checkout: Path | None = None
+) -> list[Any]:
+    """RunnerDeployments for prefect.yaml's deployments (all, or those named in `only`).
+
+    Without `work_pool` they are for `prefect.serve` (this process runs them). With it they are
+    prefect.yaml's deployments as `prefect deploy` registers them: on that pool, with the same
+    entrypoints and a pull step that moves into `checkout` (the repository the worker runs from).
+    """
     out = []
     for spec in build_prefect_yaml()["deployments"]:
         if only and spec["name"] not in only:
             continue
         flow = _flow_for(spec["entrypoint"])
-        out.append(
-            flow.to_deployment(
-                name=spec["name"],
-                description=spec.get("description"),
-                tags=spec.get("tags"),
-                parameters=spec.get("parameters"),
-                schedules=[_schedule(s) for s in spec.get("schedules") or []],
-            )
+        deployment = flow.to_deployment(
+            name=spec["name"],
+            description=spec.get("description"),
+            tags=spec.get("tags"),
+            parameters=spec.get("parameters"),
+            schedules=[_schedule(s) for s in spec.get("schedules") or []],
+            work_pool_name=work_pool,
         )
+        if work_pool is not None:
+            from prefect.runner.storage import LocalStorage
+
+            deployment.entrypoint = spec["entrypoint"]  # relative to the checkout, whatever the cwd
+            deployment.storage = LocalStorage(str(checkout or REPO_ROOT))
+        out.append(deployment)
     return out
 
 

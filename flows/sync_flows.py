@@ -27,6 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import allow_failure
 
 from flows.artifacts import publish_sync_artifacts
+from flows.events import emit_sync_events
 from flows.locks import LockTimeout, file_lock, sync_lock_path, warehouse_lock_path
 from integrations.engine.results import RunStatus, SyncResult
 
@@ -122,9 +123,10 @@ def sync_one(
     if result.status == RunStatus.PARTIAL:
         logger.warning("connection=%s model=%s: partial — %s", connection_id, sync, result.hint)
     logger.info(
-        "connection=%s model=%s: +%d ~%d -%d =%d rejected %d in %.1fs",
+        "connection=%s model=%s: %d page(s), +%d ~%d -%d =%d rejected %d in %.1fs",
         connection_id,
         sync,
+        result.pages,
         result.added,
         result.updated,
         result.deleted,
@@ -247,6 +249,7 @@ def sync_integration(
 
     results = run_fan_out(integration, connection_ids, syncs, full_refresh=full_refresh, submit=submit)
     publish_sync_artifacts(integration, results)
+    emit_sync_events(results)  # screensync.sync.completed / .failed, for automations
     failed = [r for r in results if not r.ok]
     if failed:
         names = ", ".join(f"{r.connection_id}/{r.sync} ({r.status.value})" for r in failed)

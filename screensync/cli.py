@@ -30,17 +30,23 @@ def _mount() -> None:
     from screensync.sync_cli import register as register_sync
 
     register_sync(app)
+    from screensync.status_cli import register as register_status
+
+    register_status(app)
     app.command("demo")(demo_command)
 
 
 def demo_command(
     scale: int = typer.Option(300, help="records per sandbox account"),
-    keep: bool = typer.Option(False, "--keep", help="keep the previous demo's connections and warehouse"),
+    keep: bool = typer.Option(False, "--keep", help="keep the previous demo's connections, warehouse and Prefect data"),
+    ui: bool = typer.Option(
+        False, "--ui", help="at the end keep the Prefect UI, the worker and the sandboxes running until Ctrl-C"
+    ),
 ) -> None:
-    """The main job: sandbox providers, connect, sync through Prefect, advance time, sync again, query."""
+    """The main job: Prefect server, sandboxes, connect, deployment runs on a worker, advance time, sync again, query."""
     from screensync.demo import run_demo
 
-    raise typer.Exit(run_demo(scale=scale, fresh=not keep))
+    raise typer.Exit(run_demo(scale=scale, fresh=not keep, ui=ui))
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ the processes that receive webhooks (`screensync serve-web`, the demo).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from connections.models import Connection
@@ -22,10 +23,13 @@ log = logging.getLogger("screensync.webhooks")
 # A webhook waits at most this long for a running sync to release the warehouse file;
 # past it the event stays pending in the inbox and `drain_pending` applies it later.
 LOCK_TIMEOUT_S = 5.0
+# DuckDB attaches a file once per process: deliveries handled on the web app's threads and
+# `drain_pending` take turns here instead of failing with "Unique file handle conflict".
+_IN_PROCESS = threading.Lock()
 
 
 def upsert_into_warehouse(integration: str, connection: Connection, event: dict[str, Any]) -> None:
-    with Warehouse(settings.warehouse_path(), lock_timeout=LOCK_TIMEOUT_S) as wh:
+    with _IN_PROCESS, Warehouse(settings.warehouse_path(), lock_timeout=LOCK_TIMEOUT_S) as wh:
         counts = apply_webhook_event(integration, connection.connection_id, event, wh)
     log.info("webhook %s %s for %s: +%d ~%d =%d", integration, event.get("type"), connection.connection_id,
              counts.added, counts.updated, counts.unchanged)

@@ -23,6 +23,24 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real `prefect server start` (flows/prefect_server.py, as the demo runs it), started on first use.
+
+    Its scheduler loops every 2 s instead of 60 s, so scheduled runs exist soon after a deploy.
+    """
+    import os
+
+    from flows.prefect_server import PrefectServer
+    from tests.support.asgi_server import free_port
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    env = {**os.environ, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
+    server = PrefectServer(home, port=free_port(), base_env=env)  # not 4200: a demo may be running there
+    with server:
+        yield server
+
+
 @pytest.fixture
 def flow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None) -> FlowEnv:
     """A fresh warehouse file and encrypted connection store, seen by flows through the environment."""
