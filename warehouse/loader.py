@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import owed
+from warehouse import gone, owed
 from warehouse import state as st
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked, connect
@@ -93,6 +93,7 @@ class Warehouse:
         self._con.execute("SET disabled_compression_methods = 'dictionary'")
         self._con.execute(st.META_DDL)
         self._con.execute(owed.OWED_DDL)
+        self._con.execute(gone.GONE_DDL)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -366,10 +367,13 @@ class Warehouse:
     def count_owed(self, integration: str, connection_id: str, sync: str) -> int:
         return owed.count_owed(self.con, integration, connection_id, sync)
 
-    def settle_gone(self, integration: str, connection_id: str, table: str, record_id: str) -> None:
+    def mark_gone(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str], reason: str,
+                  run_id: str) -> None:
+        """The provider no longer has these records: soft-delete them with `reason`, owe them no more."""
+        self._cols(target)
         with self._transaction() as con:
-            owed.settle_gone(con, integration=integration, connection_id=connection_id, table=table,
-                             record_id=record_id)
+            gone.mark_gone(con, target, integration=integration, connection_id=connection_id, ids=ids,
+                           reason=reason, run_id=run_id)
 
     # -- reads the engine needs --------------------------------------------------------------
     def open_record_ids(

@@ -28,6 +28,7 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_first_seen_at", "TIMESTAMPTZ"),
     ("_last_modified_at", "TIMESTAMPTZ"),
     ("_deleted_at", "TIMESTAMPTZ"),
+    ("_deleted_reason", "VARCHAR"),  # why: not listed by a full sync, or gone at the provider (404)
     ("_run_id", "VARCHAR"),
     ("_synced_at", "TIMESTAMPTZ"),
 )
@@ -174,7 +175,7 @@ def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> 
     )
     if created or added or superseded_added or not _existing(con, target.schema, target.table + HISTORY):
         con.execute(history_view_sql(target, [c.name for c in cols]))
-    if added:
+    if set(added) - RESERVED:  # a new metadata column needs no rewrite of the rows
         con.execute(f"UPDATE {table_ref(target)} SET _hash = NULL")
         log.info("%s: added column(s) %s; existing rows refresh on their next sync", target.qualified, added)
     return created, added

@@ -5,7 +5,7 @@ A sync declares where one record is fetched (`refetch:` in its definition: Check
 a re-poll sync uses its re-poll endpoint). After its list, every run fetches the records its
 earlier runs quarantined and that have not landed since; `screensync rejects retry` fetches all
 of them at once. A record that now validates lands (and is owed no more); one the provider
-answers 404 or 410 for is gone, and owed no more; one that fails again stays owed with the new
+answers 404 or 410 for is gone (marked deleted, owed no more: gone.py); one that fails again stays owed with the new
 error. A record without a declared endpoint waits for the sync's list to bring it back.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from integrations.engine.errors import ProviderError
+from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import extract_records
 from integrations.engine.registry import Integration
@@ -26,7 +27,6 @@ from warehouse.loader import RecordBatch, RejectedRecord, TableTarget, Warehouse
 log = logging.getLogger("screensync.sync")
 
 BATCH = 50  # records fetched by id per warehouse write
-GONE = (404, 410)
 
 
 @dataclass
@@ -45,6 +45,8 @@ class RunLike(Protocol):
 
     def validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[Any]]: ...
     def write(self, batches: list[Any], rejects: list[RejectedRecord], attempt_id: str) -> None: ...
+    def target_of(self, table: str) -> TableTarget: ...
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str) -> None: ...
 
 
 def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_owed: bool) -> Refetched:
@@ -65,10 +67,9 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
         try:
             body, _ = client.get_json(how.endpoint.format(id=quote(o.record_id, safe="")), params=how.params or None)
         except ProviderError as exc:
-            if exc.status_code in GONE:
-                log.info("%s/%s: owed %s %s is gone at the provider (%d)", integration, connection_id, o.table,
-                         o.record_id, exc.status_code)
-                run.wh.settle_gone(integration, connection_id, o.table, o.record_id)
+            reason = gone_reason(exc, how.endpoint)
+            if reason is not None:
+                run.mark_gone(run.target_of(o.table), [o.record_id], reason)
                 done.gone += 1
             else:
                 log.warning("%s/%s: owed %s %s could not be fetched: %s", integration, connection_id, o.table,

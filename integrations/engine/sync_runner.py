@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from integrations.engine.auth import build_auth, remember_secret
 from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
-from integrations.engine.errors import AuthFailed, EngineError
+from integrations.engine.errors import AuthFailed, EngineError, ProviderError
 from integrations.engine.gc_tuning import fewer_collections
+from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
@@ -208,6 +209,7 @@ class SyncRun:
         self.records = 0
         self.cursor_start: Any = None  # the cursor this attempt reads after
         self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
+        self.gone = 0  # records the provider answered 404/410 for (gone.py)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -215,6 +217,10 @@ class SyncRun:
 
     def validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
         return build_batches(self.sync, self.targets, records, self.transform)
+
+    def target_of(self, table: str) -> TableTarget:
+        """This sync's target for `table`: its own, or an embedded child's."""
+        return next(t for t in self.targets.all() if t.table == table)
 
     def write(self, batches: list[RecordBatch], rejects: list[RejectedRecord], attempt_id: str) -> None:
         """Records without a checkpoint (fetched by id)."""
@@ -330,9 +336,15 @@ class SyncRun:
         ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
         batch: list[Any] = []
         for i, rid in enumerate(ids, 1):
-            body, _ = client.get_json(rp.endpoint.format(id=rid))
-            batch.append(body)
-            if len(batch) >= 50 or i == len(ids):
+            try:
+                body, _ = client.get_json(rp.endpoint.format(id=rid))
+                batch.append(body)
+            except ProviderError as exc:  # a 404 is about this record, not the run
+                reason = gone_reason(exc, rp.endpoint)
+                if reason is None:
+                    raise
+                self.mark_gone(table, [rid], reason)
+            if len(batch) >= 50 or (i == len(ids) and batch):
                 batches, rejects, _ = self.validate_page(batch)
                 self._write(batches, rejects, attempt_id, checkpoint=None)
                 self.records += len(batch)
@@ -340,6 +352,15 @@ class SyncRun:
                 batch = []
                 if self.progress:
                     self.progress(self.records, len(ids))
+
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str) -> None:
+        """Records the provider answered 404/410 for: soft-deleted with `reason`, never fetched again."""
+        integration, connection_id, _ = self.key
+        log.info("%s/%s: %d %s record(s) gone at the provider (%s)", integration, connection_id, len(ids),
+                 target.table, reason)
+        self.wh.mark_gone(target, integration=integration, connection_id=connection_id, ids=ids, reason=reason,
+                          run_id=self.run_id)
+        self.gone += len(ids)
 
 
 def run_sync(
@@ -448,6 +469,7 @@ def run_sync(
         rejected=counts.rejected,
         owed=owed,
         refetched=refetched.landed,
+        gone=run.gone if run else 0,
         deleted=deleted,
         requests=requests,
         retries=retries,
