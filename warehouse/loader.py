@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import gone, owed
+from warehouse import gone, owed, references
 from warehouse import state as st
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked, connect
@@ -376,6 +376,14 @@ class Warehouse:
                            reason=reason, run_id=run_id)
 
     # -- reads the engine needs --------------------------------------------------------------
+    def missing_references(self, source: TableTarget, field: str, target: TableTarget, *, integration: str,
+                           connection_id: str, limit: int) -> list[str]:
+        """Ids `source.field` names that `target` does not hold, owe or know to be gone (references.py)."""
+        self._cols(source)
+        self._cols(target)
+        return references.missing_references(self.con, source, field, target, integration=integration,
+                                             connection_id=connection_id, limit=limit)
+
     def open_record_ids(
         self, target: TableTarget, connection_id: str, state_field: str, terminal_states: Iterable[Any]
     ) -> list[str]:

@@ -5,8 +5,8 @@ A sync declares where one record is fetched (`refetch:` in its definition: Check
 a re-poll sync uses its re-poll endpoint). After its list, every run fetches the records its
 earlier runs quarantined and that have not landed since; `screensync rejects retry` fetches all
 of them at once. A record that now validates lands (and is owed no more); one the provider
-answers 404 or 410 for is gone (marked deleted, owed no more: gone.py); one that fails again stays owed with the new
-error. A record without a declared endpoint waits for the sync's list to bring it back.
+answers 404 or 410 for is gone (marked deleted, owed no more: gone.py); one that fails again
+stays owed with the new error. A record without a declared endpoint waits for the sync's list to bring it back.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from integrations.engine.batches import by_id_batches
+from integrations.engine.definition import RefetchConfig, SyncConfig
 from integrations.engine.errors import ProviderError
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.paginators import extract_records
 from integrations.engine.registry import Integration
-from integrations.engine.validation import validate_records
-from warehouse.loader import RecordBatch, RejectedRecord, TableTarget, Warehouse
+from warehouse.loader import RejectedRecord, TableTarget, Warehouse
 
 log = logging.getLogger("screensync.sync")
 
@@ -43,7 +44,8 @@ class RunLike(Protocol):
     connection: Any
     run_id: str
 
-    def validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[Any]]: ...
+    @property
+    def reads_whole_list(self) -> bool: ...
     def write(self, batches: list[Any], rejects: list[RejectedRecord], attempt_id: str) -> None: ...
     def target_of(self, table: str) -> TableTarget: ...
     def mark_gone(self, target: TableTarget, ids: list[str], reason: str) -> None: ...
@@ -65,7 +67,7 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
         if how is None:
             continue  # the list brings it back (a full sync), or the cursor waits for it
         try:
-            body, _ = client.get_json(how.endpoint.format(id=quote(o.record_id, safe="")), params=how.params or None)
+            record = fetch_one(client, run.integ, sync, how, o.record_id)
         except ProviderError as exc:
             reason = gone_reason(exc, how.endpoint)
             if reason is not None:
@@ -76,8 +78,6 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
                             o.record_id, exc)
                 done.still_owed += 1
             continue
-        where = f"{integration} connection {connection_id!r}: {how.endpoint}"
-        (record,) = extract_records(body, run.integ.definition.pagination_for(sync), single=True, where=where)
         pending.setdefault(o.table, []).append((o.record_id, record))
         if len(pending[o.table]) >= BATCH:
             _land(run, o.table, pending.pop(o.table), attempt_id, done, seen=not all_owed)
@@ -86,23 +86,19 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
     return done
 
 
+def fetch_one(client: ProviderClient, integ: Integration, sync: SyncConfig, how: RefetchConfig, record_id: str) -> Any:
+    """One record by id where the definition says; a ProviderError (a 404: gone) is the caller's to judge."""
+    body, _ = client.get_json(how.endpoint.format(id=quote(record_id, safe="")), params=how.params or None)
+    where = f"{integ.name} connection {client.connection_id!r}: {how.endpoint}"
+    (record,) = extract_records(body, integ.definition.pagination_for(sync), single=True, where=where)
+    return record
+
+
 def _land(
     run: RunLike, table: str, fetched: list[tuple[str, Any]], attempt_id: str, done: Refetched, *, seen: bool
 ) -> None:
-    records = [r for _, r in fetched]
-    if table == run.sync.table:
-        batches, rejects, _ = run.validate_page(records)
-        landed_ids = {str(row.get(run.sync.primary_key)) for row in batches[0].rows}
-        for b in batches:
-            b.track_seen = b.track_seen and seen
-    else:
-        embedded = next(e for e in run.sync.embedded if e.table == table)
-        target = TableTarget(run.integ.definition.schema_name, table, run.integ.model(embedded.model),
-                             embedded.primary_key)
-        checked = validate_records(target.model, records, primary_key=target.primary_key)
-        batches = [RecordBatch(target, checked.rows, checked.raws)]
-        rejects = [RejectedRecord(table, rid, err, raw) for rid, err, raw in checked.rejects]
-        landed_ids = set(checked.ids)
+    batches, rejects, landed_ids = by_id_batches(run.integ, run.sync, table, [r for _, r in fetched],
+                                                 whole_list=seen and run.reads_whole_list)
     run.write(batches, rejects, attempt_id)
     landed = sum(1 for rid, _ in fetched if rid in landed_ids)
     done.landed += landed
