@@ -54,3 +54,17 @@ def test_a_full_sync_says_why_it_marked_a_record_deleted(env: Env, fresh_sandbox
     assert reason == "not listed by a full sync"
     live = env.rows("SELECT count(*) FROM checkr.packages WHERE _deleted_reason IS NOT NULL AND _deleted_at IS NULL")
     assert live == [(0,)]
+
+
+def test_a_clearchecks_report_that_vanished_is_marked_deleted_by_the_next_reports_sync(
+    env: Env, fresh_sandbox: Any
+) -> None:
+    sandbox = fresh_sandbox(scale=20, rate_limits={"clearchecks": 6000})
+    account = env.connect(sandbox, "clearchecks", "cc-1")
+    assert env.sync("clearchecks", "cc-1", "reports").ok
+    victim = sandbox.export("clearchecks", account)[account]["reports"][3]["report_key"]
+    sandbox.remove("clearchecks", "report", victim)
+    result = env.sync("clearchecks", "cc-1", "reports")
+    assert result.ok and result.deleted == 1
+    live = {r[0] for r in env.rows("SELECT report_key FROM clearchecks.reports WHERE _deleted_at IS NULL")}
+    assert live == sandbox.truth("clearchecks", account).ids("reports")
