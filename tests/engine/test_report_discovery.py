@@ -135,3 +135,52 @@ def test_the_sweep_is_a_schedule_of_the_generated_deployment() -> None:
     sweeps = [s for s in sync_deployment("checkr")["schedules"] if s["parameters"].get("full_refresh")]
     assert sweeps == [{"interval": 86400, "active": True,
                        "parameters": {"models": ["candidates"], "full_refresh": True}}]
+
+
+CAPPED = """
+name: checkr-capped
+extends: checkr
+syncs:
+  - name: invitations
+    model: Invitation
+    table: invitations
+    endpoint: /invitations
+    frequency: every 1h
+    references: [{field: report_id, table: reports, max_per_run: 3}]
+  - name: reports
+    model: Report
+    table: reports
+    mode: repoll
+    repoll: {table: reports, state_field: status, terminal_states: [complete, canceled], endpoint: "/reports/{id}"}
+    frequency: every 15m
+"""
+
+
+def test_references_are_fetched_at_most_max_per_run_at_a_time(
+    env: Env, fresh_sandbox: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from connections.models import Connection, ConnectionMetadata, Credentials
+    from integrations.engine import registry
+
+    folder = tmp_path / "integrations" / "checkr_capped"
+    folder.mkdir(parents=True)
+    (folder / "definition.yaml").write_text(CAPPED)
+    monkeypatch.setenv(registry.PATH_ENV, str(folder.parent))
+    registry.reload()
+    try:
+        sandbox = fresh_sandbox(scale=40, seed=9)
+        acct = sandbox.info["checkr"]["accounts"][1]
+        env.store.add(Connection(connection_id="c1", integration="checkr-capped", credential_kind="api_key",
+                                 metadata=ConnectionMetadata(base_url=sandbox.info["checkr"]["base_url"])),
+                      Credentials(token=acct["api_key"]))
+        named = {i["report_id"] for i in sandbox.export("checkr", acct["id"])[acct["id"]]["invitations"]
+                 if i["report_id"]}
+        assert len(named) > 6  # an empty warehouse: every report an invitation names is missing
+        first = env.sync("checkr-capped", "c1", "invitations")
+        second = env.sync("checkr-capped", "c1", "invitations")
+        assert (first.referenced, second.referenced) == (3, 3)
+        stored = {r[0] for r in env.rows("SELECT id FROM checkr_capped.reports")}
+        assert len(stored) == 6 and stored <= named
+    finally:
+        monkeypatch.delenv(registry.PATH_ENV)
+        registry.reload()
