@@ -46,6 +46,10 @@ _EXTENSION_PACKAGES = {
     "postgres_scanner": "duckdb_extension_postgres_scanner",
     "httpfs": "duckdb_extension_httpfs",
 }
+# DuckLake retries a commit that lost the race for the next snapshot id (no logical conflict) this
+# many times. Its default, 10, ran out with 8 writers on 2 cores (1 commit in ~250 failed with
+# "Exceeded the maximum retry count of 10"); the retries are cheap, so allow many more.
+COMMIT_RETRIES = 100
 _LIBPQ_PASSTHROUGH = ("sslmode", "connect_timeout", "application_name")
 _S3_KEYS = ("s3_endpoint", "s3_region", "s3_url_style", "s3_use_ssl")
 
@@ -223,6 +227,7 @@ def attach(con: duckdb.DuckDBPyConnection, target: DuckLakeTarget, *, read_only:
     The first writer to attach an empty PostgreSQL database creates DuckLake's tables in it;
     `data` is recorded in the catalog then, and later attaches must name the same path."""
     load_extensions(con, ["postgres_scanner", "ducklake", *(["httpfs"] if target.on_s3 else [])])
+    con.execute(f"SET ducklake_max_retry_count = {COMMIT_RETRIES}")
     if target.s3 is not None:
         _s3_secret(con, target.s3)
     options = [f"DATA_PATH '{_sql_text(target.data_path)}'"]

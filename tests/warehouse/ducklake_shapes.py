@@ -32,6 +32,7 @@ from warehouse.upsert import upsert_stage
 INTEGRATION = "spike"
 SYNC = "checks"
 CONFLICT = "Transaction conflict"
+RETRIES_EXHAUSTED = "Exceeded the maximum retry count"  # DuckLake's own snapshot-id race retries ran out
 
 
 class Package(enum.StrEnum):
@@ -87,15 +88,72 @@ def stage(keys: range, version: int) -> pa.Table:
     return build_stage(columns(), "id", rows, raws, CHECKS.qualified)
 
 
-def setup(con: duckdb.DuckDBPyConnection) -> None:
+def setup(con: duckdb.DuckDBPyConnection, *, versions: bool = True) -> None:
     """The meta schema and the model tables, once, before any concurrent writer starts: concurrent
-    `CREATE ... IF NOT EXISTS` of one name conflict in DuckLake (the second commit fails)."""
+    `CREATE ... IF NOT EXISTS` of one name conflict in DuckLake (the second commit fails).
+    `versions` adds the append-only table and its view, which need DuckLake's `snapshot_id`."""
     con.execute(st.META_DDL)
     con.execute(owed.OWED_DDL)
     con.execute(POSITIONS_DDL)
     con.execute("BEGIN TRANSACTION")
     ensure_model_tables(con, CHECKS)
     con.execute("COMMIT")
+    if versions:
+        con.execute(VERSIONS_DDL)
+
+
+# The append-only alternative for a model table: every version is a row, writers only INSERT; the
+# current version of a record is the newest row of its key in commit order (DuckLake's `snapshot_id`
+# of the row, NULL for the writer's own uncommitted rows, then `rowid`).
+VERSIONS = "spike.checks_versions"
+CURRENT = "spike.checks_current"
+VERSIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {VERSIONS} AS
+    SELECT * EXCLUDE (_first_seen_at, _last_modified_at, _deleted_at), NULL::VARCHAR AS _change
+    FROM spike.checks LIMIT 0;
+CREATE OR REPLACE VIEW {CURRENT} AS
+    SELECT * FROM {VERSIONS}
+    QUALIFY row_number() OVER (PARTITION BY connection_id, id ORDER BY snapshot_id DESC NULLS FIRST, rowid DESC) = 1;
+"""
+
+
+def append_versions(con: duckdb.DuckDBPyConnection, table: pa.Table, *, connection_id: str, run_id: str) -> int:
+    """The upsert as appends: a new version for each new or changed record, nothing rewritten."""
+    cols = ", ".join(f's."{c.name}"' for c in columns())
+    con.register("_spike_stage", table)
+    try:
+        row = con.execute(
+            f"""INSERT INTO {VERSIONS} BY NAME
+            SELECT {cols}, s._raw, s._hash, $conn AS connection_id, $run AS _run_id, current_timestamp AS _synced_at,
+                   CASE WHEN c.id IS NULL THEN 'insert' ELSE 'update' END AS _change
+            FROM _spike_stage s LEFT JOIN (SELECT id, _hash, _change FROM {CURRENT} WHERE connection_id = $conn) c
+                ON c.id = s.id
+            WHERE c.id IS NULL OR c._hash IS DISTINCT FROM s._hash OR c._change = 'delete'""",
+            {"conn": connection_id, "run": run_id},
+        ).fetchone()
+    finally:
+        con.unregister("_spike_stage")
+    return int(row[0]) if row else 0
+
+
+def append_only_page(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, *, connection_id: str, run_id: str, attempt_id: str,
+    checkpoint: dict[str, Any],
+) -> int:
+    """A page with nothing but INSERTs: versions, seen keys, checkpoint row."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        written = append_versions(con, table, connection_id=connection_id, run_id=run_id)
+        con.register("_spike_seen", table.select(["id"]))
+        con.execute("INSERT INTO _screensync.seen_keys SELECT $a, 'spike', 'checks', $c, id FROM _spike_seen",
+                    {"a": attempt_id, "c": connection_id})
+        con.unregister("_spike_seen")
+        append_position(con, connection_id, attempt_id, checkpoint)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return written
 
 
 # Append-only checkpoints: one row per page, the newest per (integration, connection, sync) wins.
@@ -155,8 +213,9 @@ def page_transaction(
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """DuckLake's optimistic-concurrency failure: safe to retry the whole transaction."""
-    return isinstance(exc, duckdb.TransactionException) and CONFLICT in str(exc)
+    """A DuckLake commit that did not happen because of another writer: retry the whole transaction."""
+    text = str(exc)
+    return isinstance(exc, duckdb.TransactionException) and (CONFLICT in text or RETRIES_EXHAUSTED in text)
 
 
 def with_retry(attempt: Any, *, max_attempts: int = 60, base_delay: float = 0.02) -> tuple[Any, int, list[str]]:
@@ -169,7 +228,7 @@ def with_retry(attempt: Any, *, max_attempts: int = 60, base_delay: float = 0.02
         except duckdb.Error as exc:
             if not is_conflict(exc):
                 raise
-            conflicts.append(str(exc).splitlines()[-1])
+            conflicts.append(str(exc).splitlines()[1] if "\n" in str(exc) else str(exc))
             time.sleep(random.uniform(0, base_delay * 2 ** min(n, 5)))
     raise RuntimeError(f"no commit after {max_attempts} attempts: {conflicts[-1] if conflicts else ''}")
 
@@ -226,8 +285,29 @@ def resync_worker(
     results.put({"connection_id": connection_id, "conflicts": conflicts, "attempts": attempts, "latencies": latencies})
 
 
+def append_only_worker(url: str, connection_id: str, pages: int, rows: int, barrier: Any, results: Any) -> None:
+    """The re-sync of `resync_worker` written as appended versions: no retry, every commit must succeed."""
+    con = ducklake.connect(url)
+    errors: list[str] = []
+    latencies: list[float] = []
+    _wait(barrier)
+    for p in range(pages):
+        table = stage(range(rows), version=p + 1)
+        started = time.perf_counter()
+        try:
+            append_only_page(con, table, connection_id=connection_id, run_id=f"run-{p}",
+                             attempt_id=f"att-{connection_id}", checkpoint={"page": p})
+        except duckdb.Error as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        latencies.append(time.perf_counter() - started)
+    con.close()
+    results.put({"connection_id": connection_id, "errors": errors, "latencies": latencies})
+
+
 def seed(con: duckdb.DuckDBPyConnection, connection_ids: list[str], rows: int) -> None:
     """Version 0 of `rows` records and a sync_state row for each connection (before the writers start)."""
     for cid in connection_ids:
         page_transaction(con, stage(range(rows), version=0), connection_id=cid, run_id="seed", attempt_id=f"att-{cid}",
                          checkpoint={"page": -1}, append_only_state=False)
+        append_only_page(con, stage(range(rows), version=0), connection_id=cid, run_id="seed",
+                         attempt_id=f"att-{cid}", checkpoint={"page": -1})
