@@ -183,7 +183,7 @@ def test_run_logs_carry_the_engines_info_lines(deployed: Deployed) -> None:
 
     lines = [(log.name, log.message) for log in deployed.client_call(logs)]
     assert ("screensync.sync", f"sync clearchecks/{GOOD}/account starting (full)") in lines
-    assert any(n == "screensync.sync" and m.startswith(f"sync clearchecks/{GOOD}/packages done: +") for n, m in lines)
+    assert any(n == "screensync.sync" and m.startswith(f"sync clearchecks/{GOOD}/packages success: +") for n, m in lines)
     assert any(f"connection={GOOD} model=packages: 1 page(s), +" in m for _, m in lines)
 
 

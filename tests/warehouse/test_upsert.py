@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
-from warehouse.loader import ObjectWrite, TableTarget, Warehouse, WriteCounts
+from warehouse.loader import ObjectWrite, RecordBatch, TableTarget, Warehouse, WriteCounts
 
 
 def _counts(wh: Warehouse) -> tuple[int, int]:
@@ -162,3 +164,66 @@ def test_wide_records_fit_the_writers_memory(wh: Warehouse) -> None:
     assert (counts.added, counts.rejected) == (1600, 0)
     row = wh.execute("SELECT count(*), min(length(_raw)) FROM checkr.reports").fetchone()
     assert row is not None and row[0] == 1600 and row[1] > 20_000
+
+
+# -- a version never replaces a newer one (issue 12, defect 3) ----------------------------------
+
+
+def _day(d: int) -> datetime:
+    return datetime(2026, 6, d, 12, tzinfo=UTC)
+
+
+def _at(records: list[dict[str, Any]], day: int) -> RecordBatch:
+    b = batch(records)
+    b.observed_at = _day(day)
+    return b
+
+
+def test_an_older_version_is_kept_in_history_but_never_replaces_a_newer_one(wh: Warehouse) -> None:
+    assert wh.write_page(page([_at([rec("r1", "complete", result="clear")], 5)])) == WriteCounts(added=1)
+    assert wh.write_page(page([_at([rec("r1", "pending")], 3)])) == WriteCounts(late=1)  # a late delivery
+    assert wh.execute("SELECT status, _observed_at FROM checkr.reports").fetchall() == [("complete", _day(5))]
+    history = wh.execute("SELECT status, _change, _observed_at, _valid_from = _valid_to FROM checkr.reports_history "
+                         "ORDER BY _observed_at").fetchall()
+    assert history == [("pending", "late", _day(3), True), ("complete", "insert", _day(5), None)]
+    assert wh.write_page(page([_at([rec("r1", "pending")], 6)])) == WriteCounts(updated=1)  # a newer one applies
+
+
+def test_the_same_version_seen_later_moves_its_time_forward(wh: Warehouse) -> None:
+    """A page fetched on day 6 still shows `pending`: a `complete` observed on day 5 and delivered
+    afterwards is older than what the warehouse knows, and is not applied."""
+    wh.write_page(page([_at([rec("r1")], 3)]))
+    assert wh.write_page(page([_at([rec("r1")], 6)])) == WriteCounts(unchanged=1)
+    assert wh.execute("SELECT _observed_at FROM checkr.reports").fetchall() == [(_day(6),)]
+    assert wh.write_page(page([_at([rec("r1", "complete")], 5)])) == WriteCounts(late=1)
+    assert wh.execute("SELECT status FROM checkr.reports").fetchall() == [("pending",)]
+
+
+def test_two_versions_observed_at_once_apply_the_last_and_ask_for_a_recheck(wh: Warehouse) -> None:
+    wh.write_page(page([_at([rec("r1")], 3)]))
+    assert wh.write_page(page([_at([rec("r1", "complete")], 3)])) == WriteCounts(updated=1)
+    open_ids = lambda: wh.open_record_ids(REPORTS, "conn-1", "status", ["complete"])  # noqa: E731
+    assert open_ids() == ["r1"]  # complete, but due for a re-check: the re-poll fetches it again
+    assert wh.write_page(page([_at([rec("r1", "complete")], 4)])) == WriteCounts(unchanged=1)
+    assert open_ids() == []
+
+
+def test_the_latest_observed_version_wins_within_one_write(wh: Warehouse) -> None:
+    b = batch([rec("r1", "complete"), rec("r1", "pending")])  # delivered newest first
+    b.observed_at = [_day(5), _day(3)]
+    assert wh.write_page(page([b])) == WriteCounts(added=1)
+    assert wh.execute("SELECT status FROM checkr.reports").fetchall() == [("complete",)]
+
+
+def test_a_deleted_record_is_not_brought_back_by_a_version_older_than_its_deletion(wh: Warehouse) -> None:
+    wh.begin_attempt("checkr", "conn-1", "reports")
+    wh.write_page(page([_at([rec("r1"), rec("r2")], 3)], attempt="a1"))
+    state = wh.begin_attempt("checkr", "conn-1", "reports", fresh=True)
+    assert state.attempt_id
+    seen = _at([rec("r1")], 6)
+    seen.track_seen = True
+    wh.write_page(page([seen], attempt=state.attempt_id))
+    assert wh.complete_attempt("checkr", "conn-1", "reports", state.attempt_id, deletes=[REPORTS], run_id="r",
+                               observed_at=_day(6)) == 1
+    assert wh.write_page(page([_at([rec("r2", "complete")], 5)])) == WriteCounts(late=1)
+    assert wh.execute("SELECT _deleted_at IS NOT NULL FROM checkr.reports WHERE id = 'r2'").fetchall() == [(True,)]
