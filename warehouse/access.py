@@ -67,6 +67,7 @@ class FileWriter:
         self._attached_at = 0.0
         self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
         self.file_id: tuple[int, int] | None = None  # (device, inode) of the attached file
+        self.created = False  # the last attach created the file
 
     # -- sessions -----------------------------------------------------------------------------
     @contextmanager
@@ -77,9 +78,11 @@ class FileWriter:
         transaction(s). `prepare(con)` runs after each attach. Waits at most `timeout` s in all."""
         deadline = time.monotonic() + timeout
         if self._enter(deadline, what):
-            yield self._session_con()  # nested: the outer session holds everything
-            with self._cond:
-                self._depth -= 1
+            try:
+                yield self._session_con()  # nested: the outer session holds everything
+            finally:
+                with self._cond:
+                    self._depth -= 1
             return
         failed = True
         try:
@@ -163,7 +166,8 @@ class FileWriter:
     def _attach(self, con: duckdb.DuckDBPyConnection, deadline: float, what: str) -> None:
         held = self.lock.write(max(0.0, deadline - time.monotonic()), what)
         try:
-            self._alias = attach_writer(con, self.path, row_group_size=ROW_GROUP_SIZE, deadline=deadline)
+            self._alias, self.created = attach_writer(con, self.path, row_group_size=ROW_GROUP_SIZE,
+                                                      deadline=deadline)
         except BaseException:
             held.release()
             raise

@@ -86,8 +86,11 @@ def _retrying(path: Path, deadline: float, open_once: Callable[[], T]) -> T:
             delay *= 2
 
 
-def attach_writer(con: duckdb.DuckDBPyConnection, path: Path, *, row_group_size: int, deadline: float) -> str:
-    """Attach `path` for writing to the in-memory session `con` and make it the default catalog.
+def attach_writer(
+    con: duckdb.DuckDBPyConnection, path: Path, *, row_group_size: int, deadline: float
+) -> tuple[str, bool]:
+    """Attach `path` for writing to the in-memory session `con` and make it the default catalog;
+    returns (the name it is attached under, whether the file was created now).
 
     ROW_GROUP_SIZE is an ATTACH option only, hence an in-memory session rather than
     `duckdb.connect(path)`; attaching again to the same session is also ~3x cheaper than a new one."""
@@ -105,7 +108,7 @@ def attach_writer(con: duckdb.DuckDBPyConnection, path: Path, *, row_group_size:
     _retrying(path, deadline, attach)
     if created:  # customer data: owner-only, whatever the caller's umask
         make_private(path, Path(f"{path}.wal"))
-    return alias
+    return alias, created
 
 
 def detach_writer(con: duckdb.DuckDBPyConnection, alias: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from warehouse.records import (
     TableTarget,
     WriteCounts,
 )
+from warehouse.rwlock import lock_dir
 from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedupe_table, latest_per_key, per_row
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
@@ -74,17 +76,33 @@ __all__ = [
 # Raise it with SCREENSYNC_WAREHOUSE_MEMORY: the errors say so.
 MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "48MB")
 
+BULK_ROWS = ROW_GROUP_SIZE // 8  # a write this large into one table never vacuums (see Warehouse.__init__)
+VACUUM_EVERY_S = 300.0
+
 _PREPARED: set[tuple[int, int]] = set()  # files (device, inode) whose meta tables this process created
 
 
 def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
-    """The meta schema, once per file per process (after the first attach)."""
-    if writer.file_id in _PREPARED:
+    """The meta schema, once per file per process (after the first attach; again for a new file)."""
+    if writer.file_id in _PREPARED and not writer.created:
         return
     con.execute(st.META_DDL)
     con.execute(owed.OWED_DDL)
     if writer.file_id is not None:
         _PREPARED.add(writer.file_id)
+
+
+def _vacuum_due(path: Path) -> bool:
+    """Is it time for a small write's checkpoint to vacuum (once per VACUUM_EVERY_S, across processes)?"""
+    stamp = lock_dir(path) / "vacuumed"
+    try:
+        if time.time() - stamp.stat().st_mtime < VACUUM_EVERY_S:
+            return False
+    except FileNotFoundError:
+        pass
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+    return True
 
 
 def _purpose() -> str:
@@ -131,17 +149,19 @@ class Warehouse:
         self._settings = {
             "threads": str(int(threads)),
             "memory_limit": f"'{memory_limit}'",
-            # A checkpoint's vacuum merged each write's few-row tail row group into its full
-            # neighbour, re-compressing nearly everything a first load wrote: 1.5 s of a 100,000
-            # candidate sync. Our tables never need it: model tables are only inserted and updated
-            # (deletes are soft), and the keys a run saw are deleted a whole run at a time, which frees
-            # their row groups without a vacuum.
-            "max_vacuum_tasks": "0",
             # Trying dictionary compression on every string column of every row group was ~15% of a
             # first load's write time and ~17 MB of its peak memory; without it the strings go to
             # FSST and the file was 5% larger (docs/benchmarks.md). Readers are unaffected.
             "disabled_compression_methods": "'dictionary'",
+            # A checkpoint's vacuum merged each write's tail row group into its neighbours, re-compressing
+            # most of a first load (+15-40% CPU in bench/sync_full.py, files 5-20% larger); and it is
+            # global: a vacuum at any checkpoint merges every table's small row groups. So no vacuum...
+            "max_vacuum_tasks": "0",
         }
+        # ...except at one small write's checkpoint every VACUUM_EVERY_S: every write session ends
+        # with a checkpoint (the file is let go), and each small write (a webhook, a run's bookkeeping)
+        # leaves a small row group of its own (200 one-event writes grew a file from 22 to 50 MB).
+        self._vacuum_settings = {**self._settings, "max_vacuum_tasks": "100"}
         self._owing: set[tuple[str, str, str]] | None = None  # (integration, connection, table) owing records
         self._seen_generation = -1
         self._columns: dict[TableTarget, tuple[Column, ...]] = {}
@@ -151,9 +171,10 @@ class Warehouse:
 
     # -- sessions ------------------------------------------------------------------------------
     @contextmanager
-    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _session(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         writer = self._writer
-        with writer.session(timeout=self.lock_timeout, what=self.purpose, settings=self._settings,
+        settings = self._vacuum_settings if not bulk and _vacuum_due(self.path) else self._settings
+        with writer.session(timeout=self.lock_timeout, what=self.purpose, settings=settings,
                             prepare=lambda con: _prepare(writer, con)) as con:
             if writer.generation != self._seen_generation:  # attached again: others may have written since
                 self._seen_generation = writer.generation
@@ -161,9 +182,10 @@ class Warehouse:
             yield con
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction (the file is this thread's until it commits or rolls back)."""
-        with self._session() as con:
+    def transaction(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction (the file is this thread's until it commits or rolls back).
+        `bulk`: it writes whole row groups (no vacuum at its checkpoint)."""
+        with self._session(bulk=bulk) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -330,8 +352,9 @@ class Warehouse:
 
     def _commit(self, page: PageWrite) -> WriteCounts:
         what = f"{page.integration}/{page.connection_id}/{page.sync}"
+        bulk = any(isinstance(b, StagedBatch) and b.num_rows >= BULK_ROWS for b in page.batches)
         try:
-            with self._transaction() as con:
+            with self._transaction(bulk=bulk) as con:
                 return self._write_page(con, page)
         except duckdb.Error as exc:  # name what was being written, and the setting when it is memory
             if is_out_of_memory(exc):

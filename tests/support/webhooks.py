@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -49,30 +48,22 @@ def cli_env(store_path: Path, key: str, warehouse: Path) -> dict[str, str]:
 @contextmanager
 def serve_web(env: dict[str, str], log: Path) -> Iterator[str]:
     """`screensync serve-web` in its own process (as a user starts it); yields its base URL."""
+    from flows.processes import ChildProcess
+
     port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "screensync", "serve-web", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    args = [sys.executable, "-m", "screensync", "serve-web", "--port", str(port)]
+    with ChildProcess("serve-web", args, env=env, cwd=ROOT, log_path=log) as proc:
+        wait_until(lambda: _healthy(base, proc), timeout=60, what=f"serve-web to answer ({log})")
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+
+
+def _healthy(base: str, proc: Any) -> bool:
+    assert proc.running(), proc.log_tail()
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_until(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:

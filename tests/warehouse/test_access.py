@@ -165,3 +165,16 @@ def test_only_the_warehouse_package_opens_the_warehouse_file() -> None:
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
     assert duckdb.__version__.startswith("1.5.")  # the read-only/attach behaviour relied on here
+
+
+def test_a_write_that_fails_still_lets_go_of_the_file(tmp_path: Path) -> None:
+    from tests.warehouse.whelpers import REPORTS
+
+    db = tmp_path / "checkr.duckdb"  # named after a schema: creating checkr.reports fails, inside a transaction
+    wh = Warehouse(db)
+    with pytest.raises(ValueError, match="ambiguous"):
+        wh.ensure_tables([REPORTS])
+    with pytest.raises(duckdb.Error):
+        wh.execute("SELECT * FROM no_such_table")
+    code = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=60)
