@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -47,8 +48,16 @@ def mark_rejects_seen(
 
 
 def soft_delete_unseen(
-    con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, attempt_id: str, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    target: TableTarget,
+    *,
+    connection_id: str,
+    attempt_id: str,
+    run_id: str,
+    observed_at: datetime | None = None,
 ) -> int:
+    """Soft-delete the rows of the connection the attempt did not see; `observed_at` (provider clock)
+    is when their absence was seen, so an older version arriving later does not bring them back."""
     main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
     pk = ident(target.primary_key)
     scope = {"conn": connection_id, "attempt": attempt_id, "schema": target.schema, "table": target.table}
@@ -81,14 +90,15 @@ def soft_delete_unseen(
             SELECT {cols}, t.connection_id, t._raw, t._hash, t._last_modified_at AS _valid_from,
                    current_timestamp AS _valid_to,
                    CASE WHEN t._last_modified_at = t._first_seen_at THEN 'insert' ELSE 'update' END AS _change,
-                   t._run_id
+                   t._run_id, t._observed_at
             FROM {main} t JOIN {GONE} g ON t.{pk} = g.{pk} WHERE t.connection_id = $conn""",
             {"conn": connection_id},
         )
         con.execute(
-            f"""UPDATE {main} t SET _deleted_at = current_timestamp, _run_id = $run, _synced_at = current_timestamp
+            f"""UPDATE {main} t SET _deleted_at = current_timestamp, _run_id = $run, _synced_at = current_timestamp,
+                _observed_at = greatest(t._observed_at, $observed::TIMESTAMPTZ)
             FROM {GONE} g WHERE t.connection_id = $conn AND t.{pk} = g.{pk}""",
-            {"conn": connection_id, "run": run_id},
+            {"conn": connection_id, "run": run_id, "observed": observed_at},
         )
     con.execute(f"DROP TABLE IF EXISTS {GONE}")
     return int(count)

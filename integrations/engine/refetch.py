@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from integrations.engine.errors import ProviderError
 from integrations.engine.http_client import ProviderClient
+from integrations.engine.observed import provider_time, stamp
 from integrations.engine.paginators import extract_records
 from integrations.engine.registry import Integration
 from integrations.engine.validation import validate_records
@@ -57,13 +59,14 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
         o for o in run.wh.owed_records(integration=integration, connection_id=connection_id, sync=sync.name)
         if all_owed or o.last_run_id != run.run_id
     ]
-    pending: dict[str, list[tuple[str, Any]]] = {}  # table -> (owed id, fetched record)
+    pending: dict[str, list[tuple[str, Any, datetime]]] = {}  # table -> (owed id, fetched record, when)
     for o in owed:
         how = sync.refetch_for(o.table)
         if how is None:
             continue  # the list brings it back (a full sync), or the cursor waits for it
         try:
-            body, _ = client.get_json(how.endpoint.format(id=quote(o.record_id, safe="")), params=how.params or None)
+            body, response = client.get_json(how.endpoint.format(id=quote(o.record_id, safe="")),
+                                             params=how.params or None)
         except ProviderError as exc:
             if exc.status_code in GONE:
                 log.info("%s/%s: owed %s %s is gone at the provider (%d)", integration, connection_id, o.table,
@@ -77,7 +80,7 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
             continue
         where = f"{integration} connection {connection_id!r}: {how.endpoint}"
         (record,) = extract_records(body, run.integ.definition.pagination_for(sync), single=True, where=where)
-        pending.setdefault(o.table, []).append((o.record_id, record))
+        pending.setdefault(o.table, []).append((o.record_id, record, provider_time(response)))
         if len(pending[o.table]) >= BATCH:
             _land(run, o.table, pending.pop(o.table), attempt_id, done, seen=not all_owed)
     for table, fetched in pending.items():
@@ -86,9 +89,9 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
 
 
 def _land(
-    run: RunLike, table: str, fetched: list[tuple[str, Any]], attempt_id: str, done: Refetched, *, seen: bool
+    run: RunLike, table: str, fetched: list[tuple[str, Any, datetime]], attempt_id: str, done: Refetched, *, seen: bool
 ) -> None:
-    records = [r for _, r in fetched]
+    records = [r for _, r, _ in fetched]
     if table == run.sync.table:
         batches, rejects, _ = run.validate_page(records)
         landed_ids = {str(row.get(run.sync.primary_key)) for row in batches[0].rows}
@@ -102,7 +105,9 @@ def _land(
         batches = [RecordBatch(target, checked.rows, checked.raws)]
         rejects = [RejectedRecord(table, rid, err, raw) for rid, err, raw in checked.rejects]
         landed_ids = set(checked.ids)
+    when = {rid: at for rid, _, at in fetched}
+    stamp(batches, when, max(when.values()))
     run.write(batches, rejects, attempt_id)
-    landed = sum(1 for rid, _ in fetched if rid in landed_ids)
+    landed = sum(1 for rid, _, _ in fetched if rid in landed_ids)
     done.landed += landed
     done.still_owed += len(fetched) - landed

@@ -23,6 +23,7 @@ from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.gc_tuning import fewer_collections
 from integrations.engine.http_client import ProviderClient
+from integrations.engine.observed import provider_time, stamp
 from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
@@ -208,6 +209,13 @@ class SyncRun:
         self.records = 0
         self.cursor_start: Any = None  # the cursor this attempt reads after
         self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
+        self.observed_max: datetime | None = None  # latest provider time this run heard (observed.py)
+
+    def observed(self, when: datetime | None) -> datetime | None:
+        """Note a provider time this run heard; returns it."""
+        if when is not None and (self.observed_max is None or when > self.observed_max):
+            self.observed_max = when
+        return when
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -278,6 +286,8 @@ class SyncRun:
                     raise
                 if page is not None:
                     batches, rejects, rows = self.validate_page(page.records)
+                    for b in batches:
+                        b.observed_at = self.observed(page.observed_at)
                     pending.add([self.wh.stage(b, rejects) for b in batches], rejects, page)
                     if sync.cursor is not None:
                         max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
@@ -329,11 +339,15 @@ class SyncRun:
                             self.sync.primary_key)
         ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
         batch: list[Any] = []
+        fetched_at: dict[str, datetime] = {}
         for i, rid in enumerate(ids, 1):
-            body, _ = client.get_json(rp.endpoint.format(id=rid))
+            body, response = client.get_json(rp.endpoint.format(id=rid))
             batch.append(body)
+            fetched_at[rid] = self.observed(provider_time(response)) or datetime.now(UTC)
             if len(batch) >= 50 or i == len(ids):
                 batches, rejects, _ = self.validate_page(batch)
+                stamp(batches, fetched_at, max(fetched_at.values()))
+                fetched_at = {}
                 self._write(batches, rejects, attempt_id, checkpoint=None)
                 self.records += len(batch)
                 self.pages += 1
@@ -404,7 +418,7 @@ def run_sync(
                     requests, retries, rate_limited = _activity(client)
             deletes = [run.targets.main] if (sync.track_deletes and mode == "full") else []
             deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
-                                                 deletes=deletes, run_id=run.run_id)
+                                                 deletes=deletes, run_id=run.run_id, observed_at=run.observed_max)
         owed = warehouse.count_owed(integration, connection_id, sync_name)
         if run.counts.rejected or owed:
             status = RunStatus.PARTIAL
