@@ -41,13 +41,16 @@ def main() -> None:
                        metadata=ConnectionMetadata(base_url=section["base_url"], environment="sandbox")),
             Credentials(token=token),
         )
+    before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     with Warehouse(db) as wh:
         result = run_sync(integration, "bench", sync_name, warehouse=wh, store=store, full_refresh=full_refresh)
     elapsed = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"status": result.status.value, "error": result.error, "seconds": elapsed,
-                      "peak_rss_mb": peak_mb, "added": result.added, "updated": result.updated,
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu_s = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime  # this process's CPU in the sync
+    print(json.dumps({"status": result.status.value, "error": result.error, "seconds": elapsed, "cpu_s": cpu_s,
+                      "file_mb": db.stat().st_size / 1e6, "peak_rss_mb": peak_mb, "added": result.added, "updated": result.updated,
                       "unchanged": result.unchanged, "requests": result.requests, "retries": result.retries,
                       "rate_limited": result.rate_limited,
                       "pages": result.pages}))

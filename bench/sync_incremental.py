@@ -12,10 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import duckdb
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._sandbox_proc import ROOT, sandbox_process, set_rate_limit
+from warehouse.read import query
 
 SYNCS = ("account", "candidates", "reports", "packages", "invitations", "invoices")
 
@@ -36,10 +35,8 @@ def main() -> None:
         info_path.write_text(json.dumps(info))
         db = Path(tmp) / "wh.duckdb"
         first = {s: run(info_path, db, s) for s in SYNCS}
-        con = duckdb.connect(str(db), read_only=True)
-        open_reports = con.execute("SELECT count(*) FROM checkr.reports WHERE status NOT IN ('complete', 'canceled')"
-                                   ).fetchone()[0]
-        con.close()
+        ((open_reports,),) = query("SELECT count(*) FROM checkr.reports WHERE status NOT IN ('complete', 'canceled')",
+                                   path=db)
         second = {s: run(info_path, db, s) for s in SYNCS}
     print(f"{'sync':>12} {'first requests':>15} {'again requests':>15} {'again changed':>14} {'allowed':>8}")
     for s in SYNCS:

@@ -101,6 +101,8 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     processed_at TEXT,
     PRIMARY KEY (integration, event_id)
 );
+-- the webhook applier asks for the oldest pending events every few seconds
+CREATE INDEX IF NOT EXISTS webhook_events_by_status ON webhook_events (status, received_at);
 """
 
 
@@ -636,14 +638,23 @@ class SqliteConnectionStore:
         return True, "pending"
 
     def set_event_status(self, integration: str, event_id: str, status: str, detail: str | None = None) -> None:
+        self.set_event_statuses([(integration, event_id, status, detail)])
+
+    def set_event_statuses(self, updates: list[tuple[str, str, str, str | None]]) -> None:
+        """(integration, event id, status, detail) for many events, in one transaction."""
+        now = _now()
         with self._write() as con:
-            con.execute(
+            con.executemany(
                 "UPDATE webhook_events SET status = ?, detail = ?, processed_at = ? "
                 "WHERE integration = ? AND event_id = ?",
-                (status, detail, _now() if status != "pending" else None, integration, event_id),
+                [(status, detail, now if status != "pending" else None, integration, event_id)
+                 for integration, event_id, status, detail in updates],
             )
 
-    def events(self, status: str | None = None, integration: str | None = None) -> list[dict[str, Any]]:
+    def events(
+        self, status: str | None = None, integration: str | None = None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Recorded events, oldest first (`limit`: the oldest that many)."""
         sql, args = (
             "SELECT integration, event_id, event_type, account_id, status, detail, received_at, processed_at "
             "FROM webhook_events WHERE 1=1",
@@ -653,8 +664,11 @@ class SqliteConnectionStore:
             sql, args = sql + " AND status = ?", [*args, status]
         if integration:
             sql, args = sql + " AND integration = ?", [*args, integration]
+        sql += " ORDER BY received_at, rowid"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, int(limit)]
         with self._read() as con:
-            return [dict(r) for r in con.execute(sql + " ORDER BY received_at", args).fetchall()]
+            return [dict(r) for r in con.execute(sql, args).fetchall()]
 
     def event_body(self, integration: str, event_id: str) -> bytes:
         with self._read() as con:

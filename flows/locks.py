@@ -1,10 +1,11 @@
-"""Cross-process locks beside the warehouse file (Linux/macOS `fcntl.flock`).
+"""One-at-a-time locks beside the warehouse file (Linux/macOS `fcntl.flock`).
 
-DuckDB lets one process write a database file at a time, and two runs of the same
-(connection, sync) would fight over its checkpoint. Prefect global concurrency limits would
-need a server for every run (tests, `screensync sync`); a lock file works for any process on
-the machine that holds the warehouse, which is also where DuckDB's own limit applies.
-The OS drops a flock when its holder dies, so a killed worker never leaves a stale lock.
+Two runs of the same (connection, sync) would fight over its checkpoint, so each run holds that
+pair's lock; two webhook appliers would apply the same events twice, so one applies at a time.
+(Access to the warehouse file itself is warehouse/rwlock.py's.) Prefect global concurrency limits
+would need a server for every run (tests, `screensync sync`); a lock file works for any process on
+the machine that holds the warehouse. The OS drops a flock when its holder dies, so a killed
+worker never leaves a stale lock.
 """
 
 from __future__ import annotations
@@ -17,19 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from warehouse.rwlock import lock_dir
+
 POLL_SECONDS = 0.2
 
 
 class LockTimeout(TimeoutError):
     """Another process kept the lock for longer than we were willing to wait."""
-
-
-def lock_dir(warehouse: Path) -> Path:
-    return warehouse.resolve().parent / f".{warehouse.name}.locks"
-
-
-def warehouse_lock_path(warehouse: Path) -> Path:
-    return lock_dir(warehouse) / "warehouse-writer.lock"
 
 
 def sync_lock_path(warehouse: Path, integration: str, connection_id: str, sync: str) -> Path:
@@ -51,7 +46,7 @@ def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
-                        f"{what} is held by another process (lock file {path}); waited {timeout:.0f}s"
+                        f"{what} is held by another process{holder(path)} (lock file {path}); waited {timeout:.0f}s"
                     ) from None
                 time.sleep(POLL_SECONDS)
         os.ftruncate(fd, 0)
@@ -62,3 +57,12 @@ def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def holder(lock: Path) -> str:
+    """` (PID n)` of the process that wrote its PID in the lock file, or nothing."""
+    try:
+        pid = lock.read_text().strip()
+    except OSError:
+        return ""
+    return f" (PID {pid})" if pid.isdigit() else ""

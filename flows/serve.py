@@ -62,8 +62,12 @@ def runner_deployments(
 
 
 def serve(only: list[str] | None = None, limit: int | None = None) -> None:
-    """Block, running scheduled and manually triggered runs until interrupted."""
+    """Block, running scheduled and manually triggered runs until interrupted; webhook events recorded
+    in the inbox are applied to the warehouse meanwhile (screensync/webhook_applier.py)."""
     from prefect import serve as prefect_serve
 
+    from screensync.webhook_applier import applying_beside
+
     check_api_reachable()
-    prefect_serve(*runner_deployments(only), limit=limit)
+    with applying_beside():
+        prefect_serve(*runner_deployments(only), limit=limit)

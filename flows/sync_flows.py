@@ -1,13 +1,13 @@
 """The sync flow: one integration's connections x syncs, one Prefect task per (connection, sync).
 
 Concurrency, in layers:
-- the flow holds the warehouse writer lock (flows/locks.py) for its whole run and opens the
-  DuckDB file once, because DuckDB allows one writing process per file; a second flow process
-  (another schedule firing) waits for it rather than failing;
-- inside the flow, tasks run on a bounded thread pool; HTTP fetching overlaps, warehouse calls
-  are serialised through one in-process lock (`SerialisedWarehouse`);
-- each (connection, sync) also takes its own lock file, so the same pair never runs twice at
-  once even if a future change opens the warehouse per task.
+- tasks run on a bounded thread pool; HTTP fetching overlaps, and each warehouse write is a short
+  transaction of its own (warehouse/access.py): the file is held for a write, never for the flow,
+  so other flows, webhooks and analysts take their turns between any two writes;
+- each (connection, sync) takes its own lock file, so the same pair never runs twice at once
+  (another schedule firing, a `screensync sync` from a shell);
+- the webhook applier runs beside the tasks (at the start, every few seconds, and at the end):
+  events recorded while nobody else could apply them land within seconds.
 Each connection's syncs run in their declared order (reports re-poll after candidates land);
 different connections run side by side, and one connection's failure never stops another's.
 """
@@ -15,7 +15,6 @@ different connections run side by side, and one connection's failure never stops
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +27,12 @@ from prefect.utilities.annotations import allow_failure
 
 from flows.artifacts import publish_sync_artifacts
 from flows.events import emit_sync_events
-from flows.locks import LockTimeout, file_lock, sync_lock_path, warehouse_lock_path
+from flows.locks import LockTimeout, file_lock, sync_lock_path
 from integrations.engine.results import RunStatus, SyncResult
 
 MAX_WORKERS = int(os.environ.get("SCREENSYNC_MAX_WORKERS", "4"))
-WAREHOUSE_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_WAREHOUSE_LOCK_TIMEOUT", "900"))
+# the longest one write transaction waits for the warehouse (a process outside screensync holding it)
+WAREHOUSE_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_WAREHOUSE_LOCK_TIMEOUT", "120"))
 SYNC_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_SYNC_LOCK_TIMEOUT", "60"))
 
 
@@ -48,29 +48,6 @@ class SyncTaskFailed(RuntimeError):
 
 class SyncRunsFailed(RuntimeError):
     """Raised by the flow so its run ends Failed; the message names every failed (connection, sync)."""
-
-
-class SerialisedWarehouse:
-    """One Warehouse shared by the flow's threads; every call goes through one lock.
-
-    DuckDB connections are not meant to be used from several threads at once; fetching is
-    where the time goes, so serialising only the warehouse calls keeps the overlap that matters.
-    """
-
-    def __init__(self, warehouse: Any) -> None:
-        self._warehouse = warehouse
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._warehouse, name)
-        if not callable(attr):
-            return attr
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return locked
 
 
 def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
@@ -92,21 +69,22 @@ def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
     retry_condition_fn=_coarse_failure_only,
     task_run_name="{integration}/{connection_id}/{sync}",
 )
-def sync_one(
-    integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse: Any, warehouse_path: str
-) -> SyncResult:
+def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str) -> SyncResult:
     """One (connection, sync): the engine does the work; this adds the lock and the task state."""
     from pathlib import Path
 
     from connections.store import open_store
     from integrations.engine.sync_runner import run_sync
+    from warehouse.loader import Warehouse
 
     logger = get_run_logger()
     lock = sync_lock_path(Path(warehouse_path), integration, connection_id, sync)
-    with file_lock(lock, timeout=SYNC_LOCK_TIMEOUT, what=f"sync {integration}/{connection_id}/{sync}"):
+    what = f"sync {integration}/{connection_id}/{sync}"
+    with file_lock(lock, timeout=SYNC_LOCK_TIMEOUT, what=what):
         logger.info(
             "connection=%s model=%s: sync starting%s", connection_id, sync, " (full refresh)" if full_refresh else ""
         )
+        warehouse = Warehouse(warehouse_path, lock_timeout=WAREHOUSE_LOCK_TIMEOUT, purpose=what)
         result = run_sync(
             integration, connection_id, sync, warehouse=warehouse, store=open_store(), full_refresh=full_refresh
         )
@@ -198,23 +176,19 @@ def run_fan_out(
     full_refresh: bool,
     submit: Callable[..., PrefectFuture[SyncResult]],
 ) -> list[SyncResult]:
-    """Submit every (connection, sync) under the warehouse lock and wait for all of them."""
+    """Submit every (connection, sync), with the webhook applier running beside them, and wait for all."""
     from screensync.settings import warehouse_path
-    from warehouse.loader import Warehouse
+    from screensync.webhook_applier import applying_beside
 
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        file_lock(warehouse_lock_path(path), timeout=WAREHOUSE_LOCK_TIMEOUT, what=f"warehouse {path}"),
-        Warehouse(path) as wh,
-    ):
-        shared = SerialisedWarehouse(wh)
+    with applying_beside(path):
         futures: list[tuple[str, str, PrefectFuture[SyncResult]]] = []
         for cid in connection_ids:
             previous: PrefectFuture[SyncResult] | None = None
             for sync in syncs:
                 wait_for = [allow_failure(previous)] if previous is not None else None
-                fut = submit(integration, cid, sync, full_refresh, shared, str(path), wait_for=wait_for)
+                fut = submit(integration, cid, sync, full_refresh, str(path), wait_for=wait_for)
                 futures.append((cid, sync, fut))
                 previous = fut
         return [_outcome(f, integration, cid, sync) for cid, sync, f in futures]

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.utils import formatdate
 from types import TracebackType
 from typing import Any
 
@@ -67,15 +68,40 @@ def build_providers(
     return providers
 
 
+class SimulatedDate:
+    """ASGI middleware: every response's `Date` header is the sandbox clock's time, as a provider's
+    is its own clock's (uvicorn's would be the real time, and is switched off for providers). A
+    client orders record versions by it (integrations/engine/observed.py)."""
+
+    def __init__(self, app: Any, clock: SandboxClock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(self.clock.now().timestamp(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
 class _Thread:
     """One uvicorn server in its own thread with its own event loop.
 
     uvicorn binds the port itself: handing it a pre-bound socket cost ~40 ms a request here
     (delayed ACKs), so port 0 is resolved to a free port first and checked before starting.
     Another process can take that port in between; `start_serving` then retries on a new one.
+    `date_header=False` leaves the `Date` header to the app (providers send the sandbox clock's).
     """
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, *, date_header: bool = True) -> None:
         port = port or free_port(host)  # below the ephemeral range: outgoing sockets cannot take it
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,6 +119,7 @@ class _Thread:
             access_log=False,
             timeout_graceful_shutdown=2,
             backlog=2048,
+            date_header=date_header,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -119,10 +146,12 @@ class _Thread:
         self.server.should_exit = True
 
 
-def start_serving(app: Any, host: str, port: int, deadline: float, attempts: int = 5) -> _Thread:
+def start_serving(
+    app: Any, host: str, port: int, deadline: float, attempts: int = 5, *, date_header: bool = True
+) -> _Thread:
     """Start one server; an auto-chosen port lost to a race between probe and bind is retried."""
     for attempt in range(attempts):
-        t = _Thread(app, host, port)
+        t = _Thread(app, host, port, date_header=date_header)
         t.start()
         try:
             t.wait_started(deadline)
@@ -179,10 +208,11 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         try:
             deadline = time.monotonic() + 30
-            apps = {key: provider.app for key, provider in self.providers.items()}
+            apps = {key: SimulatedDate(provider.app, self.clock) for key, provider in self.providers.items()}
             apps["control"] = build_control_app(self)
             for key, app in apps.items():
-                self._threads[key] = start_serving(app, self.host, self._ports[key], deadline)
+                self._threads[key] = start_serving(app, self.host, self._ports[key], deadline,
+                                                   date_header=key == "control")
         except BaseException:
             self.stop()
             raise

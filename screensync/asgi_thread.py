@@ -55,7 +55,7 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout
     attempts = 1 if port else 5
     for attempt in range(attempts):
         chosen = port or free_port(host)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=chosen, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=chosen, log_level="warning", lifespan="auto"))
         thread = threading.Thread(target=server.run, name=f"uvicorn-{chosen}", daemon=True)
         thread.start()
         while not server.started and thread.is_alive() and time.monotonic() < deadline:

@@ -33,6 +33,9 @@ def _mount() -> None:
     from screensync.status_cli import register as register_status
 
     register_status(app)
+    from screensync.webhooks_cli import register as register_webhooks
+
+    register_webhooks(app)
     app.command("demo")(demo_command)
 
 

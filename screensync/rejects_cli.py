@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from screensync import exit_codes, settings
-from screensync.sync_cli import WAIT_HELP, checked_store, console, fail, known_syncs, report, warehouse_writer
+from screensync.sync_cli import WAIT_HELP, checked_store, console, fail, known_syncs, open_warehouse, report, sync_locks
 
 app = typer.Typer(help="Records syncs quarantined and still owe: list them, fetch them again.", no_args_is_help=True)
 
@@ -31,26 +31,25 @@ def list_command(
     """Records still owed: quarantined by a sync and not landed since (read-only)."""
     import duckdb
 
-    from warehouse.connection import WarehouseError, WarehouseLocked, connect
+    from warehouse.connection import WarehouseError, WarehouseLocked
     from warehouse.owed import owed_records, unidentified_rejects
+    from warehouse.read import read_session
 
     path = settings.warehouse_path()
     if not path.exists():
         console.print(f"nothing owed: there is no warehouse at {path} yet")
         return
     try:
-        con = connect(path, read_only=True, timeout=wait)
+        with read_session(path, timeout=wait) as con:
+            try:
+                owed = owed_records(con, integration=integration, connection_id=connection, sync=model)
+                unidentified = unidentified_rejects(con)
+            except duckdb.CatalogException:  # a warehouse no sync of this version has written yet
+                owed, unidentified = [], 0
     except WarehouseLocked as exc:
         raise fail(exit_codes.INTERRUPTED, str(exc), "run it again once the sync is done (--wait SECONDS)") from None
     except WarehouseError as exc:
         raise fail(exit_codes.FAILED, str(exc), "check SCREENSYNC_WAREHOUSE") from None
-    try:
-        owed = owed_records(con, integration=integration, connection_id=connection, sync=model)
-        unidentified = unidentified_rejects(con)
-    except duckdb.CatalogException:  # a warehouse no sync of this version has written yet
-        owed, unidentified = [], 0
-    finally:
-        con.close()
     table = Table(title="records owed")
     for col in ("integration", "connection", "sync", "table", "record id", "attempts", "first rejected", "last error"):
         table.add_column(col)
@@ -82,12 +81,13 @@ def retry_command(
     definition = get_integration(integration).definition
     path = settings.warehouse_path()
     results = []
-    with warehouse_writer(path, wait) as wh:
-        owed = [o for o in wh.owed_records(integration=integration) if o.connection_id in conn_ids and o.sync in syncs]
-        pairs = dict.fromkeys((o.connection_id, o.sync) for o in owed)
-        if not pairs:
-            console.print(f"nothing owed for {integration}", highlight=False)
-            return
+    wh = open_warehouse(path, wait, f"screensync rejects retry {integration}")
+    owed = [o for o in wh.owed_records(integration=integration) if o.connection_id in conn_ids and o.sync in syncs]
+    pairs = dict.fromkeys((o.connection_id, o.sync) for o in owed)
+    if not pairs:
+        console.print(f"nothing owed for {integration}", highlight=False)
+        return
+    with sync_locks(path, integration, list(pairs), wait):
         for cid, name in pairs:
             tables = {o.table for o in owed if (o.connection_id, o.sync) == (cid, name)}
             by_id = all(definition.sync(name).refetch_for(t) is not None for t in tables)

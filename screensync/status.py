@@ -55,20 +55,17 @@ def read_sync_runs(warehouse: Path, timeout: float) -> dict[tuple[str, str, str]
     """The latest facts per (integration, connection, sync); empty when nothing has synced yet."""
     import duckdb
 
-    from warehouse.connection import connect
+    from warehouse.read import read_session
 
     if not warehouse.exists():
         return {}
-    con = connect(warehouse, read_only=True, timeout=timeout)
-    try:
+    with read_session(warehouse, timeout=timeout) as con:
         try:
             cur = con.execute(RUNS_SQL)
         except duckdb.CatalogException:  # a warehouse no sync has written to
             return {}
         columns = [d[0] for d in cur.description]
         return {(r[0], r[1], r[2]): dict(zip(columns, r, strict=True)) for r in cur.fetchall()}
-    finally:
-        con.close()
 
 
 def short_error(error: str | None) -> str | None:

@@ -27,7 +27,8 @@ console = Console(stderr=True)
 
 COLOURS = {RunStatus.SUCCESS: "green", RunStatus.PARTIAL: "yellow", RunStatus.INTERRUPTED: "yellow",
            RunStatus.FAILED: "red", RunStatus.RUNNING: "blue"}
-WAIT_HELP = "seconds to wait for another process to release the warehouse before giving up (exit code 4)"
+WAIT_HELP = ("seconds to wait for the warehouse (a process outside screensync holding it open) or for the same "
+             "sync running elsewhere, before giving up (exit code 4)")
 EXIT_CODES_HELP = (
     "Exit codes: 0 every run succeeded; 1 a run failed; 2 bad arguments; 3 records were quarantined "
     "(`screensync rejects list`); 4 the warehouse is held by another process, or a run stopped part-way; "
@@ -93,38 +94,53 @@ def checked_store(integration: str, connection_ids: list[str] | None) -> tuple[A
     return store, ids
 
 
-@contextmanager
-def warehouse_writer(path: Path, wait: float) -> Iterator[Warehouse]:
-    """The warehouse for writing, after any other screensync writer (a sync, a flow run) is done
-    with it: the same lock file the flows take. Held elsewhere for longer than `wait`: a clean exit."""
-    from flows.locks import LockTimeout, file_lock, warehouse_lock_path
+def open_warehouse(path: Path, wait: float, purpose: str) -> Warehouse:
+    """The warehouse for writing: each write waits at most `wait` s for the write in progress (a sync's
+    page, webhooks) or for a process outside screensync holding the file; held longer: a clean exit."""
     from warehouse.loader import Warehouse, WarehouseLocked
 
-    lock = warehouse_lock_path(path)
-    stack = ExitStack()
     try:
-        stack.enter_context(file_lock(lock, timeout=wait, what=f"warehouse {path}"))
-        wh = stack.enter_context(Warehouse(path, lock_timeout=wait))
-    except LockTimeout:
-        stack.close()
-        holder = _lock_holder(lock)
-        raise fail(exit_codes.INTERRUPTED,
-                   f"another screensync sync or flow run{holder} is writing {path} (waited {wait:.0f}s); "
-                   "nothing was run", "let it finish, or run again with --wait SECONDS to wait longer") from None
+        return Warehouse(path, lock_timeout=wait, purpose=purpose)
     except WarehouseLocked as exc:
-        stack.close()
         raise fail(exit_codes.INTERRUPTED, f"{exc} Nothing was run.",
                    "close that session, or run again later (--wait SECONDS waits longer)") from None
-    with stack:
-        yield wh
 
 
-def _lock_holder(lock: Path) -> str:
+@contextmanager
+def sync_locks(path: Path, integration: str, pairs: list[tuple[str, str]], wait: float) -> Iterator[None]:
+    """Hold each (connection, sync) about to run, as the flows do: the same sync never runs twice at
+    once. One held elsewhere for longer than `wait`: a clean exit, nothing run."""
+    import time
+
+    from flows.locks import LockTimeout, file_lock, holder, sync_lock_path
+
+    deadline = time.monotonic() + wait
+    with ExitStack() as stack:
+        for cid, name in pairs:
+            lock = sync_lock_path(path, integration, cid, name)
+            try:
+                stack.enter_context(file_lock(lock, timeout=max(0.0, deadline - time.monotonic()),
+                                              what=f"sync {integration}/{cid}/{name}"))
+            except LockTimeout:
+                raise fail(exit_codes.INTERRUPTED,
+                           f"another screensync sync or flow run{holder(lock)} is running {integration}/{cid}/{name} "
+                           f"(waited {wait:.0f}s); nothing was run",
+                           "let it finish, or run again with --wait SECONDS to wait longer") from None
+        yield
+
+
+def apply_webhooks(store: Any, path: Path) -> None:
+    """Webhook events still waiting in the inbox go to the warehouse too (quietly; never fails the command)."""
+    from screensync.webhook_applier import WebhookApplier
+
     try:
-        pid = lock.read_text().strip()
-    except OSError:
-        return ""
-    return f" (PID {pid})" if pid.isdigit() else ""
+        done = WebhookApplier(store, path).apply_pending()
+    except Exception as exc:
+        console.print(f"[yellow]webhook events not applied now:[/] {exc}", highlight=False)
+        return
+    if done.applied or done.failed:
+        console.print(f"webhook events: {done.applied} applied, {done.failed} failed "
+                      "(`screensync webhooks list`)", highlight=False)
 
 
 def known_syncs(integration: str, models: list[str] | None) -> list[str]:
@@ -154,10 +170,11 @@ def sync_command(
     store, conn_ids = checked_store(integration, connection)
     results: list[SyncResult] = []
     path = settings.warehouse_path()
-    with warehouse_writer(path, wait) as wh, Progress(
+    with sync_locks(path, integration, [(c, s) for c in conn_ids for s in syncs], wait), Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
     ) as bars:
+        wh = open_warehouse(path, wait, f"screensync sync {integration}")
         for cid in conn_ids:
             for name in syncs:
                 task = bars.add_task(f"{cid} {name}", total=None)
@@ -169,6 +186,7 @@ def sync_command(
                                   full_refresh=full_refresh, progress=progress)
                 bars.update(task, total=bars.tasks[task].completed or 1, completed=bars.tasks[task].completed or 1)
                 results.append(result)
+    apply_webhooks(store, path)
     report(integration, results, path)
 
 

@@ -1,8 +1,9 @@
-"""Open a DuckDB file, waiting politely when another process holds it.
+"""Open the DuckDB file itself, waiting politely when a process outside screensync holds it.
 
-DuckDB lets one process write a file and keeps every other process out (even readers)
-while it is open, so a scheduled sync that starts while an analyst's notebook holds the
-file must wait a bounded time and then fail with a message that says which file and why.
+Every screensync process takes the warehouse's readers-writer lock first (warehouse/rwlock.py), so
+between them DuckDB's own file lock is always free. A process that does not take it (a notebook
+or the `duckdb` CLI holding the file open) still keeps everyone else out, readers too: opening
+then retries with backoff for a bounded time and fails with a message naming the holder.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -20,6 +22,7 @@ from screensync.private_files import make_private
 log = logging.getLogger("screensync.warehouse")
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
+T = TypeVar("T")
 
 
 class WarehouseError(Exception):
@@ -27,11 +30,12 @@ class WarehouseError(Exception):
 
 
 class WarehouseLocked(WarehouseError):
-    """Another process kept the warehouse file open for longer than we were willing to wait."""
+    """Another process kept the warehouse for longer than we were willing to wait."""
 
     def __init__(self, path: Path, waited_s: float, detail: str) -> None:
         self.path = path
         self.waited_s = waited_s
+        self.detail = detail
         super().__init__(
             f"warehouse file {path} is locked by another process (waited {waited_s:.1f}s): {detail}. "
             "DuckDB allows one process per file; close other sessions (notebooks, `duckdb` CLI) or retry later."
@@ -55,57 +59,19 @@ def _lock_detail(exc: duckdb.Error) -> str:
 _RESERVED_CATALOGS = {"memory", "temp", "system", "main"}
 
 
-def _open(
-    path: Path, read_only: bool, row_group_size: int | None, config: dict[str, Any] | None = None
-) -> duckdb.DuckDBPyConnection:
-    if read_only or row_group_size is None:
-        return duckdb.connect(str(path), read_only=read_only, config=config or {})
-    # ROW_GROUP_SIZE is an ATTACH option only: the file is attached to an in-memory session and
-    # made the default catalog, named after the file as a plain `duckdb.connect(path)` would.
-    con = duckdb.connect()
-    try:
-        stem = path.stem if path.stem.lower() not in _RESERVED_CATALOGS else f"{path.stem}_warehouse"
-        alias = stem.replace('"', '""')
-        quoted = str(path).replace("'", "''")
-        con.execute(f"ATTACH '{quoted}' AS \"{alias}\" (ROW_GROUP_SIZE {int(row_group_size)})")
-        con.execute(f'USE "{alias}"')
-    except BaseException:
-        con.close()
-        raise
-    return con
+def catalog_name(path: Path) -> str:
+    """The name the file is attached under: its stem, as a plain `duckdb.connect(path)` would use."""
+    return path.stem if path.stem.lower() not in _RESERVED_CATALOGS else f"{path.stem}_warehouse"
 
 
-def connect(
-    path: str | Path,
-    *,
-    read_only: bool = False,
-    timeout: float = 30.0,
-    initial_delay: float = 0.05,
-    max_delay: float = 2.0,
-    row_group_size: int | None = None,
-    config: dict[str, Any] | None = None,
-) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying lock conflicts with exponential backoff + jitter until `timeout`.
-
-    `row_group_size` (writers only) sets the size of the row groups new rows are written in;
-    `config` (readers) is DuckDB's startup configuration (warehouse/query.py confines readers).
-    """
-    path = Path(path)
-    if read_only and not path.exists():
-        raise WarehouseError(f"warehouse file {path} does not exist yet; run a sync first")
-    created = not read_only and not path.exists()
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
+def _retrying(path: Path, deadline: float, open_once: Callable[[], T]) -> T:
+    """`open_once()`, retrying DuckDB's lock conflicts with exponential backoff + jitter until `deadline`."""
     started = time.monotonic()
-    delay = initial_delay
+    delay = 0.05
     warned = False
     while True:
         try:
-            con = _open(path, read_only, row_group_size, config)
-            if created:  # customer data: owner-only, whatever the caller's umask
-                make_private(path, Path(f"{path}.wal"))
-            return con
+            return open_once()
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise
@@ -113,13 +79,46 @@ def connect(
             if now >= deadline:
                 raise WarehouseLocked(path, now - started, _lock_detail(exc)) from exc
             if not warned:
-                log.warning(
-                    "warehouse %s is locked by another process; retrying for up to %.0fs (%s)",
-                    path,
-                    timeout,
-                    _lock_detail(exc),
-                )
+                log.warning("warehouse %s is held open by a process outside screensync; retrying for up to %.0fs (%s)",
+                            path, deadline - started, _lock_detail(exc))
                 warned = True
-            sleep = min(delay, max_delay) * random.uniform(0.5, 1.5)
-            time.sleep(max(0.0, min(sleep, deadline - now)))
+            time.sleep(max(0.0, min(min(delay, 2.0) * random.uniform(0.5, 1.5), deadline - now)))
             delay *= 2
+
+
+def attach_writer(
+    con: duckdb.DuckDBPyConnection, path: Path, *, row_group_size: int, deadline: float
+) -> tuple[str, bool]:
+    """Attach `path` for writing to the in-memory session `con` and make it the default catalog;
+    returns (the name it is attached under, whether the file was created now).
+
+    ROW_GROUP_SIZE is an ATTACH option only, hence an in-memory session rather than
+    `duckdb.connect(path)`; attaching again to the same session is also ~3x cheaper than a new one."""
+    created = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    alias = catalog_name(path)
+    quoted_alias = alias.replace('"', '""')
+    quoted_path = str(path).replace("'", "''")
+
+    def attach() -> str:
+        con.execute(f"ATTACH '{quoted_path}' AS \"{quoted_alias}\" (ROW_GROUP_SIZE {int(row_group_size)})")
+        con.execute(f'USE "{quoted_alias}"')
+        return alias
+
+    _retrying(path, deadline, attach)
+    if created:  # customer data: owner-only, whatever the caller's umask
+        make_private(path, Path(f"{path}.wal"))
+    return alias, created
+
+
+def detach_writer(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """Detach (DuckDB checkpoints the file and lets go of it)."""
+    con.execute("USE memory")
+    con.execute(f'DETACH "{alias.replace(chr(34), chr(34) * 2)}"')
+
+
+def open_reader(path: Path, *, deadline: float, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to `path` (which must exist)."""
+    if not path.exists():
+        raise WarehouseError(f"warehouse file {path} does not exist yet; run a sync first")
+    return _retrying(path, deadline, lambda: duckdb.connect(str(path), read_only=True, config=config))

@@ -9,6 +9,7 @@ owed no more, and its id is remembered in `_screensync.gone_records` so nothing 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -36,13 +37,15 @@ def mark_gone(
     ids: Sequence[str],
     reason: str,
     run_id: str,
+    observed_at: datetime | None = None,
 ) -> None:
     """Soft-delete these records of the connection, settle what is owed of them and remember them."""
     if not ids:
         return
     con.register(_IDS, pa.table({target.primary_key: pa.array(sorted(set(ids)), type=pa.string())}))
     try:
-        end_live_versions(con, target, connection_id=connection_id, keys=_IDS, reason=reason, run_id=run_id)
+        end_live_versions(con, target, connection_id=connection_id, keys=_IDS, reason=reason, run_id=run_id,
+                          observed_at=observed_at)
         scope = {"integ": integration, "conn": connection_id, "table": target.table}
         pk = ident(target.primary_key)
         con.execute(

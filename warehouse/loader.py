@@ -1,17 +1,21 @@
-"""`Warehouse`: the one object the sync engine writes through.
+"""`Warehouse`: the one object the sync engine, the webhook applier and actions write through.
 
-It holds a single DuckDB write connection for the whole run (DuckDB allows one writing
-process per file) and makes every page one short transaction: records, history, seen keys,
-rejects and the checkpoint commit together or not at all.
+Every call is one short write session on the process's writer of the file (warehouse/access.py):
+the file is attached for it and let go of afterwards, so readers and other processes get their
+turn between any two writes. A page is one transaction: records, history, seen keys, rejects
+and the checkpoint commit together or not at all.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,12 +25,22 @@ import pyarrow as pa
 
 from warehouse import gone, owed, references
 from warehouse import state as st
+from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
-from warehouse.connection import WarehouseError, WarehouseLocked, connect
+from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.deletes import mark_rejects_seen, soft_delete_unseen
 from warehouse.out_of_memory import WarehouseOutOfMemory, is_out_of_memory, write_in_parts
-from warehouse.records import PageWrite, RecordBatch, RejectedRecord, StagedBatch, TableTarget, WriteCounts
-from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedupe_last, dedupe_table
+from warehouse.records import (
+    ObjectWrite,
+    PageWrite,
+    RecordBatch,
+    RejectedRecord,
+    StagedBatch,
+    TableTarget,
+    WriteCounts,
+)
+from warehouse.rwlock import lock_dir
+from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedupe_table, latest_per_key, per_row
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
 from warehouse.upsert import upsert_stage
@@ -35,9 +49,12 @@ from warehouse.views import ViewPartLike, create_views
 log = logging.getLogger("screensync.warehouse")
 
 __all__ = [
+    "ROW_GROUP_SIZE",
+    "ObjectWrite",
     "PageWrite",
     "RecordBatch",
     "RejectedRecord",
+    "Rows",
     "RunRecord",
     "StagedBatch",
     "SyncState",
@@ -50,10 +67,6 @@ __all__ = [
 ]
 
 
-# Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
-# group at every automatic checkpoint: with its default (122,880 rows) a long first load
-# rewrote the same growing row group a dozen times, and held all of it in memory to do so.
-ROW_GROUP_SIZE = 8192
 # The writer's buffer pool: what it has written stays cached up to this, then is evicted. With
 # more, a sync's peak memory grew with the amount it had written (128 MB: 373 MB at 100,000
 # candidates against 322 MB at 20,000). Once writes went straight to the file as whole row
@@ -63,49 +76,137 @@ ROW_GROUP_SIZE = 8192
 # Raise it with SCREENSYNC_WAREHOUSE_MEMORY: the errors say so.
 MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "48MB")
 
+BULK_ROWS = ROW_GROUP_SIZE // 8  # a write this large into one table never vacuums (see Warehouse.__init__)
+VACUUM_EVERY_S = 300.0
+
+_PREPARED: set[tuple[int, int]] = set()  # files (device, inode) whose meta tables this process created
+
+
+def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
+    """The meta schema, once per file per process (after the first attach; again for a new file)."""
+    if writer.file_id in _PREPARED and not writer.created:
+        return
+    con.execute(st.META_DDL)
+    con.execute(owed.OWED_DDL)
+    con.execute(gone.GONE_DDL)
+    if writer.file_id is not None:
+        _PREPARED.add(writer.file_id)
+
+
+def _vacuum_due(path: Path) -> bool:
+    """Is it time for a small write's checkpoint to vacuum (once per VACUUM_EVERY_S, across processes)?"""
+    stamp = lock_dir(path) / "vacuumed"
+    try:
+        if time.time() - stamp.stat().st_mtime < VACUUM_EVERY_S:
+            return False
+    except FileNotFoundError:
+        pass
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+    return True
+
+
+def _purpose() -> str:
+    """What this process is, for the message of whoever waits for its write."""
+    words = [os.path.basename(sys.argv[0] or "python"), *sys.argv[1:4]]
+    return " ".join(words)[:100]
+
+
+@dataclass
+class Rows:
+    """A query's result, fetched before the write session ended."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
 
 class Warehouse:
     def __init__(
-        self, path: str | Path, *, lock_timeout: float = 30.0, threads: int = 1, memory_limit: str = MEMORY_LIMIT
+        self,
+        path: str | Path,
+        *,
+        lock_timeout: float = 30.0,
+        threads: int = 1,
+        memory_limit: str = MEMORY_LIMIT,
+        purpose: str | None = None,
     ) -> None:
-        """`threads=1` because the writer runs many ~100-row statements: DuckDB's thread
+        """`lock_timeout`: the longest one write waits for the file (WarehouseLocked after it).
+        `threads=1` because the writer runs many ~100-row statements: DuckDB's thread
         scheduling costs more than it saves on those (a page write took half the time in
-        measurements). Readers open their own connections with DuckDB's default."""
+        measurements). `purpose` names this writer to whoever waits for it.
+
+        The file and its meta tables are created here: a bad path or a held file fails now."""
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
         self.memory_limit = memory_limit
+        self.purpose = purpose or _purpose()
+        self._writer = FileWriter.of(self.path)
+        self._settings = {
+            "threads": str(int(threads)),
+            "memory_limit": f"'{memory_limit}'",
+            # Trying dictionary compression on every string column of every row group was ~15% of a
+            # first load's write time and ~17 MB of its peak memory; without it the strings go to
+            # FSST and the file was 5% larger (docs/benchmarks.md). Readers are unaffected.
+            "disabled_compression_methods": "'dictionary'",
+            # A checkpoint's vacuum merged each write's tail row group into its neighbours, re-compressing
+            # most of a first load (+15-40% CPU in bench/sync_full.py, files 5-20% larger); and it is
+            # global: a vacuum at any checkpoint merges every table's small row groups. So no vacuum...
+            "max_vacuum_tasks": "0",
+        }
+        # ...except at one small write's checkpoint every VACUUM_EVERY_S: every write session ends
+        # with a checkpoint (the file is let go), and each small write (a webhook, a run's bookkeeping)
+        # leaves a small row group of its own (200 one-event writes grew a file from 22 to 50 MB).
+        self._vacuum_settings = {**self._settings, "max_vacuum_tasks": "100"}
         self._owing: set[tuple[str, str, str]] | None = None  # (integration, connection, table) owing records
-        self._con: duckdb.DuckDBPyConnection | None = connect(
-            self.path, timeout=lock_timeout, row_group_size=ROW_GROUP_SIZE
-        )
+        self._seen_generation = -1
         self._columns: dict[TableTarget, tuple[Column, ...]] = {}
         self._found_existing: dict[TableTarget, bool] = {}  # last write of the table met known keys
-        self._con.execute(f"SET threads = {int(threads)}")
-        self._con.execute(f"SET memory_limit = '{memory_limit}'")
-        # A checkpoint's vacuum merged each write's few-row tail row group into its full
-        # neighbour, re-compressing nearly everything a first load wrote: 1.5 s of a 100,000
-        # candidate sync, spent when the file was closed. Our tables never need it: model tables
-        # are only inserted and updated (deletes are soft), and the keys a run saw are deleted
-        # a whole run at a time, which frees their row groups without a vacuum.
-        self._con.execute("SET max_vacuum_tasks = 0")
-        # Trying dictionary compression on every string column of every row group was ~15% of a
-        # first load's write time and ~17 MB of its peak memory; without it the strings go to
-        # FSST and the file was 5% larger (docs/benchmarks.md). Readers are unaffected.
-        self._con.execute("SET disabled_compression_methods = 'dictionary'")
-        self._con.execute(st.META_DDL)
-        self._con.execute(owed.OWED_DDL)
-        self._con.execute(gone.GONE_DDL)
+        with self._session():
+            pass
 
-    # -- lifecycle -------------------------------------------------------------------------
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            raise WarehouseError(f"warehouse {self.path} is closed")
-        return self._con
+    # -- sessions ------------------------------------------------------------------------------
+    @contextmanager
+    def _session(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        writer = self._writer
+        settings = self._vacuum_settings if not bulk and _vacuum_due(self.path) else self._settings
+        with writer.session(timeout=self.lock_timeout, what=self.purpose, settings=settings,
+                            prepare=lambda con: _prepare(writer, con)) as con:
+            if writer.generation != self._seen_generation:  # attached again: others may have written since
+                self._seen_generation = writer.generation
+                self._owing = None
+            yield con
+
+    @contextmanager
+    def transaction(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction (the file is this thread's until it commits or rolls back).
+        `bulk`: it writes whole row groups (no vacuum at its checkpoint)."""
+        with self._session(bulk=bulk) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    _transaction = transaction
+
+    def execute(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Rows:
+        """Run one statement in a write session and return its rows (fetched before the file is let go)."""
+        with self._session() as con:
+            cur = con.execute(sql, params)
+            if cur.description is None:
+                return Rows([], [])
+            return Rows([d[0] for d in cur.description], cur.fetchall())
 
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        """Nothing stays open between calls; kept so `with Warehouse(...)` reads naturally."""
 
     def __enter__(self) -> Warehouse:
         return self
@@ -115,17 +216,6 @@ class Warehouse:
     ) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-
     # -- tables ----------------------------------------------------------------------------
     def ensure_tables(self, targets: Iterable[TableTarget]) -> None:
         """Create/evolve tables (idempotent; cheap after the first call per target)."""
@@ -133,14 +223,15 @@ class Warehouse:
         if not todo:
             return
         created_any = False
-        with self._transaction() as con:
-            for target in todo:
-                created, _added = ensure_model_tables(con, target)
-                created_any = created_any or created
+        with self._session():
+            with self._transaction() as con:
+                for target in todo:
+                    created, _added = ensure_model_tables(con, target)
+                    created_any = created_any or created
+            if created_any:
+                self.create_views()
         for target in todo:
             self._columns[target] = target_columns(target)
-        if created_any:
-            self.create_views()
 
     def create_views(self, parts: Iterable[ViewPartLike] | None = None) -> dict[str, int]:
         """(Re)create the `unified` views from `parts` (default: the registered parts)."""
@@ -160,21 +251,37 @@ class Warehouse:
         ValueError naming the column; given `rejects`, it is left out and quarantined there instead."""
         target = batch.target
         cols = self._cols(target)
-        rows, raws = dedupe_last(target.primary_key, batch.rows, batch.raws)
+        rows, raws = batch.rows, batch.raws
+        if len(rows) != len(raws):
+            raise ValueError(f"{target.qualified}: {len(rows)} rows but {len(raws)} raw JSON strings; "
+                             "they must match one to one")
+        observed = per_row(batch.observed_at, len(rows))
+        run_ids = batch.run_ids
+        keep = latest_per_key(target.primary_key, rows, observed)
+        if keep is not None:
+            rows, raws, observed = [rows[i] for i in keep], [raws[i] for i in keep], [observed[i] for i in keep]
+            run_ids = None if run_ids is None else [run_ids[i] for i in keep]
+
+        def build(at: list[int] | None) -> pa.Table:
+            pick = range(len(rows)) if at is None else at
+            return build_stage(cols, target.primary_key, [rows[i] for i in pick], [raws[i] for i in pick],
+                               target.qualified, observed=[observed[i] for i in pick],
+                               run_ids=None if run_ids is None else [run_ids[i] for i in pick])
+
         try:
-            table = build_stage(cols, target.primary_key, rows, raws, target.qualified)
+            table = build(None)
         except UnstorableValue:
             if rejects is None:
                 raise
-            keep = []
-            for row, raw in zip(rows, raws, strict=True):
+            good = []
+            for i, row in enumerate(rows):
                 try:
-                    build_stage(cols, target.primary_key, [row], [raw], target.qualified)
-                    keep.append((row, raw))
+                    build([i])
+                    good.append(i)
                 except UnstorableValue as exc:
                     key = row.get(target.primary_key)
-                    rejects.append(RejectedRecord(target.table, None if key is None else str(key), str(exc), raw))
-            table = build_stage(cols, target.primary_key, [r for r, _ in keep], [w for _, w in keep], target.qualified)
+                    rejects.append(RejectedRecord(target.table, None if key is None else str(key), str(exc), raws[i]))
+            table = build(good)
         return StagedBatch(target, [bounded_chunks(table)], track_seen=batch.track_seen)
 
     def _write_batches(
@@ -223,7 +330,7 @@ class Warehouse:
         con.register("_screensync_landed", stage)
         try:
             owed.settle_landed(con, integration=integration, connection_id=connection_id, table=target.table,
-                               stage="_screensync_landed", key=ident(target.primary_key))
+                               stage="_screensync_landed", key=ident(target.primary_key), main=table_ref(target))
         finally:
             con.unregister("_screensync_landed")
 
@@ -246,8 +353,9 @@ class Warehouse:
 
     def _commit(self, page: PageWrite) -> WriteCounts:
         what = f"{page.integration}/{page.connection_id}/{page.sync}"
+        bulk = any(isinstance(b, StagedBatch) and b.num_rows >= BULK_ROWS for b in page.batches)
         try:
-            with self._transaction() as con:
+            with self._transaction(bulk=bulk) as con:
                 return self._write_page(con, page)
         except duckdb.Error as exc:  # name what was being written, and the setting when it is memory
             if is_out_of_memory(exc):
@@ -293,38 +401,37 @@ class Warehouse:
             ids = [r.record_id if r.record_id and r.record_id.strip() else None for r in page.rejects if r.model == table]
             mark_rejects_seen(con, target, connection_id=page.connection_id, attempt_id=page.attempt_id, ids=ids)
 
-    def upsert_objects(
-        self,
-        batches: list[RecordBatch],
-        *,
-        integration: str,
-        connection_id: str,
-        run_id: str,
-        rejects: list[RejectedRecord] | None = None,
-        sync: str = "webhook",
-    ) -> WriteCounts:
-        """Upsert objects outside a sync run (webhooks): idempotent, never touches seen keys or state."""
-        rejects = list(rejects or [])
-        staged = [self.stage(b, rejects) for b in batches]
+    def write_objects(self, writes: list[ObjectWrite]) -> list[WriteCounts]:
+        """Upsert objects outside a sync run (webhooks), for any number of connections, in ONE
+        transaction: never touches seen keys or sync state. Rejects are stored (not owed: the
+        event that carried them is what fails). Counts per write, in order."""
+        staged: list[tuple[ObjectWrite, list[StagedBatch], list[RejectedRecord]]] = []
+        for w in writes:
+            rejects = list(w.rejects)
+            staged.append((w, [self.stage(b, rejects) for b in w.batches if b.rows], rejects))
+        results = []
         with self._transaction() as con:
-            counts = self._write_batches(
-                con, staged, integration=integration, connection_id=connection_id, run_id=run_id, attempt_id=None
-            )
-            st.insert_rejects(
-                con, rejects, run_id=run_id, integration=integration, connection_id=connection_id, sync=sync
-            )
-        counts.rejected += len(rejects)
-        return counts
+            for w, batches, rejects in staged:
+                counts = self._write_batches(con, batches, integration=w.integration, connection_id=w.connection_id,
+                                             run_id=w.run_id, attempt_id=None)
+                st.insert_rejects(con, rejects, run_id=w.run_id, integration=w.integration,
+                                  connection_id=w.connection_id, sync=w.sync)
+                counts.rejected += len(rejects)
+                results.append(counts)
+        return results
 
-    # -- sync state ------------------------------------------------------------------------
+    # -- sync state ----------------------------------------------------------------------------
     def get_state(self, integration: str, connection_id: str, sync: str) -> SyncState | None:
-        return st.get_state(self.con, integration, connection_id, sync)
+        with self._session() as con:
+            return st.get_state(con, integration, connection_id, sync)
 
     def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False) -> SyncState:
-        return st.begin_attempt(self.con, integration, connection_id, sync, fresh=fresh)
+        with self._session() as con:
+            return st.begin_attempt(con, integration, connection_id, sync, fresh=fresh)
 
     def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:
-        return st.note_failure(self.con, integration, connection_id, sync, how)
+        with self._session() as con:
+            return st.note_failure(con, integration, connection_id, sync, how)
 
     def complete_attempt(
         self,
@@ -335,13 +442,16 @@ class Warehouse:
         *,
         deletes: list[TableTarget],
         run_id: str,
+        observed_at: datetime | None = None,
     ) -> int:
-        """Soft-delete unseen rows of `deletes`, clear the checkpoint, drop seen keys — one transaction."""
+        """Soft-delete unseen rows of `deletes`, clear the checkpoint, drop seen keys — one transaction.
+        `observed_at` (provider clock) is when the run last heard from the provider."""
         for t in deletes:
             self._cols(t)
         with self._transaction() as con:
             deleted = sum(
-                soft_delete_unseen(con, t, connection_id=connection_id, attempt_id=attempt_id, run_id=run_id)
+                soft_delete_unseen(con, t, connection_id=connection_id, attempt_id=attempt_id, run_id=run_id,
+                                   observed_at=observed_at)
                 for t in deletes
             )
             st.finish_attempt(con, integration, connection_id, sync, attempt_id)
@@ -356,24 +466,28 @@ class Warehouse:
         return deleted
 
     def record_run(self, run: RunRecord) -> None:
-        st.record_run(self.con, run)
+        with self._session() as con:
+            st.record_run(con, run)
 
     # -- owed records ------------------------------------------------------------------------
     def owed_records(
         self, *, integration: str | None = None, connection_id: str | None = None, sync: str | None = None
     ) -> list[owed.OwedRecord]:
-        return owed.owed_records(self.con, integration=integration, connection_id=connection_id, sync=sync)
+        with self._session() as con:
+            return owed.owed_records(con, integration=integration, connection_id=connection_id, sync=sync)
 
     def count_owed(self, integration: str, connection_id: str, sync: str) -> int:
-        return owed.count_owed(self.con, integration, connection_id, sync)
+        with self._session() as con:
+            return owed.count_owed(con, integration, connection_id, sync)
 
     def mark_gone(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str], reason: str,
-                  run_id: str) -> None:
-        """The provider no longer has these records: soft-delete them with `reason`, owe them no more."""
+                  run_id: str, observed_at: datetime | None = None) -> None:
+        """The provider no longer has these records: soft-delete them with `reason`, owe them no more.
+        `observed_at`: the provider's time of the answer that said so."""
         self._cols(target)
         with self._transaction() as con:
             gone.mark_gone(con, target, integration=integration, connection_id=connection_id, ids=ids,
-                           reason=reason, run_id=run_id)
+                           reason=reason, run_id=run_id, observed_at=observed_at)
 
     # -- reads the engine needs --------------------------------------------------------------
     def missing_references(self, source: TableTarget, field: str, target: TableTarget, *, integration: str,
@@ -381,23 +495,27 @@ class Warehouse:
         """Ids `source.field` names that `target` does not hold, owe or know to be gone (references.py)."""
         self._cols(source)
         self._cols(target)
-        return references.missing_references(self.con, source, field, target, integration=integration,
-                                             connection_id=connection_id, limit=limit)
+        with self._session() as con:
+            return references.missing_references(con, source, field, target, integration=integration,
+                                                 connection_id=connection_id, limit=limit)
 
     def open_record_ids(
         self, target: TableTarget, connection_id: str, state_field: str, terminal_states: Iterable[Any]
     ) -> list[str]:
-        """Ids of live records whose `state_field` is not terminal (what a repoll sync re-fetches)."""
+        """Ids of live records whose `state_field` is not terminal, or that are due for a re-check
+        (two versions observed at the same time, upsert.py): what a repoll sync re-fetches."""
         cols = {c.name for c in self._cols(target)}
         if state_field not in cols:
             raise ValueError(f"{target.qualified} has no column {state_field!r} to repoll on")
         pk, field = ident(target.primary_key), ident(state_field)
         terminal = [str(s) for s in terminal_states]
-        rows = self.con.execute(
-            f"""SELECT CAST({pk} AS VARCHAR) FROM {table_ref(target)}
-            WHERE connection_id = $conn AND _deleted_at IS NULL
-              AND ({field} IS NULL OR CAST({field} AS VARCHAR) <> ALL($terminal::VARCHAR[]))
-            ORDER BY 1""",
-            {"conn": connection_id, "terminal": terminal},
-        ).fetchall()
+        with self._session() as con:
+            rows = con.execute(
+                f"""SELECT CAST({pk} AS VARCHAR) FROM {table_ref(target)}
+                WHERE connection_id = $conn AND _deleted_at IS NULL
+                  AND ({field} IS NULL OR CAST({field} AS VARCHAR) <> ALL($terminal::VARCHAR[])
+                       OR _recheck_at IS NOT NULL)
+                ORDER BY 1""",
+                {"conn": connection_id, "terminal": terminal},
+            ).fetchall()
         return [r[0] for r in rows]

@@ -86,12 +86,17 @@ def owe(
 
 
 def settle_landed(
-    con: duckdb.DuckDBPyConnection, *, integration: str, connection_id: str, table: str, stage: str, key: str
+    con: duckdb.DuckDBPyConnection, *, integration: str, connection_id: str, table: str, stage: str, key: str,
+    main: str,
 ) -> None:
-    """Owed ids of `table` that the staged rows (relation `stage`, id column `key`) just landed."""
+    """Owed ids of `table` that the staged rows (relation `stage`, id column `key`) just landed: the
+    stored version (in `main`, after the upsert) is the staged one. A version older than the one
+    stored did not land (warehouse/upsert.py keeps it in history only)."""
     con.execute(
         f"""DELETE FROM _screensync.owed_records WHERE integration = $integ AND connection_id = $conn
-            AND "table" = $table AND record_id IN (SELECT CAST({key} AS VARCHAR) FROM {stage})""",
+            AND "table" = $table AND record_id IN (
+                SELECT CAST(s.{key} AS VARCHAR) FROM {stage} s JOIN {main} t
+                ON t.connection_id = $conn AND t.{key} = s.{key} AND t._hash = s._hash)""",
         {"integ": integration, "conn": connection_id, "table": table},
     )
 

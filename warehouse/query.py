@@ -1,13 +1,11 @@
 """Read-only queries for people (`screensync query`): never takes the writer's place, and never
 reaches past the warehouse.
 
-A read-only open still needs the file to be free (DuckDB keeps other processes out while a
-sync writes), so it waits briefly and then says so rather than hanging.
+It waits for at most the write transaction in progress (warehouse/access.py), then answers; a
+process outside screensync holding the file open makes it wait briefly and then say so.
 
-The connection is confined at startup: no file access (read_text/read_csv/glob, COPY, EXPORT,
-ATTACH of another database), no extension install or load, and the configuration locked so no
-statement can turn any of it back on. The key file, the credential store and every other file
-on the machine stay out of reach of whatever SQL is typed here.
+The connection is confined (warehouse/read.py): the key file, the credential store and every
+other file on the machine stay out of reach of whatever SQL is typed here.
 """
 
 from __future__ import annotations
@@ -17,16 +15,9 @@ from typing import Any
 
 import duckdb
 
-from warehouse.connection import WarehouseError, connect
+from warehouse.connection import WarehouseError
+from warehouse.read import read_session
 
-READER_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "allow_community_extensions": False,
-    "allow_unsigned_extensions": False,
-    "lock_configuration": True,  # last: nothing above can be SET or RESET afterwards
-}
 _CONFINED = "screensync query reads only the warehouse: files, other databases, extensions and settings are off"
 
 
@@ -38,8 +29,7 @@ def run_query(
         raise WarehouseError("empty query")
     if limit < 0:
         raise WarehouseError(f"limit must be >= 0, got {limit}")
-    con = connect(path, read_only=True, timeout=timeout, config=READER_CONFIG)
-    try:
+    with read_session(path, timeout=timeout) as con:
         try:
             cur = con.execute(sql)
         except duckdb.PermissionException as exc:
@@ -52,5 +42,3 @@ def run_query(
             return [], []
         columns = [d[0] for d in cur.description]
         return columns, cur.fetchmany(limit)
-    finally:
-        con.close()

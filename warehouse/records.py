@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -21,12 +22,19 @@ class TableTarget:
         return f"{self.schema}.{self.table}"
 
 
+# When a record version was true at the provider (`_observed_at`, the provider's clock): one time for
+# every row of a batch (a page's `Date` header), or one per row (records fetched one by one, webhooks).
+Observed = datetime | list[datetime | None] | None
+
+
 @dataclass
 class RecordBatch:
     target: TableTarget
     rows: list[dict[str, Any]]  # validated field values by name (nested models may stay models)
     raws: list[str]  # canonical compact JSON of each record (same order): stored in _raw, hashed
     track_seen: bool = False  # full sync with delete tracking: remember these ids under the attempt
+    observed_at: Observed = None  # None: unknown, the version is applied whatever is stored
+    run_ids: list[str] | None = None  # per row `_run_id` (webhooks: `webhook:<event id>`); None: the write's run
 
 
 @dataclass
@@ -67,11 +75,24 @@ class PageWrite:
 
 
 @dataclass
+class ObjectWrite:
+    """Objects of one connection written outside a sync run (webhooks): no seen keys, no checkpoint."""
+
+    integration: str
+    connection_id: str
+    batches: list[RecordBatch]
+    rejects: list[RejectedRecord] = field(default_factory=list)
+    run_id: str = "webhook"  # for the rejects; rows carry their own `run_ids` when given
+    sync: str = "webhook"
+
+
+@dataclass
 class WriteCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    late: int = 0  # older than the version stored: kept in history only (`_change = 'late'`)
 
     def __add__(self, other: WriteCounts) -> WriteCounts:
         return WriteCounts(
@@ -79,4 +100,5 @@ class WriteCounts:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
             self.rejected + other.rejected,
+            self.late + other.late,
         )

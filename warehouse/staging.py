@@ -20,6 +20,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from warehouse.columns import Column
+from warehouse.records import Observed
 
 # Staged tables live for one write and are freed together. In pyarrow's default pool (mimalloc)
 # the freed buffers stayed reserved for Arrow, on top of what DuckDB and Python hold: a full
@@ -30,6 +31,7 @@ POOL = pa.system_memory_pool()
 # it was parsed again on every insert, which needed several times a wide record's size of the
 # writer's memory (an 8 MB record ran a 48 MB writer out of it). Every raw is orjson's output.
 RAW_JSON = pa.json_()
+OBSERVED = pa.timestamp("us", tz="UTC")
 
 
 def _json_default(value: Any) -> Any:
@@ -62,17 +64,31 @@ class UnstorableValue(ValueError):
     """A validated value its column cannot hold (an integer beyond 64 bits, say), or no primary key."""
 
 
-def dedupe_last(
-    key: str, rows: Sequence[dict[str, Any]], raws: Sequence[str]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Keep the last occurrence of each key, in first-seen order."""
+def per_row(observed: Observed, n: int) -> list[datetime | None]:
+    """`observed` (one time for the batch, one per row, or None) as one value per row."""
+    if isinstance(observed, list):
+        if len(observed) != n:
+            raise ValueError(f"{len(observed)} observation times for {n} rows; they must match one to one")
+        return observed
+    return [observed] * n
+
+
+def latest_per_key(key: str, rows: Sequence[dict[str, Any]], observed: Sequence[datetime | None]) -> list[int] | None:
+    """Indexes to keep, one per key, in first-seen order: the latest observed version (the last one
+    on a tie, or without times); None when every key is already unique (the usual case)."""
     index: dict[Any, int] = {}
     for i, row in enumerate(rows):
-        index[row.get(key)] = i
+        k = row.get(key)
+        j = index.get(k)
+        if j is None or _not_older(observed[i], observed[j]):
+            index[k] = i
     if len(index) == len(rows):
-        return list(rows), list(raws)
-    keep = sorted(index.values())
-    return [rows[i] for i in keep], [raws[i] for i in keep]
+        return None
+    return sorted(index.values())
+
+
+def _not_older(a: datetime | None, b: datetime | None) -> bool:
+    return a is None or b is None or a >= b
 
 
 def _transpose(rows: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]]:
@@ -89,9 +105,17 @@ def _transpose(rows: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[A
 
 
 def build_stage(
-    columns: Sequence[Column], primary_key: str, rows: Sequence[dict[str, Any]], raws: Sequence[str], model: str
+    columns: Sequence[Column],
+    primary_key: str,
+    rows: Sequence[dict[str, Any]],
+    raws: Sequence[str],
+    model: str,
+    *,
+    observed: Observed = None,
+    run_ids: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Arrow table of the typed columns plus `_raw` and `_hash`; raises ValueError naming the bad column."""
+    """Arrow table of the typed columns plus `_raw`, `_hash`, `_observed_at` (and `_run_id` when
+    given per row); raises ValueError naming the bad column."""
     if len(rows) != len(raws):
         raise ValueError(f"{model}: {len(rows)} rows but {len(raws)} raw JSON strings; they must match one to one")
     arrays = []
@@ -123,6 +147,11 @@ def build_stage(
     hashes = [hashlib.md5(r.encode(), usedforsecurity=False).hexdigest() for r in raws]
     arrays.append(pa.array(hashes, type=pa.string(), memory_pool=POOL))
     fields.append(pa.field("_hash", pa.string()))
+    arrays.append(pa.array(per_row(observed, len(rows)), type=OBSERVED, memory_pool=POOL))
+    fields.append(pa.field("_observed_at", OBSERVED))
+    if run_ids is not None:
+        arrays.append(pa.array(list(run_ids), type=pa.string(), memory_pool=POOL))
+        fields.append(pa.field("_run_id", pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -142,14 +171,13 @@ def bounded_chunks(table: pa.Table) -> pa.Table:
 
 
 def dedupe_table(key: str, table: pa.Table) -> pa.Table:
-    """Keep the last row of each key (several staged pages can repeat a record)."""
+    """Keep the latest observed row of each key, the last on a tie (several staged pages can repeat a record)."""
     keys = table.column(key).to_pylist()  # (pyarrow.compute would do this in C, but costs 8 MB to import)
-    last: dict[Any, int] = {}
-    for i, k in enumerate(keys):
-        last[k] = i
-    if len(last) == table.num_rows:
+    if len(set(keys)) == table.num_rows:
         return table
-    return table.take(sorted(last.values()))
+    observed = table.column("_observed_at").to_pylist() if "_observed_at" in table.column_names else [None] * len(keys)
+    keep = latest_per_key(key, [{key: k} for k in keys], observed)
+    return table if keep is None else table.take(keep)
 
 
 def _fits(value: Any, col: Column) -> bool:
@@ -160,4 +188,4 @@ def _fits(value: Any, col: Column) -> bool:
     return True
 
 
-__all__ = ["UnstorableValue", "bounded_chunks", "build_stage", "dedupe_last", "dedupe_table"]
+__all__ = ["UnstorableValue", "bounded_chunks", "build_stage", "dedupe_table", "latest_per_key", "per_row"]

@@ -31,6 +31,8 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_deleted_reason", "VARCHAR"),  # why: not listed by a full sync, or gone at the provider (404)
     ("_run_id", "VARCHAR"),
     ("_synced_at", "TIMESTAMPTZ"),
+    ("_observed_at", "TIMESTAMPTZ"),  # when this version was true at the provider (its clock): upsert.py
+    ("_recheck_at", "TIMESTAMPTZ"),  # set when two versions were observed at the same time: fetch it again
 )
 HISTORY_META: tuple[tuple[str, str], ...] = (
     ("connection_id", "VARCHAR"),
@@ -40,6 +42,7 @@ HISTORY_META: tuple[tuple[str, str], ...] = (
     ("_valid_to", "TIMESTAMPTZ"),
     ("_change", "VARCHAR"),
     ("_run_id", "VARCHAR"),
+    ("_observed_at", "TIMESTAMPTZ"),
 )
 RESERVED = {name for name, _ in META_COLUMNS} | {name for name, _ in HISTORY_META}
 
@@ -138,16 +141,17 @@ def history_view_sql(target: TableTarget, columns: list[str]) -> str:
     """Every version of every record: superseded ones plus the current row of the main table.
 
     A soft-deleted row's current version is its deletion (`_change = 'delete'`, from `_deleted_at`);
-    the version it replaced was moved to `_superseded` when it was deleted.
+    the version it replaced was moved to `_superseded` when it was deleted. A version that arrived
+    after a newer one was stored was never current: `_change = 'late'`, valid from and to its arrival.
     """
     cols = ", ".join(["connection_id", *(ident(c) for c in columns), "_raw", "_hash"])
     return f"""CREATE OR REPLACE VIEW {table_ref(target, HISTORY)} AS
-    SELECT {cols}, _valid_from, _valid_to, _change, _run_id FROM {table_ref(target, SUPERSEDED)}
+    SELECT {cols}, _valid_from, _valid_to, _change, _run_id, _observed_at FROM {table_ref(target, SUPERSEDED)}
     UNION ALL
     SELECT {cols}, coalesce(_deleted_at, _last_modified_at) AS _valid_from, NULL::TIMESTAMPTZ AS _valid_to,
         CASE WHEN _deleted_at IS NOT NULL THEN 'delete'
              WHEN _last_modified_at = _first_seen_at THEN 'insert' ELSE 'update' END AS _change,
-        _run_id
+        _run_id, _observed_at
     FROM {table_ref(target)}"""
 
 
@@ -175,7 +179,8 @@ def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> 
     )
     if created or added or superseded_added or not _existing(con, target.schema, target.table + HISTORY):
         con.execute(history_view_sql(target, [c.name for c in cols]))
-    if set(added) - RESERVED:  # a new metadata column needs no rewrite of the rows
+    added = [name for name in added if name not in RESERVED]  # new metadata columns start empty
+    if added:
         con.execute(f"UPDATE {table_ref(target)} SET _hash = NULL")
         log.info("%s: added column(s) %s; existing rows refresh on their next sync", target.qualified, added)
     return created, added

@@ -5,12 +5,19 @@ GET /oauth/callback, POST /connect/{integration}/widget-token, POST /connect-ses
 platform's backend, Bearer API secret), POST /webhooks/{integration} (public, signed by the
 provider), GET /healthz. Store calls block briefly on SQLite, so they run in the thread pool.
 Who may reach which route: docs/connections.md, "Threat model and deployment".
+
+Given an `applier` (screensync's webhook applier: this package knows nothing of the warehouse),
+the app starts it with the server, wakes it whenever a delivery is queued in the inbox, and stops
+it on shutdown.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,12 +38,25 @@ from screensync import settings
 log = logging.getLogger(__name__)
 
 
+class Applier(Protocol):
+    """What the app needs from whatever applies queued events (screensync.webhook_applier)."""
+
+    def start(self) -> object: ...
+    def wake(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 def create_app(
-    store: ConnectionStore | None = None, *, public_url: str | None = None, api_secret: str | None = None
+    store: ConnectionStore | None = None,
+    *,
+    public_url: str | None = None,
+    api_secret: str | None = None,
+    applier: Applier | None = None,
 ) -> Starlette:
     """`public_url` (default SCREENSYNC_PUBLIC_URL) is where browsers reach this app: it builds the
     widget's post URL and decides Secure cookies. `api_secret` (default SCREENSYNC_API_SECRET)
-    turns on `POST /connect-sessions`."""
+    turns on `POST /connect-sessions`. `applier` runs with the server (its lifespan) and is woken
+    by every queued delivery."""
     store = store or open_store()
     public = check_public_url(public_url) if public_url else configured_public_url()
     secret = api_secret if api_secret is not None else os.environ.get(settings.API_SECRET_ENV) or None
@@ -65,6 +85,8 @@ def create_app(
             return JSONResponse({"error": "the connection store cannot be read; retry later"}, status_code=503)
         if outcome.status_code >= 400:
             log.warning("webhook %s rejected: %s", integration, outcome.detail)
+        elif outcome.queued and applier is not None:
+            applier.wake()
         return JSONResponse(outcome.model_dump(), status_code=outcome.status_code)
 
     async def healthz(request: Request) -> Response:
@@ -75,10 +97,21 @@ def create_app(
             return PlainTextResponse(f"unhealthy: {exc}", status_code=503)
         return PlainTextResponse("ok")
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if applier is not None:
+            await run_in_threadpool(applier.start)
+        try:
+            yield
+        finally:
+            if applier is not None:
+                await run_in_threadpool(applier.stop)
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             *connect_routes(store, BrowserBinding(public), secret),
             Route("/webhooks/{integration}", webhook, methods=["POST"]),
-        ]
+        ],
+        lifespan=lifespan,
     )

@@ -1,71 +1,51 @@
-"""The durable webhook inbox and the single hand-off point for object events.
+"""The durable webhook inbox: every verified delivery is recorded (idempotently, by event id) before
+we answer 2xx, so a crash after that answer loses nothing and the provider's retries cover a crash
+before it.
 
-Every verified delivery is recorded (idempotently, by event id) before we answer 2xx, so a crash
-after that answer loses nothing and the provider's retries cover a crash before it. Object events
-(reports, candidates, invitations) go to the handler the sync engine registers; until one is
-registered they stay `pending` here.
+Object events (reports, candidates, invitations) stay `pending` here until the webhook applier
+(screensync/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
+settles them with `settle`. Statuses: `pending`, `processed`, `failed` (the applier could not use
+it; `detail` says why; `screensync webhooks replay --failed` retries), `dropped` (its connection is
+revoked), `unmatched` (no connection for its account), `ignored` (a type we do not use).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable
 from typing import Any
 
-from connections.models import Connection
-from connections.store import ConnectionStore, open_store
+from connections.store import ConnectionStore
 
-log = logging.getLogger(__name__)
-
-ObjectEventHandler = Callable[[str, Connection, dict[str, Any]], None]
-
-_handler: ObjectEventHandler | None = None
-
-
-def set_object_event_handler(fn: ObjectEventHandler | None) -> None:
-    """Register fn(integration, connection, event) to upsert webhook objects (None unregisters)."""
-    global _handler
-    _handler = fn
+# Lifecycle events of partner connections; everything under these prefixes is an object event.
+CREDENTIALED_EVENTS = frozenset({"account.credentialed"})
+DEAUTHORIZED_EVENTS = frozenset({"token.deauthorized"})
+OBJECT_EVENT_PREFIXES = ("report.", "candidate.", "invitation.")
+QUEUED = "queued for the warehouse"
 
 
-def object_event_handler() -> ObjectEventHandler | None:
-    return _handler
+def is_object_event(event_type: str) -> bool:
+    return event_type.startswith(OBJECT_EVENT_PREFIXES)
 
 
-def dispatch_object_event(
-    integration: str, connection: Connection, event: dict[str, Any], *, store: ConnectionStore | None = None
-) -> bool:
-    """Hand one recorded event to the registered handler; True when handled (and marked processed)."""
-    store = store or open_store()
-    if connection.status == "revoked":  # a revoked connection's data is never written again
-        store.set_event_status(integration, str(event["id"]), "dropped", f"{connection.connection_id} is revoked")
-        return True
-    if _handler is None:
-        return False
-    try:
-        _handler(integration, connection, event)
-    except Exception as exc:  # recorded already: it stays pending and is retried (replay or drain)
-        log.warning(
-            "webhook %s %s: object handler failed (%s); left pending", integration, event.get("id"), type(exc).__name__
-        )
-        return False
-    store.set_event_status(
-        integration, str(event["id"]), "processed", f"handled for connection {connection.connection_id}"
-    )
-    return True
+def pending(store: ConnectionStore, *, limit: int | None = None, integration: str | None = None) -> list[dict[str, Any]]:
+    """The oldest pending events (each row as `store.events` gives it)."""
+    return store.events(status="pending", integration=integration, limit=limit)
 
 
-def pending_object_events(
-    integration: str | None = None, *, store: ConnectionStore | None = None
-) -> list[dict[str, Any]]:
-    """Recorded events not yet handled, oldest first, each with its decoded `event` body."""
-    store = store or open_store()
-    rows = store.events(status="pending", integration=integration)
-    return [{**row, "event": json.loads(store.event_body(row["integration"], row["event_id"]))} for row in rows]
+def body(store: ConnectionStore, row: dict[str, Any]) -> dict[str, Any]:
+    """The decoded event of an inbox row (bodies are stored encrypted)."""
+    event = json.loads(store.event_body(row["integration"], row["event_id"]))
+    if not isinstance(event, dict):
+        raise ValueError("the stored body is not a JSON object")
+    return event
 
 
-def mark_processed(
-    event_id: str, integration: str = "checkr", *, detail: str | None = None, store: ConnectionStore | None = None
-) -> None:
-    (store or open_store()).set_event_status(integration, event_id, "processed", detail)
+def settle(store: ConnectionStore, outcomes: list[tuple[str, str, str, str | None]]) -> None:
+    """(integration, event id, status, detail) for many events at once."""
+    if outcomes:
+        store.set_event_statuses(outcomes)
+
+
+def requeue(store: ConnectionStore, rows: list[dict[str, Any]], detail: str) -> None:
+    """Set these events back to `pending` (to be applied again), saying why."""
+    settle(store, [(r["integration"], r["event_id"], "pending", detail) for r in rows])

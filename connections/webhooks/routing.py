@@ -3,9 +3,11 @@
 Nothing is written unless the signature verifies *and* the event is signed with the secret of
 every connection it would affect (a direct customer's API key can only speak for that customer's
 own connection). Events for revoked connections are acknowledged and dropped: never recorded,
-never applied. A replay of a processed event is answered 200 with no second effect; a replay of
-one still pending (we crashed mid-way, or no object handler yet) is routed again, which is safe
-because every effect is idempotent.
+never applied. Lifecycle events (credentialed, deauthorized) act on the store at once; object
+events stay `pending` in the inbox for the webhook applier, which writes them to the warehouse
+in batches (screensync/webhook_applier.py). A replay of a settled event is answered 200 with no
+second effect; a replay of one still pending is routed again, which is safe because every effect
+is idempotent.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ from pydantic import BaseModel
 
 from connections.models import Connection
 from connections.store import ConnectionStore
-from connections.webhooks.inbox import dispatch_object_event
+from connections.webhooks.inbox import (
+    CREDENTIALED_EVENTS,
+    DEAUTHORIZED_EVENTS,
+    OBJECT_EVENT_PREFIXES,
+    QUEUED,
+)
 from connections.webhooks.verify import matching_signers, signed_for, signing_candidates
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-
-# Lifecycle events of partner connections; everything under these prefixes is an object event.
-CREDENTIALED_EVENTS = frozenset({"account.credentialed"})
-DEAUTHORIZED_EVENTS = frozenset({"token.deauthorized"})
-OBJECT_EVENT_PREFIXES = ("report.", "candidate.", "invitation.")
 
 
 class WebhookOutcome(BaseModel):
@@ -36,6 +38,7 @@ class WebhookOutcome(BaseModel):
     detail: str
     event_id: str | None = None
     duplicate: bool = False
+    queued: bool = False  # an object event waits in the inbox for the applier
 
 
 def receive(store: ConnectionStore, integration: str, body: bytes, signature: str | None) -> WebhookOutcome:
@@ -75,10 +78,10 @@ def receive(store: ConnectionStore, integration: str, body: bytes, signature: st
     if not new and status != "pending":
         return WebhookOutcome(status_code=200, detail=f"already {status}", event_id=event_id, duplicate=True)
     status, detail = route(store, integration, event, targets)
-    if status != "pending":
-        store.set_event_status(integration, event_id, status, detail)
+    store.set_event_status(integration, event_id, status, detail)
     log.info("webhook %s %s %s: %s", integration, event_type, event_id, status)
-    return WebhookOutcome(status_code=200, detail=f"{status}: {detail}", event_id=event_id, duplicate=not new)
+    return WebhookOutcome(status_code=200, detail=f"{status}: {detail}", event_id=event_id, duplicate=not new,
+                          queued=status == "pending")
 
 
 def affected(store: ConnectionStore, integration: str, event: dict[str, Any]) -> list[Connection] | None:
@@ -117,7 +120,4 @@ def route(
                 integration, conn.connection_id, "revoked", "deauthorized by the provider (token.deauthorized)"
             )
         return "processed", f"revoked {ids[0] if len(ids) == 1 else ids}"
-    handled = [dispatch_object_event(integration, conn, event, store=store) for conn in targets]
-    if all(handled):
-        return "processed", f"handed to the object handler for {ids}"
-    return "pending", "no object handler registered yet"
+    return "pending", f"{QUEUED} ({', '.join(ids)})"

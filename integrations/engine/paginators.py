@@ -11,6 +11,7 @@ import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ from integrations.engine.auth import SECRET_QUERY_PARAMS, redact_url
 from integrations.engine.definition import PaginationConfig
 from integrations.engine.errors import MalformedResponse, PaginationLoopError, RunawayPaginationError
 from integrations.engine.http_client import ProviderClient
+from integrations.engine.observed import provider_time
 
 Request = tuple[str, dict[str, Any]]  # (path or absolute URL, query params)
 
@@ -31,6 +33,7 @@ class Page:
     records: list[Any]  # objects, normally; anything else is quarantined by validation
     total: int | None
     checkpoint: dict[str, Any] | None  # where the NEXT page starts; None after the last page
+    observed_at: datetime | None = None  # when the provider produced it (its Date header): observed.py
 
 
 _MISSING = object()
@@ -232,7 +235,7 @@ def iterate_pages(
                 f"{who}: page {shown} was already fetched in this run: the provider's pagination loops"
             )
         seen_urls.add(key)
-        body, _ = client.get_json(target, params=query or None)
+        body, response = client.get_json(target, params=query or None)
         records = extract_records(body, config, single=single, where=f"{who}: {shown}")
         digest = _ids_digest(records, primary_key)
         if digest is not None and not single:
@@ -260,5 +263,6 @@ def iterate_pages(
         checkpoint = paginator.checkpoint()
         if checkpoint is not None:
             checkpoint["page_number"] = number
-        yield Page(number=number, url=shown, records=records, total=total, checkpoint=checkpoint)
+        yield Page(number=number, url=shown, records=records, total=total, checkpoint=checkpoint,
+                   observed_at=provider_time(response))
         request = nxt

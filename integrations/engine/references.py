@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from integrations.engine.batches import Targets, by_id_batches, targets_for
@@ -23,6 +24,7 @@ from integrations.engine.definition import ReferenceConfig
 from integrations.engine.errors import ProviderError
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
+from integrations.engine.observed import date_header_time, stamp
 from integrations.engine.refetch import BATCH, fetch_one
 from integrations.engine.registry import Integration
 from warehouse.loader import RejectedRecord, TableTarget, Warehouse
@@ -46,7 +48,8 @@ class RunLike(Protocol):
 
     def write(self, batches: list[Any], rejects: list[RejectedRecord], attempt_id: str, *,
               as_sync: str | None = None) -> None: ...
-    def mark_gone(self, target: TableTarget, ids: list[str], reason: str) -> None: ...
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str, *,
+                  observed_at: datetime | None = None) -> None: ...
 
 
 def fetch_references(run: RunLike, client: ProviderClient, attempt_id: str) -> Referenced:
@@ -71,13 +74,15 @@ def _fetch(run: RunLike, client: ProviderClient, ref: ReferenceConfig, attempt_i
         log.info("%s/%s: %d %s named by %s.%s are not stored: fetching them by id", integ.name, connection_id,
                  len(ids), ref.table, run.sync.table, ref.field)
     fetched: list[Any] = []
+    when: dict[str, datetime] = {}
     for i, rid in enumerate(ids, 1):
         try:
-            fetched.append(fetch_one(client, integ, owner, how, rid))
+            record, when[rid] = fetch_one(client, integ, owner, how, rid)
+            fetched.append(record)
         except ProviderError as exc:
             reason = gone_reason(exc, how.endpoint)
             if reason is not None:
-                run.mark_gone(target, [rid], reason)
+                run.mark_gone(target, [rid], reason, observed_at=date_header_time(exc.date))
                 done.gone += 1
             else:
                 log.warning("%s/%s: %s %s (named by %s.%s) could not be fetched: %s", integ.name, connection_id,
@@ -85,6 +90,7 @@ def _fetch(run: RunLike, client: ProviderClient, ref: ReferenceConfig, attempt_i
                 done.failed += 1
         if fetched and (len(fetched) >= BATCH or i == len(ids)):
             batches, rejects, landed = by_id_batches(integ, owner, ref.table, fetched)
+            stamp(batches, when, max(when.values()))
             run.write(batches, rejects, attempt_id, as_sync=owner.name)
             done.landed += len(landed)
-            fetched = []
+            fetched, when = [], {}

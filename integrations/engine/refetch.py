@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from integrations.engine.definition import RefetchConfig, SyncConfig
 from integrations.engine.errors import ProviderError
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
+from integrations.engine.observed import date_header_time, provider_time, stamp
 from integrations.engine.paginators import extract_records
 from integrations.engine.registry import Integration
 from warehouse.loader import RejectedRecord, TableTarget, Warehouse
@@ -48,7 +50,8 @@ class RunLike(Protocol):
     def reads_whole_list(self) -> bool: ...
     def write(self, batches: list[Any], rejects: list[RejectedRecord], attempt_id: str) -> None: ...
     def target_of(self, table: str) -> TableTarget: ...
-    def mark_gone(self, target: TableTarget, ids: list[str], reason: str) -> None: ...
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str, *,
+                  observed_at: datetime | None = None) -> None: ...
 
 
 def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_owed: bool) -> Refetched:
@@ -61,24 +64,25 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
         o for o in run.wh.owed_records(integration=integration, connection_id=connection_id, sync=sync.name)
         if all_owed or o.last_run_id != run.run_id
     ]
-    pending: dict[str, list[tuple[str, Any]]] = {}  # table -> (owed id, fetched record)
+    pending: dict[str, list[tuple[str, Any, datetime]]] = {}  # table -> (owed id, fetched record, when)
     for o in owed:
         how = sync.refetch_for(o.table)
         if how is None:
             continue  # the list brings it back (a full sync), or the cursor waits for it
         try:
-            record = fetch_one(client, run.integ, sync, how, o.record_id)
+            record, when = fetch_one(client, run.integ, sync, how, o.record_id)
         except ProviderError as exc:
             reason = gone_reason(exc, how.endpoint)
             if reason is not None:
-                run.mark_gone(run.target_of(o.table), [o.record_id], reason)
+                run.mark_gone(run.target_of(o.table), [o.record_id], reason,
+                              observed_at=date_header_time(exc.date))
                 done.gone += 1
             else:
                 log.warning("%s/%s: owed %s %s could not be fetched: %s", integration, connection_id, o.table,
                             o.record_id, exc)
                 done.still_owed += 1
             continue
-        pending.setdefault(o.table, []).append((o.record_id, record))
+        pending.setdefault(o.table, []).append((o.record_id, record, when))
         if len(pending[o.table]) >= BATCH:
             _land(run, o.table, pending.pop(o.table), attempt_id, done, seen=not all_owed)
     for table, fetched in pending.items():
@@ -86,20 +90,25 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
     return done
 
 
-def fetch_one(client: ProviderClient, integ: Integration, sync: SyncConfig, how: RefetchConfig, record_id: str) -> Any:
-    """One record by id where the definition says; a ProviderError (a 404: gone) is the caller's to judge."""
-    body, _ = client.get_json(how.endpoint.format(id=quote(record_id, safe="")), params=how.params or None)
+def fetch_one(
+    client: ProviderClient, integ: Integration, sync: SyncConfig, how: RefetchConfig, record_id: str
+) -> tuple[Any, datetime]:
+    """One record by id where the definition says, and when the provider served it (observed.py);
+    a ProviderError (a 404: gone) is the caller's to judge."""
+    body, response = client.get_json(how.endpoint.format(id=quote(record_id, safe="")), params=how.params or None)
     where = f"{integ.name} connection {client.connection_id!r}: {how.endpoint}"
     (record,) = extract_records(body, integ.definition.pagination_for(sync), single=True, where=where)
-    return record
+    return record, provider_time(response)
 
 
 def _land(
-    run: RunLike, table: str, fetched: list[tuple[str, Any]], attempt_id: str, done: Refetched, *, seen: bool
+    run: RunLike, table: str, fetched: list[tuple[str, Any, datetime]], attempt_id: str, done: Refetched, *, seen: bool
 ) -> None:
-    batches, rejects, landed_ids = by_id_batches(run.integ, run.sync, table, [r for _, r in fetched],
+    batches, rejects, landed_ids = by_id_batches(run.integ, run.sync, table, [r for _, r, _ in fetched],
                                                  whole_list=seen and run.reads_whole_list)
+    when = {rid: at for rid, _, at in fetched}
+    stamp(batches, when, max(when.values()))
     run.write(batches, rejects, attempt_id)
-    landed = sum(1 for rid, _ in fetched if rid in landed_ids)
+    landed = sum(1 for rid, _, _ in fetched if rid in landed_ids)
     done.landed += landed
     done.still_owed += len(fetched) - landed

@@ -24,6 +24,7 @@ from integrations.engine.errors import AuthFailed, EngineError, ProviderError
 from integrations.engine.gc_tuning import fewer_collections
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
+from integrations.engine.observed import date_header_time, provider_time, stamp
 from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
@@ -166,6 +167,13 @@ class SyncRun:
         self.cursor_start: Any = None  # the cursor this attempt reads after
         self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
         self.gone = 0  # records the provider answered 404/410 for (gone.py)
+        self.observed_max: datetime | None = None  # latest provider time this run heard (observed.py)
+
+    def observed(self, when: datetime | None) -> datetime | None:
+        """Note a provider time this run heard; returns it."""
+        if when is not None and (self.observed_max is None or when > self.observed_max):
+            self.observed_max = when
+        return when
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -248,6 +256,8 @@ class SyncRun:
                     raise
                 if page is not None:
                     batches, rejects, rows = self.validate_page(page.records)
+                    for b in batches:
+                        b.observed_at = self.observed(page.observed_at)
                     pending.add([self.wh.stage(b, rejects) for b in batches], rejects, page)
                     if sync.cursor is not None:
                         max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
@@ -299,17 +309,21 @@ class SyncRun:
                             self.sync.primary_key)
         ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
         batch: list[Any] = []
+        fetched_at: dict[str, datetime] = {}
         for i, rid in enumerate(ids, 1):
             try:
-                body, _ = client.get_json(rp.endpoint.format(id=rid))
+                body, response = client.get_json(rp.endpoint.format(id=rid))
                 batch.append(body)
+                fetched_at[rid] = self.observed(provider_time(response)) or datetime.now(UTC)
             except ProviderError as exc:  # a 404 is about this record, not the run
                 reason = gone_reason(exc, rp.endpoint)
                 if reason is None:
                     raise
-                self.mark_gone(table, [rid], reason)
+                self.mark_gone(table, [rid], reason, observed_at=self.observed(date_header_time(exc.date)))
             if len(batch) >= 50 or (i == len(ids) and batch):
                 batches, rejects, _ = self.validate_page(batch)
+                stamp(batches, fetched_at, max(fetched_at.values()))
+                fetched_at = {}
                 self._write(batches, rejects, attempt_id, checkpoint=None)
                 self.records += len(batch)
                 self.pages += 1
@@ -317,13 +331,13 @@ class SyncRun:
                 if self.progress:
                     self.progress(self.records, len(ids))
 
-    def mark_gone(self, target: TableTarget, ids: list[str], reason: str) -> None:
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str, *, observed_at: datetime | None = None) -> None:
         """Records the provider answered 404/410 for: soft-deleted with `reason`, never fetched again."""
         integration, connection_id, _ = self.key
         log.info("%s/%s: %d %s record(s) gone at the provider (%s)", integration, connection_id, len(ids),
                  target.table, reason)
         self.wh.mark_gone(target, integration=integration, connection_id=connection_id, ids=ids, reason=reason,
-                          run_id=self.run_id)
+                          run_id=self.run_id, observed_at=observed_at)
         self.gone += len(ids)
 
 
@@ -391,7 +405,7 @@ def run_sync(
                     requests, retries, rate_limited = _activity(client)
             deletes = run.targets.tracked(sync) if mode == "full" else []
             deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
-                                                 deletes=deletes, run_id=run.run_id)
+                                                 deletes=deletes, run_id=run.run_id, observed_at=run.observed_max)
         owed = warehouse.count_owed(integration, connection_id, sync_name)
         if run.counts.rejected or owed:
             status = RunStatus.PARTIAL

@@ -1,39 +1,49 @@
-"""Webhook objects -> warehouse, between scheduled syncs (the connections inbox calls this).
+"""Webhook events -> validated records, ready for the warehouse (the webhook applier writes them).
 
-The integration's `webhook_handler` says which sync an event's object belongs to; the
-object is then validated and upserted exactly like a synced record, so a replayed or
-out-of-order delivery of the same object changes nothing.
+The integration's `webhook_handler` says which sync an event's object belongs to, and when that
+version of the object was true (the event's own time: where it sits is the provider's business).
+The object is validated exactly like a synced record, and stamped with that time, so a replayed,
+duplicated or out-of-order delivery never replaces a newer version (warehouse/upsert.py).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from integrations.engine.registry import get_integration
 from integrations.engine.sync_runner import build_batches, targets_for
-from warehouse.loader import Warehouse, WriteCounts
+from warehouse.records import RecordBatch, RejectedRecord
 
 
-def apply_webhook_event(integration: str, connection_id: str, event: dict[str, Any], warehouse: Warehouse) -> WriteCounts:
+def event_records(
+    integration: str, event: dict[str, Any], *, default_time: datetime
+) -> tuple[list[RecordBatch], list[RejectedRecord]]:
+    """The records one event carries (batches with rows only) and its rejects.
+
+    The handler returns (sync name, object) or (sync name, object, time observed) per object;
+    without a time, `default_time` (when the event was received, by our clock) stands in. Rows
+    carry `webhook:<event id>` as their run id. Raises whatever the handler raises on a payload it
+    cannot read."""
     integ = get_integration(integration)
     handler_ref = integ.definition.webhook_handler
     if not handler_ref:
-        return WriteCounts()
+        return [], []
     handler = integ.resolve(handler_ref)
-    total = WriteCounts()
-    for sync_name, obj in handler(event):
+    run_id = f"webhook:{event.get('id', '')}"
+    batches: list[RecordBatch] = []
+    rejects: list[RejectedRecord] = []
+    for item in handler(event):
+        sync_name, obj, observed = (*item, None) if len(item) == 2 else item
         sync = integ.definition.sync(sync_name)
         targets = targets_for(integ, sync)
         transform = integ.resolve(sync.transform) if sync.transform else None
-        batches, rejects, _ = build_batches(sync, targets, [obj], transform)
-        for b in batches:
-            b.track_seen = False
-        warehouse.ensure_tables(targets.all())
-        total = total + warehouse.upsert_objects(
-            [b for b in batches if b.rows],
-            integration=integration,
-            connection_id=connection_id,
-            run_id=f"webhook:{event.get('id', '')}",
-            rejects=rejects,
-        )
-    return total
+        found, bad, _ = build_batches(sync, targets, [obj], transform)
+        for b in found:
+            if b.rows:
+                b.track_seen = False
+                b.observed_at = observed or default_time
+                b.run_ids = [run_id] * len(b.rows)
+                batches.append(b)
+        rejects += bad
+    return batches, rejects

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from store_helpers import add_connection
 
-from connections.models import Connection
 from connections.sqlite_store import SqliteConnectionStore
 from connections.webhooks import inbox
 from connections.webhooks.verify import sign
@@ -26,13 +24,6 @@ def seeded(store: SqliteConnectionStore) -> SqliteConnectionStore:
     add_connection(store, "cust-1", "oauth", "acct_partner_cust", PARTNER_TOKEN)
     add_connection(store, "direct-1", "api_key", "acct_direct", DIRECT_KEY)
     return store
-
-
-@pytest.fixture(autouse=True)
-def no_handler() -> Iterator[None]:
-    inbox.set_object_event_handler(None)
-    yield
-    inbox.set_object_event_handler(None)
 
 
 def event(event_id: str, etype: str, account_id: str, obj: dict[str, Any] | None = None) -> bytes:
@@ -150,32 +141,22 @@ def test_provider_deauthorization_revokes_the_connection(seeded: SqliteConnectio
     assert PARTNER_TOKEN.encode() not in raw  # the inbox body (with access_code) is encrypted too
 
 
-def test_object_events_stay_pending_until_a_handler_takes_them(seeded: SqliteConnectionStore, web: str) -> None:
+def test_object_events_wait_in_the_inbox_for_the_applier(seeded: SqliteConnectionStore, web: str) -> None:
+    """Acknowledged once durably stored; applying it to the warehouse is the applier's job
+    (tests/screensync/test_webhook_applier.py), so the receiver only queues it."""
     report = {"id": "rep_1", "object": "report", "status": "pending", "candidate_id": "cand_1"}
     body = event("evt_obj", "report.created", "acct_partner_cust", report)
-    assert deliver(web, body, CLIENT_SECRET).status_code == 200
-    pending = inbox.pending_object_events(store=seeded)
-    assert [p["event"]["data"]["object"]["id"] for p in pending] == ["rep_1"]
-
-    seen: list[tuple[str, str, str]] = []
-    inbox.set_object_event_handler(lambda integ, conn, ev: seen.append((integ, conn.connection_id, ev["id"])))
-    assert deliver(web, body, CLIENT_SECRET).status_code == 200  # the provider's retry
-    assert seen == [("checkr", "cust-1", "evt_obj")]
-    assert inbox.pending_object_events(store=seeded) == []
-    assert deliver(web, body, CLIENT_SECRET).status_code == 200
-    assert len(seen) == 1  # processed: a further replay has no effect
-
-
-def test_failing_handler_leaves_event_pending_but_acknowledged(seeded: SqliteConnectionStore, web: str) -> None:
-    def boom(integration: str, connection: Connection, ev: dict[str, Any]) -> None:
-        raise RuntimeError("warehouse busy")
-
-    inbox.set_object_event_handler(boom)
-    body = event("evt_busy", "candidate.created", "acct_partner_cust", {"id": "cand_9", "object": "candidate"})
-    assert deliver(web, body, CLIENT_SECRET).status_code == 200
-    assert [p["event_id"] for p in inbox.pending_object_events(store=seeded)] == ["evt_busy"]
-    inbox.mark_processed("evt_busy", "checkr", store=seeded)
-    assert inbox.pending_object_events(store=seeded) == []
+    first = deliver(web, body, CLIENT_SECRET)
+    assert first.status_code == 200 and first.json()["queued"] is True
+    (row,) = inbox.pending(seeded)
+    assert row["event_id"] == "evt_obj" and row["detail"] == "queued for the warehouse (cust-1)"
+    assert inbox.body(seeded, row)["data"]["object"]["id"] == "rep_1"
+    again = deliver(web, body, CLIENT_SECRET)  # the provider's retry: still one event, still queued
+    assert again.status_code == 200 and again.json()["duplicate"] is True and len(seeded.events()) == 1
+    inbox.settle(seeded, [("checkr", "evt_obj", "processed", "applied to the warehouse")])
+    assert inbox.pending(seeded) == []
+    late = deliver(web, body, CLIENT_SECRET)
+    assert late.json()["detail"] == "already processed" and late.json()["queued"] is False
 
 
 def test_unmatched_and_unused_events_are_kept_with_a_reason(seeded: SqliteConnectionStore, web: str) -> None:
@@ -209,15 +190,13 @@ def test_a_lifecycle_event_counts_only_under_the_affected_connections_own_secret
 def test_webhooks_for_a_revoked_connection_are_neither_recorded_nor_applied(
     seeded: SqliteConnectionStore, web: str
 ) -> None:
-    seen: list[str] = []
-    inbox.set_object_event_handler(lambda integ, conn, ev: seen.append(conn.connection_id))
     seeded.set_status("checkr", "cust-1", "revoked", "deauthorized by us")
     report = {"id": "rep_9", "object": "report", "status": "complete", "candidate_id": "cand_1"}
     r = deliver(web, event("evt_late", "report.completed", "acct_partner_cust", report), CLIENT_SECRET)
     assert r.status_code == 200 and "revoked" in r.json()["detail"]
     credentialed = deliver(web, event("evt_cred", "account.credentialed", "acct_partner_cust"), CLIENT_SECRET)
     assert credentialed.status_code == 200
-    assert seen == [] and seeded.events() == []
+    assert seeded.events() == []
     assert seeded.get("checkr", "cust-1").metadata.credentialed is False
 
 

@@ -15,7 +15,6 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import orjson
 import pytest
 from cryptography.fernet import Fernet
@@ -74,11 +73,9 @@ class Env:
         ]
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        con = duckdb.connect(str(self.db), read_only=True)
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
+        from warehouse.read import query
+
+        return query(sql, path=self.db)
 
     def raws(self, schema: str, table: str, connection_id: str) -> dict[str, Any]:
         """id -> stored raw record, for rows not soft-deleted."""

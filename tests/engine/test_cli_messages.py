@@ -65,31 +65,39 @@ def test_an_unknown_sync_is_a_usage_error(env: Env, hostile: HostileProvider) ->
     assert out.returncode == 2 and "has no sync 'nope'" in error_lines(out)[0]
 
 
-def test_a_second_concurrent_sync_says_another_is_running(env: Env, hostile: HostileProvider) -> None:
-    from flows.locks import LockTimeout, file_lock, warehouse_lock_path
+def test_the_same_sync_twice_says_it_is_running_and_another_sync_runs_beside_it(
+    env: Env, hostile: HostileProvider
+) -> None:
+    """The warehouse is held a write at a time, not for a whole sync: a second `screensync sync` of
+    another model runs beside the first; the same (connection, sync) still runs once at a time."""
+    from flows.locks import LockTimeout, file_lock, sync_lock_path
 
-    hostile.faults.latency_s = 1.5  # the first sync takes a few seconds
+    hostile.faults.latency_s = 3  # the first sync takes ~10 s: 3 pages
     first = start(env, "sync", "checkr", "-c", CONN, "-m", "candidates")
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the first one holds the writer lock
+        while time.monotonic() < deadline:  # until the first one holds its sync's lock
             try:
-                with file_lock(warehouse_lock_path(env.db), timeout=0, what="probe"):
+                with file_lock(sync_lock_path(env.db, "checkr", CONN, "candidates"), timeout=0, what="probe"):
                     pass
             except LockTimeout:
                 break
             assert first.poll() is None, first.communicate()
             time.sleep(0.1)
         started = time.monotonic()
-        second = cli(env, "sync", "checkr", "-c", CONN, "-m", "account", "--wait", "1")
+        second = cli(env, "sync", "checkr", "-c", CONN, "-m", "candidates", "--wait", "1")
         assert time.monotonic() - started < 20  # not DuckDB's 30 s wait
         lines = error_lines(second)
         assert second.returncode == 4, second.stderr
         assert len(lines) == 2 and "another screensync sync" in lines[0] and f"PID {first.pid}" in lines[0]
-        assert "--wait" in lines[1]
+        assert "checkr/" + CONN + "/candidates" in lines[0] and "--wait" in lines[1]
+        other = cli(env, "sync", "checkr", "-c", CONN, "-m", "account", "--wait", "1")
+        assert other.returncode == 0, other.stderr
     finally:
         _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
+    runs = dict(env.rows("SELECT sync, (started_at, finished_at) FROM _screensync.sync_runs"))
+    assert runs["candidates"][0] < runs["account"][1] < runs["candidates"][1], runs  # the account sync ran inside it
 
 
 def test_partial_exit_code_then_rejects_list_and_retry(env: Env, hostile: HostileProvider) -> None:

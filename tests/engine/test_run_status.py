@@ -46,7 +46,7 @@ def test_every_consumer_handles_every_status(status: RunStatus, tmp_path: Path) 
     assert exit_codes.for_results([r]) == expected
     with Warehouse(tmp_path / "wh.duckdb") as wh:
         wh.record_run(RunRecord.from_result(r))
-        assert wh.con.execute("SELECT status FROM _screensync.sync_runs").fetchall() == [(status.value,)]
+        assert wh.execute("SELECT status FROM _screensync.sync_runs").fetchall() == [(status.value,)]
 
 
 def test_the_most_serious_outcome_sets_the_exit_code() -> None:
@@ -63,5 +63,5 @@ def test_a_partial_run_counts_as_fresh(tmp_path: Path) -> None:
     with Warehouse(tmp_path / "wh.duckdb") as wh:
         wh.create_views([])
         wh.record_run(RunRecord.from_result(result(RunStatus.PARTIAL)))
-        row = wh.con.execute("SELECT last_success_run_id, last_status FROM unified.sync_freshness").fetchall()
+        row = wh.execute("SELECT last_success_run_id, last_status FROM unified.sync_freshness").fetchall()
     assert row == [("run-partial", "partial")]

@@ -24,9 +24,8 @@ def _completion_processed(env: Env, report_ids: set[str]) -> bool:
 
 def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from connections.web.app import create_app
-    from connections.webhooks.inbox import set_object_event_handler
     from screensync.asgi_thread import serve_in_thread
-    from screensync.webhook_wiring import install
+    from screensync.webhook_applier import WebhookApplier
 
     monkeypatch.setenv("SCREENSYNC_WAREHOUSE", str(env.db))
     sandbox = fresh_sandbox(scale=200)
@@ -34,17 +33,13 @@ def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, mon
     assert all(r.ok for r in env.sync_all("checkr", "cust-1"))
     pending = dict(env.rows("SELECT id, status FROM checkr.reports WHERE status = 'pending'"))
     runs_before = env.rows("SELECT count(*) FROM _screensync.sync_runs")[0][0]
-    install()
-    try:
-        with serve_in_thread(create_app(env.store)) as web:
-            httpx.put(f"{sandbox.info['control_url']}/webhooks",
-                      json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}).raise_for_status()
-            sandbox.advance(days=20)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not _completion_processed(env, set(pending)):
-                time.sleep(0.2)
-    finally:
-        set_object_event_handler(None)
+    with serve_in_thread(create_app(env.store, applier=WebhookApplier(env.store, env.db))) as web:
+        httpx.put(f"{sandbox.info['control_url']}/webhooks",
+                  json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}).raise_for_status()
+        sandbox.advance(days=20)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _completion_processed(env, set(pending)):
+            time.sleep(0.2)
     events = env.store.events(integration="checkr")
     assert any(e["event_type"] == "report.completed" and e["status"] == "processed" for e in events), events[:5]
     now = dict(env.rows("SELECT id, status FROM checkr.reports"))

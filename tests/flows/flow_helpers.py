@@ -27,13 +27,9 @@ class FlowEnv:
 
 
 def read_rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
-    import duckdb
+    from warehouse.read import query
 
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return query(sql, path=warehouse)
 
 
 def artifacts_for(flow_run_id: Any) -> list[Any]:

@@ -1,23 +1,27 @@
-"""An action's audit row waits (bounded) for a webhook write holding the warehouse, instead of being lost."""
+"""An action's audit row waits (bounded) for the write in progress (a sync's page, a batch of webhooks),
+instead of being lost."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from integrations.engine.actions import ActionRecord
+from warehouse.read import query
 
 HOLD = """
 import sys, time
 from warehouse.loader import Warehouse
-with Warehouse(sys.argv[1], lock_timeout=5) as wh:   # what a webhook upsert opens
+with Warehouse(sys.argv[1]).transaction():   # a write in progress in another process
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
+    ending = time.time()
+print(ending, flush=True)
 """
 
 
@@ -38,7 +42,7 @@ def _record() -> ActionRecord:
     )
 
 
-def test_audit_row_is_written_after_a_webhook_write_releases_the_warehouse(
+def test_audit_row_is_written_after_the_write_in_progress_releases_the_warehouse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows.action_log import append_action_log
@@ -54,10 +58,9 @@ def test_audit_row_is_written_after_a_webhook_write_releases_the_warehouse(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert append_action_log(_record()) is True
+        written = time.time()
+        assert float(holder.stdout.readline()) < written  # it waited for the holder's transaction to end
     finally:
         holder.wait(timeout=60)
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        assert con.execute("SELECT action_id, status FROM _screensync.action_log").fetchall() == [("act-1", "success")]
-    finally:
-        con.close()
+    rows = query("SELECT action_id, status FROM _screensync.action_log", path=path)
+    assert rows == [("act-1", "success")]

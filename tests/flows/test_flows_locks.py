@@ -1,4 +1,5 @@
-"""The lock files that serialise warehouse writers hold across processes and die with their holder."""
+"""The one-at-a-time lock files (a (connection, sync), the webhook applier) hold across processes and
+die with their holder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.locks import LockTimeout, file_lock, sync_lock_path, warehouse_lock_path
+from flows.locks import LockTimeout, file_lock, sync_lock_path
 
 
 def _hold_in_child(path: Path) -> subprocess.Popen[str]:
@@ -29,15 +30,16 @@ def _hold_in_child(path: Path) -> subprocess.Popen[str]:
 
 
 def test_a_lock_held_by_another_process_is_refused_then_free_once_it_exits(tmp_path: Path) -> None:
-    lock = warehouse_lock_path(tmp_path / "wh.duckdb")
+    lock = sync_lock_path(tmp_path / "wh.duckdb", "checkr", "cust-1", "reports")
     child = _hold_in_child(lock)
     try:
-        with pytest.raises(LockTimeout, match="held by another process"), file_lock(lock, timeout=0, what="warehouse"):
+        with pytest.raises(LockTimeout, match=f"held by another process \\(PID {child.pid}\\)"), \
+                file_lock(lock, timeout=0, what="sync"):
             pass
     finally:
         child.kill()  # a killed holder must not leave a stale lock
         child.wait()
-    with file_lock(lock, timeout=0, what="warehouse"):
+    with file_lock(lock, timeout=0, what="sync"):
         assert lock.exists()
 
 

@@ -35,7 +35,7 @@ def test_locked_file_retries_then_raises_warehouse_locked(tmp_path: Path, caplog
             Warehouse(db, lock_timeout=0.6)
         message = str(err.value)
         assert str(db) in message and f"PID {holder.pid}" in message
-        assert any("locked by another process; retrying" in r.getMessage() for r in caplog.records)
+        assert any("held open by a process outside screensync; retrying" in r.getMessage() for r in caplog.records)
         with pytest.raises(WarehouseLocked):
             run_query(db, "SELECT 1", timeout=0.3)
     finally:
@@ -43,4 +43,4 @@ def test_locked_file_retries_then_raises_warehouse_locked(tmp_path: Path, caplog
         holder.stdin.close()
         holder.wait(timeout=30)
     with Warehouse(db, lock_timeout=5) as wh:  # free again: opens at once
-        assert wh.con.execute("SELECT count(*) FROM _screensync.sync_runs").fetchone() == (0,)
+        assert wh.execute("SELECT count(*) FROM _screensync.sync_runs").fetchone() == (0,)

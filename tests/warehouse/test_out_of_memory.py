@@ -25,10 +25,10 @@ def test_a_write_of_several_wide_records_is_split_and_all_land(db: Path, caplog:
         records = [wide(f"w{i}", 8 * MB) for i in range(3)] + [rec(f"r{i}") for i in range(50)]
         counts = wh.write_page(page([batch(records, track_seen=True)], attempt=a, checkpoint={"page": 2}))
         assert (counts.added, counts.rejected) == (53, 0)
-        assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (53,)
+        assert wh.execute("SELECT count(*) FROM checkr.reports").fetchone() == (53,)
         state = wh.get_state("checkr", "conn-1", "reports")
         assert state is not None and state.checkpoint == {"page": 2}
-        assert wh.con.execute("SELECT count(DISTINCT id) FROM _screensync.seen_keys").fetchone() == (53,)
+        assert wh.execute("SELECT count(DISTINCT id) FROM _screensync.seen_keys").fetchone() == (53,)
     assert "SCREENSYNC_WAREHOUSE_MEMORY (now 48MB" in caplog.text  # the split says which setting would avoid it
 
 
@@ -39,11 +39,11 @@ def test_a_record_too_large_even_to_quarantine_keeps_its_raw_in_a_file(db: Path)
         big = wide("huge", 24 * MB)
         counts = wh.write_page(page([batch([big, rec("small")], track_seen=True)], attempt=a, checkpoint={"page": 2}))
         assert (counts.added, counts.rejected) == (1, 1)
-        ((rid, error, raw),) = wh.con.execute(
+        ((rid, error, raw),) = wh.execute(
             "SELECT record_id, error, raw::VARCHAR FROM _screensync.rejected_records").fetchall()
         assert rid == "huge" and "SCREENSYNC_WAREHOUSE_MEMORY (now 16MB" in error and "raw JSON kept in" in error
         kept = Path(orjson.loads(raw)["screensync_raw_file"])
         assert orjson.loads(kept.read_bytes())["result"] == "x" * (24 * MB)
-        assert wh.con.execute("SELECT record_id FROM _screensync.owed_records").fetchall() == [("huge",)]
-        seen = {r[0] for r in wh.con.execute("SELECT id FROM _screensync.seen_keys").fetchall()}
+        assert wh.execute("SELECT record_id FROM _screensync.owed_records").fetchall() == [("huge",)]
+        seen = {r[0] for r in wh.execute("SELECT id FROM _screensync.seen_keys").fetchall()}
         assert seen == {"huge", "small"}  # quarantined, but seen: never taken for deleted

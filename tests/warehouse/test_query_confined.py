@@ -55,7 +55,7 @@ def test_other_databases_cannot_be_attached_read_or_changed(landed: Path, tmp_pa
         con.execute("CREATE TABLE connections (secret TEXT)")
     other = tmp_path / "other.duckdb"
     with Warehouse(other) as wh:
-        wh.con.execute("CREATE TABLE t AS SELECT 1 AS i")
+        wh.execute("CREATE TABLE t AS SELECT 1 AS i")
     before = other.read_bytes()
     _refused(landed, f"ATTACH '{store}' AS s (TYPE sqlite)")
     _refused(landed, f"ATTACH '{other}' AS o (READ_WRITE)")

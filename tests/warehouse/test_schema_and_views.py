@@ -61,7 +61,7 @@ def test_every_type_round_trips(tmp_path: Path) -> None:
     with Warehouse(tmp_path / "w.duckdb") as wh:
         wh.ensure_tables([target])
         assert wh.write_page(page([batch([data], Everything, target)])) == WriteCounts(added=1)
-        row = wh.con.execute(
+        row = wh.execute(
             "SELECT id, n, f, b, ts, d, money, names, nums, obj->'k'->>0, \"inner\"->>'a', inners->0->>'a', anything, "
             "color, kind FROM demo.everything"
         ).fetchone()
@@ -80,15 +80,15 @@ def test_a_new_model_field_becomes_a_column_and_keeps_old_rows(db: Path) -> None
     v2 = TableTarget("checkr", "reports", ReportV2)
     with Warehouse(db) as wh:
         wh.ensure_tables([v2])
-        cols = {r[0] for r in wh.con.execute("DESCRIBE checkr.reports_history").fetchall()}
+        cols = {r[0] for r in wh.execute("DESCRIBE checkr.reports_history").fetchall()}
         assert "package" in cols
-        assert wh.con.execute("SELECT id, package FROM checkr.reports ORDER BY id").fetchall() == [
+        assert wh.execute("SELECT id, package FROM checkr.reports ORDER BY id").fetchall() == [
             ("r1", None),
             ("r2", None),
         ]
         counts = wh.write_page(page([batch([rec("r1", package="basic"), rec("r3", package="pro")], ReportV2, v2)]))
         assert counts == WriteCounts(added=1, updated=1)  # r1 is rewritten once to fill the new column
-        assert wh.con.execute("SELECT id, package FROM checkr.reports ORDER BY id").fetchall() == [
+        assert wh.execute("SELECT id, package FROM checkr.reports ORDER BY id").fetchall() == [
             ("r1", "basic"),
             ("r2", None),
             ("r3", "pro"),
@@ -109,8 +109,8 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path, wh: Warehouse) -> None:
         wh.stage(bad)
     # in a write, that record is quarantined with the same error and the others land
     assert wh.write_page(page([bad])).rejected == 1
-    assert wh.con.execute("SELECT id FROM checkr.reports").fetchall() == [("r2",)]
-    ((rid, error),) = wh.con.execute("SELECT record_id, error FROM _screensync.rejected_records").fetchall()
+    assert wh.execute("SELECT id FROM checkr.reports").fetchall() == [("r2",)]
+    ((rid, error),) = wh.execute("SELECT record_id, error FROM _screensync.rejected_records").fetchall()
     assert rid == "r1" and "checkr.reports.created_at: cannot store str as TIMESTAMPTZ" in error
     short = batch([rec("r1"), rec("r2")])
     short.raws.pop()
@@ -143,9 +143,9 @@ def test_unified_views_use_only_parts_whose_tables_exist(parts: Any, wh: Warehou
     wh.write_page(page([batch([rec("r1", "complete", result="clear"), rec("r2")])]))
     used = wh.create_views()
     assert used["background_checks"] == 1 and used["invoices"] == 0
-    rows = wh.con.execute("SELECT provider, check_id, status FROM unified.background_checks ORDER BY 2").fetchall()
+    rows = wh.execute("SELECT provider, check_id, status FROM unified.background_checks ORDER BY 2").fetchall()
     assert rows == [("checkr", "r1", "complete"), ("checkr", "r2", "pending")]
-    assert wh.con.execute("SELECT count(*) FROM unified.invoices").fetchone() == (0,)  # empty but queryable
+    assert wh.execute("SELECT count(*) FROM unified.invoices").fetchone() == (0,)  # empty but queryable
     with pytest.raises(ValueError, match="requires 'reports'"):
         register_view_part("invoices", "SELECT 1", ["reports"])
 
@@ -173,11 +173,11 @@ def test_sync_freshness_shows_last_success_and_age(wh: Warehouse) -> None:
     wh.record_run(run("failed", "failed", 1))
     wh.record_run(run("new", "success", 5))  # recording a run again replaces its row
     wh.create_views()
-    row = wh.con.execute(
+    row = wh.execute(
         "SELECT last_success_run_id, round(age_hours), last_status FROM unified.sync_freshness WHERE model = 'Report'"
     ).fetchone()
     assert row == ("new", 5, "failed")
-    assert wh.con.execute("SELECT count(*) FROM _screensync.sync_runs").fetchone() == (3,)
+    assert wh.execute("SELECT count(*) FROM _screensync.sync_runs").fetchone() == (3,)
 
 
 def test_run_query_is_read_only(db: Path, wh: Warehouse) -> None:

@@ -21,8 +21,8 @@ def test_page_and_checkpoint_commit_together_or_not_at_all(wh: Warehouse) -> Non
     broken = StagedBatch(REPORTS, [table.set_column(at, "created_at", pa.array(["not a time"]))])
     with pytest.raises(WarehouseError, match="not a time"):
         wh.write_page(page([good, broken], attempt=state.attempt_id or "", checkpoint={"page": 2}))
-    assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (0,)
-    assert wh.con.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (0,)
+    assert wh.execute("SELECT count(*) FROM checkr.reports").fetchone() == (0,)
+    assert wh.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (0,)
     after = wh.get_state("checkr", "conn-1", "reports")
     assert after is not None and after.checkpoint is None
     # the connection is still usable and the same page then lands with its checkpoint
@@ -42,7 +42,7 @@ def test_deletes_only_on_completion_and_across_a_resume(db: Path) -> None:
         b = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
         assert b != a
         wh.write_page(page([batch(records[:2], track_seen=True)], attempt=b, checkpoint={"page": 2}))
-        assert wh.con.execute("SELECT count(*) FROM checkr.reports WHERE _deleted_at IS NOT NULL").fetchone() == (0,)
+        assert wh.execute("SELECT count(*) FROM checkr.reports WHERE _deleted_at IS NOT NULL").fetchone() == (0,)
     with Warehouse(db) as wh:  # a new process resumes the same attempt and sees r2, r3 on page 2
         wh.ensure_tables([REPORTS])
         resumed = wh.begin_attempt("checkr", "conn-1", "reports")
@@ -50,16 +50,16 @@ def test_deletes_only_on_completion_and_across_a_resume(db: Path) -> None:
         wh.write_page(page([batch(records[2:4], track_seen=True)], attempt=b, checkpoint=None))
         deleted = wh.complete_attempt("checkr", "conn-1", "reports", b, deletes=[REPORTS], run_id="run-2")
         assert deleted == 2
-        gone = wh.con.execute("SELECT id FROM checkr.reports WHERE _deleted_at IS NOT NULL ORDER BY id").fetchall()
+        gone = wh.execute("SELECT id FROM checkr.reports WHERE _deleted_at IS NOT NULL ORDER BY id").fetchall()
         assert gone == [("r4",), ("r5",)]
-        hist = wh.con.execute(
+        hist = wh.execute(
             "SELECT id, _change, _run_id FROM checkr.reports_history WHERE _valid_to IS NULL AND _change = 'delete' "
             "ORDER BY id"
         ).fetchall()
         assert hist == [("r4", "delete", "run-2"), ("r5", "delete", "run-2")]
         state = wh.get_state("checkr", "conn-1", "reports")
         assert state is not None and state.checkpoint is None and state.attempt_id is None
-        assert wh.con.execute("SELECT count(*) FROM _screensync.seen_keys").fetchone() == (0,)
+        assert wh.execute("SELECT count(*) FROM _screensync.seen_keys").fetchone() == (0,)
         # deleting again is a no-op: already-deleted rows are not deleted twice
         c = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
         wh.write_page(page([batch(records[:4], track_seen=True)], attempt=c))
@@ -81,11 +81,11 @@ def test_the_keys_a_run_saw_leave_no_storage_behind(db: Path) -> None:
                 assert state is not None and state.attempt_id
                 wh.complete_attempt("checkr", conn, "reports", state.attempt_id, deletes=[REPORTS], run_id=f"r{run}")
     with Warehouse(db) as wh:
-        wh.con.execute("CHECKPOINT")
-        assert wh.con.execute("SELECT count(*) FROM _screensync.seen_keys").fetchone() == (0,)
-        groups = wh.con.execute("SELECT count(*) FROM pragma_storage_info('_screensync.seen_keys')").fetchone()
+        wh.execute("CHECKPOINT")
+        assert wh.execute("SELECT count(*) FROM _screensync.seen_keys").fetchone() == (0,)
+        groups = wh.execute("SELECT count(*) FROM pragma_storage_info('_screensync.seen_keys')").fetchone()
         assert groups == (0,)
-        assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (6000,)
+        assert wh.execute("SELECT count(*) FROM checkr.reports").fetchone() == (6000,)
 
 
 def test_deletes_leave_other_connections_alone(wh: Warehouse) -> None:
@@ -93,7 +93,7 @@ def test_deletes_leave_other_connections_alone(wh: Warehouse) -> None:
     a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
     wh.write_page(page([batch([rec("r1")], track_seen=True)], attempt=a))
     assert wh.complete_attempt("checkr", "conn-1", "reports", a, deletes=[REPORTS], run_id="r") == 0
-    assert wh.con.execute("SELECT count(*) FROM checkr.reports WHERE _deleted_at IS NULL").fetchone() == (2,)
+    assert wh.execute("SELECT count(*) FROM checkr.reports WHERE _deleted_at IS NULL").fetchone() == (2,)
 
 
 def test_a_deleted_record_that_comes_back_is_undeleted(wh: Warehouse) -> None:
@@ -103,11 +103,11 @@ def test_a_deleted_record_that_comes_back_is_undeleted(wh: Warehouse) -> None:
     assert wh.complete_attempt("checkr", "conn-1", "reports", a, deletes=[REPORTS], run_id="run-d") == 1
     counts = wh.write_page(page([batch([rec("r2")])], run="run-back"))
     assert counts == WriteCounts(updated=1)
-    assert wh.con.execute("SELECT _deleted_at, _run_id FROM checkr.reports WHERE id = 'r2'").fetchone() == (
+    assert wh.execute("SELECT _deleted_at, _run_id FROM checkr.reports WHERE id = 'r2'").fetchone() == (
         None,
         "run-back",
     )
-    changes = wh.con.execute(
+    changes = wh.execute(
         "SELECT _change FROM checkr.reports_history WHERE id = 'r2' ORDER BY _valid_from"
     ).fetchall()
     assert changes == [("insert",), ("delete",), ("update",)]
@@ -120,7 +120,7 @@ def test_rejected_records_are_stored_with_their_raw_json(wh: Warehouse) -> None:
     ]
     counts = wh.write_page(page([batch([rec("r1")])], rejects=rejects, run="run-r"))
     assert counts == WriteCounts(added=1, rejected=2)
-    rows = wh.con.execute(
+    rows = wh.execute(
         "SELECT run_id, integration, connection_id, sync, model, record_id, error, raw->>'status', json_type(raw) "
         "FROM _screensync.rejected_records ORDER BY record_id NULLS LAST"
     ).fetchall()
@@ -145,7 +145,7 @@ def test_begin_attempt_without_checkpoint_starts_fresh_and_drops_stale_seen_keys
     wh.write_page(page([batch([rec("r1")], track_seen=True)], attempt=a))  # last page: no checkpoint, then a crash
     b = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id
     assert b and b != a
-    assert wh.con.execute("SELECT count(*) FROM _screensync.seen_keys WHERE attempt_id = ?", [a]).fetchone() == (0,)
+    assert wh.execute("SELECT count(*) FROM _screensync.seen_keys WHERE attempt_id = ?", [a]).fetchone() == (0,)
 
 
 def test_open_record_ids_lists_non_terminal_live_records(wh: Warehouse) -> None:
@@ -171,4 +171,4 @@ def test_a_write_the_warehouse_cannot_take_fails_clearly_and_keeps_the_checkpoin
     with Warehouse(db) as wh:
         state = wh.get_state("checkr", "conn-1", "reports")
         assert state is not None and state.checkpoint == {"page": 2}
-        assert wh.con.execute("SELECT count(*) FROM checkr.reports").fetchone() == (10,)
+        assert wh.execute("SELECT count(*) FROM checkr.reports").fetchone() == (10,)

@@ -1,0 +1,221 @@
+"""The one way into the embedded warehouse file: a write session or a read session, each short.
+
+DuckDB attaches a file once per process (a second attach fails with "Unique file handle conflict")
+and keeps other processes out while it is open. So:
+
+- **Writing**: each process has one `FileWriter` per warehouse file. It owns a DuckDB session,
+  lets one thread in at a time, and for each write session takes the cross-process lock
+  exclusively (warehouse/rwlock.py), attaches the file, runs the caller's transaction(s), then
+  detaches (DuckDB checkpoints) and lets go, so readers and other processes' writers get their
+  turn. When another thread of this process already waits, and nobody else does, the file stays
+  attached for it (for at most MAX_KEEP_S): one checkpoint instead of one per write.
+- **Reading**: `reading()` shares the lock, opens the file read-only with the confinement of
+  warehouse/read.py, and closes it at the end. It waits for at most the write in progress.
+
+Nothing else in screensync opens the warehouse file: issue 15's second backend (DuckLake) goes
+behind these two functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
+from warehouse.rwlock import Held, WarehouseRWLock
+
+log = logging.getLogger("screensync.warehouse")
+
+MAX_KEEP_S = 2.0  # longest a process keeps the file attached across its own back-to-back writes
+
+
+class FileWriter:
+    """This process's writer of one warehouse file (`FileWriter.of(path)`)."""
+
+    _all: dict[Path, FileWriter] = {}
+    _all_lock = threading.Lock()
+
+    @classmethod
+    def of(cls, path: Path) -> FileWriter:
+        key = path.resolve()
+        with cls._all_lock:
+            writer = cls._all.get(key)
+            if writer is None:
+                writer = cls._all[key] = cls(key)
+            return writer
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = WarehouseRWLock(path)
+        self._cond = threading.Condition()
+        self._owner: int | None = None  # thread in a session
+        self._depth = 0  # nested sessions of the owner
+        self._waiting = 0  # threads of this process waiting for a session
+        self._what = ""
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._settings: dict[str, str] = {}
+        self._held: Held | None = None
+        self._alias: str | None = None  # set while the file is attached
+        self._attached_at = 0.0
+        self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
+        self.file_id: tuple[int, int] | None = None  # (device, inode) of the attached file
+        self.created = False  # the last attach created the file
+
+    # -- sessions -----------------------------------------------------------------------------
+    @contextmanager
+    def session(
+        self, *, timeout: float, what: str, settings: dict[str, str], prepare: Callable[[duckdb.DuckDBPyConnection], None]
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The attached file, this thread's alone until the block ends; the caller runs its own
+        transaction(s). `prepare(con)` runs after each attach. Waits at most `timeout` s in all."""
+        deadline = time.monotonic() + timeout
+        if self._enter(deadline, what):
+            try:
+                yield self._session_con()  # nested: the outer session holds everything
+            finally:
+                with self._cond:
+                    self._depth -= 1
+            return
+        failed = True
+        try:
+            con = self._session_con()
+            self._apply(con, settings)
+            if self._alias is None:
+                self._attach(con, deadline, what)
+                prepare(con)
+            failed = False
+            yield con
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            self._leave(failed)
+
+    def _enter(self, deadline: float, what: str) -> bool:
+        """Become the owner (False), or find this thread already is (True: a nested session)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            self._waiting += 1
+            started = time.monotonic()
+            try:
+                while self._owner is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise WarehouseLocked(self.path, time.monotonic() - started,
+                                              f"another thread of this process is writing ({self._what})")
+                    self._cond.wait(remaining)
+            except BaseException:
+                self._waiting -= 1
+                self._close_if_idle()
+                raise
+            self._waiting -= 1
+            self._owner, self._depth, self._what = me, 1, what
+            return False
+
+    def _leave(self, failed: bool) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth:
+                return
+            con = self._con
+            if failed and con is not None and self._alias is not None:
+                with contextlib.suppress(duckdb.Error):  # what the caller left open must not reach the checkpoint
+                    con.execute("ROLLBACK")
+            keep = (
+                not failed
+                and self._alias is not None
+                and self._waiting > 0
+                and time.monotonic() - self._attached_at < MAX_KEEP_S
+                and not self.lock.others_waiting()
+            )
+            try:
+                if not keep:
+                    self._detach()
+            finally:
+                self._owner = None
+                self._cond.notify()
+
+    def _close_if_idle(self) -> None:
+        """A waiter gave up: if the file was kept attached for it alone, let it go now (cond held)."""
+        if self._owner is None and self._waiting == 0 and self._alias is not None:
+            self._detach()
+
+    def _session_con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duckdb.connect()  # in-memory; the warehouse file is attached to it per session
+            self._settings = {}
+        return self._con
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, settings: dict[str, str]) -> None:
+        changed = {k: v for k, v in settings.items() if self._settings.get(k) != v}
+        if changed:
+            con.execute(";".join(f"SET {k} = {v}" for k, v in changed.items()))
+            self._settings.update(changed)
+
+    def _attach(self, con: duckdb.DuckDBPyConnection, deadline: float, what: str) -> None:
+        held = self.lock.write(max(0.0, deadline - time.monotonic()), what)
+        try:
+            self._alias, self.created = attach_writer(con, self.path, row_group_size=ROW_GROUP_SIZE,
+                                                      deadline=deadline)
+        except BaseException:
+            held.release()
+            raise
+        self._held = held
+        self._attached_at = time.monotonic()
+        self.generation += 1
+        st = self.path.stat()
+        self.file_id = (st.st_dev, st.st_ino)
+
+    def _detach(self) -> None:
+        alias, held = self._alias, self._held
+        self._alias, self._held = None, None
+        try:
+            if alias is not None and self._con is not None:
+                try:
+                    detach_writer(self._con, alias)
+                except duckdb.Error as exc:
+                    # what was committed is in the write-ahead log, and the next attach replays it; a
+                    # checkpoint that fails (disk full, say) must still let go of the file: drop the session
+                    log.warning("warehouse %s: closing after a write failed (%s); the next write retries it",
+                                self.path, exc)
+                    con, self._con = self._con, None
+                    con.close()
+        finally:
+            if held is not None:
+                held.release()
+
+
+# Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
+# group at every automatic checkpoint: with its default (122,880 rows) a long first load
+# rewrote the same growing row group a dozen times, and held all of it in memory to do so.
+ROW_GROUP_SIZE = 8192
+
+
+@contextmanager
+def reading(path: Path, *, timeout: float, config: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection for one query or a few, closed at the end; waits at most `timeout` s."""
+    path = Path(path)
+    writer = FileWriter._all.get(path.resolve())
+    if writer is not None and writer._owner == threading.get_ident():
+        raise RuntimeError("a read session cannot start inside this thread's own write session")
+    deadline = time.monotonic() + timeout
+    held = WarehouseRWLock(path).read(timeout)
+    try:
+        con = open_reader(path, deadline=deadline, config=config)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        held.release()

@@ -1,0 +1,225 @@
+"""A readers-writer lock across processes, in lock files beside the warehouse (Linux/macOS `flock`).
+
+DuckDB lets one process open a file for writing and keeps every other process out, readers too,
+while it is open. So every screensync process agrees here first: a writer holds the lock
+exclusively for one write transaction, a reader shares it for one query, and each closes the
+file before letting go.
+
+- A **turnstile** keeps a stream of readers from starving a writer: a writer holds it from the
+  moment it waits until its transaction is done, a reader only passes through it, so once a
+  writer waits no new reader starts.
+- Waiters **announce** themselves (a shared lock on `readers-waiting` / `writers-waiting`): a
+  writer lets readers that already wait go first (for at most READERS_FIRST_S), and a process
+  never keeps the file open for its own next write while anyone else waits. So a reader waits
+  for at most the write in progress.
+- Waits are bounded; the error names who holds the lock (PID and command, from /proc/locks and
+  what the writer wrote down), never a bare timeout.
+
+The OS drops a flock when its holder dies: a killed process never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from warehouse.connection import WarehouseLocked
+
+POLL_MIN_S = 0.001
+POLL_MAX_S = 0.02
+READERS_FIRST_S = 2.0  # how long a writer lets already-waiting readers go first
+
+
+def lock_dir(warehouse: Path) -> Path:
+    """Where every lock of this warehouse lives (`.warehouse.duckdb.locks/` beside the file)."""
+    return warehouse.resolve().parent / f".{warehouse.name}.locks"
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _try(fd: int, mode: int) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _poll(attempt: Callable[[], bool], deadline: float) -> bool:
+    """Call `attempt` until it succeeds or `deadline` passes, sleeping 1 ms growing to 20 ms between tries."""
+    delay = POLL_MIN_S
+    while True:
+        if attempt():
+            return True
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        time.sleep(min(delay, deadline - now))
+        delay = min(delay * 2, POLL_MAX_S)
+
+
+class Held:
+    """One acquisition; `release()` lets go (idempotent). Closing the descriptors drops their flocks."""
+
+    def __init__(self, fds: list[int]) -> None:
+        self._fds = fds
+
+    def release(self) -> None:
+        fds, self._fds = self._fds, []
+        for fd in reversed(fds):
+            os.close(fd)
+
+
+class _Announce:
+    """A shared lock on a `*-waiting` file while its owner waits: others can see that someone waits."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = _open(path)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)  # only momentary probes take it exclusively
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class WarehouseRWLock:
+    """The lock files of one warehouse file. Cheap to create: files are opened per acquisition."""
+
+    def __init__(self, warehouse: Path) -> None:
+        self.warehouse = warehouse
+        base = lock_dir(warehouse)
+        self.turnstile = base / "turnstile.lock"
+        self.rw = base / "rw.lock"
+        self.readers_waiting = base / "readers-waiting.lock"
+        self.writers_waiting = base / "writers-waiting.lock"
+        self.writer_note = base / "writer.txt"
+
+    # -- acquiring ----------------------------------------------------------------------------
+    def write(self, timeout: float, what: str) -> Held:
+        """Exclusive, for one write transaction; WarehouseLocked (naming the holder) after `timeout` s."""
+        started = time.monotonic()
+        deadline = started + timeout
+        announce = _Announce(self.writers_waiting)
+        fds: list[int] = []
+        try:
+            # readers already waiting go first: they wait for at most the write in progress
+            _poll(lambda: not self._someone_waits(self.readers_waiting), min(deadline, started + READERS_FIRST_S))
+            turnstile = _open(self.turnstile)
+            fds.append(turnstile)
+            if not _poll(lambda: _try(turnstile, fcntl.LOCK_EX), deadline):
+                raise self._locked(started, "another writer")
+            rw = _open(self.rw)
+            fds.append(rw)
+            if not _poll(lambda: _try(rw, fcntl.LOCK_EX), deadline):
+                raise self._locked(started, "readers still reading")
+        except BaseException:
+            Held(fds).release()
+            raise
+        finally:
+            announce.close()
+        self._note(what)
+        return Held(fds)
+
+    def read(self, timeout: float) -> Held:
+        """Shared, for one query; WarehouseLocked (naming the writer) after `timeout` s."""
+        started = time.monotonic()
+        deadline = started + timeout
+        announce = _Announce(self.readers_waiting)
+        turnstile = _open(self.turnstile)
+        rw = _open(self.rw)
+
+        def attempt() -> bool:
+            if not _try(turnstile, fcntl.LOCK_EX):  # a writer holds it (or another reader passes through)
+                return False
+            try:
+                return _try(rw, fcntl.LOCK_SH)
+            finally:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+
+        try:
+            if not _poll(attempt, deadline):
+                raise self._locked(started, "a write in progress")
+        except BaseException:
+            os.close(rw)
+            raise
+        finally:
+            announce.close()
+            os.close(turnstile)
+        return Held([rw])
+
+    def others_waiting(self) -> bool:
+        """Does a reader or a writer (of any process) wait for the lock right now?"""
+        return self._someone_waits(self.readers_waiting) or self._someone_waits(self.writers_waiting)
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _someone_waits(path: Path) -> bool:
+        fd = _open(path)
+        try:
+            return not _try(fd, fcntl.LOCK_EX)
+        finally:
+            os.close(fd)  # (drops the probe's own lock, if it got it)
+
+    def _note(self, what: str) -> None:
+        """Who writes now, for the error of whoever waits too long (readers never write here)."""
+        with contextlib.suppress(OSError):
+            self.writer_note.write_text(f"PID {os.getpid()}: {what}\n")
+
+    def _locked(self, started: float, why: str) -> WarehouseLocked:
+        return WarehouseLocked(self.warehouse, time.monotonic() - started, f"{why}: {self.holders()}")
+
+    def holders(self) -> str:
+        """Who holds the turnstile or the rw lock now: PIDs from /proc/locks with their commands, and
+        what the last writer wrote down."""
+        pids = _flock_pids([self.turnstile, self.rw]) - {os.getpid()}
+        described = [f"PID {pid} ({_command(pid)})" for pid in sorted(pids)]
+        try:
+            note = self.writer_note.read_text().strip()
+        except OSError:
+            note = ""
+        if note and (not pids or any(note.startswith(f"PID {pid}:") for pid in pids)):
+            described.append(f"last writer {note}")
+        return "; ".join(described) or "a screensync process"
+
+
+def _flock_pids(paths: list[Path]) -> set[int]:
+    """PIDs holding a flock on any of `paths` (Linux /proc/locks; empty elsewhere)."""
+    inodes = set()
+    for p in paths:
+        try:
+            inodes.add(os.stat(p).st_ino)
+        except OSError:
+            continue
+    pids: set[int] = set()
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return pids
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (blocked waiters are "-> FLOCK ...")
+        if len(parts) < 6 or parts[1] != "FLOCK":
+            continue
+        try:
+            pid, inode = int(parts[4]), int(parts[5].rsplit(":", 1)[1])
+        except (ValueError, IndexError):
+            continue
+        if inode in inodes:
+            pids.add(pid)
+    return pids
+
+
+def _command(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "command unknown"
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    text = " ".join(Path(words[0]).name if i == 0 else w for i, w in enumerate(words[:6]))
+    return text[:120] or "command unknown"
