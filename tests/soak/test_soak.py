@@ -17,7 +17,6 @@ runs more (docs/engine.md, "Convergence").
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import time
@@ -36,12 +35,8 @@ from tests.soak.compare import Comparison, compare, rows
 from tests.soak.platform import invite_an_old_candidate
 from tests.soak.processes import SyncRuns, serve_web
 from tests.soak.scenario import Scenario
-from warehouse.tables import RESERVED
 
 INTEGRATION = "checkr"
-# The property needs issue 12 Part A too: webhook events applied by serve-web by itself, and no event
-# replacing a newer version of a record. Until both are in, the run would fail for want of them.
-PART_A = importlib.util.find_spec("screensync.webhook_applier") is not None and "_observed_at" in RESERVED
 PENDING_WAIT_S = 90.0  # events reach the warehouse within seconds of it being writable
 
 
@@ -113,8 +108,6 @@ def _figures(seed: int, sc: Scenario, runs: SyncRuns, faults: Counter[str], invi
     ])
 
 
-@pytest.mark.skipif(not PART_A, reason="needs issue 12 Part A (branch i12a): serve-web's webhook applier "
-                    "(screensync.webhook_applier) and the _observed_at version guard are not in this tree")
 @pytest.mark.slow
 @pytest.mark.timeout(1800 + int(scenario.days() * 600))
 @pytest.mark.parametrize("seed", scenario.seeds())
