@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from integrations.engine.results import RunStatus, SyncResult
 
-COUNT_COLUMNS = ("added", "updated", "deleted", "unchanged", "rejected", "owed")
+COUNT_COLUMNS = ("added", "updated", "deleted", "gone", "unchanged", "rejected", "owed")
 
 
 def artifact_key(*parts: str) -> str:

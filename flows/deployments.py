@@ -2,7 +2,8 @@
 
 One sync deployment per integration, with one schedule per distinct frequency carrying that
 schedule's syncs as its `models` parameter (Prefect's per-schedule parameters), so a 15-minute
-sync and a daily one share a deployment but not a cadence. A manual run with the defaults syncs
+sync and a daily one share a deployment but not a cadence; a sync's declared `sweep` is one more
+schedule, with `full_refresh: true`. A manual run with the defaults syncs
 everything. Every declared action (plus test/sync-now/full-resync) gets its own deployment, whose
 typed parameters Prefect renders as a form. `screensync prefect-yaml` rewrites the file;
 tests/flows/test_prefect_yaml.py fails when the committed file and the definitions disagree.
@@ -18,7 +19,7 @@ import yaml
 
 from flows.actions import COMMON_ACTION_FLOWS, action_flow, action_flow_name
 from integrations.engine.definition import SyncConfig
-from integrations.engine.registry import all_integrations, sync_frequency_seconds
+from integrations.engine.registry import all_integrations, frequency_seconds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
@@ -38,20 +39,27 @@ HEADER = """\
 """
 
 
-def _schedule(syncs: list[SyncConfig]) -> dict[str, Any]:
-    """One schedule for syncs sharing a frequency: an interval ("every 15m") or a cron expression."""
-    seconds = sync_frequency_seconds(syncs[0])
-    frequency = syncs[0].frequency.strip()
+def _schedule(frequency: str, syncs: list[SyncConfig], *, sweep: bool = False) -> dict[str, Any]:
+    """One schedule for syncs sharing a frequency: an interval ("every 15m") or a cron expression.
+    A sweep schedule runs its syncs with `full_refresh` (the whole list again, deletes noticed)."""
+    seconds = frequency_seconds(frequency, f"syncs {[s.name for s in syncs]}")
     when: dict[str, Any] = {"interval": seconds} if seconds is not None else {"cron": frequency, "timezone": "UTC"}
-    return {**when, "active": True, "parameters": {"models": [s.name for s in syncs]}}
+    params: dict[str, Any] = {"models": [s.name for s in syncs]}
+    if sweep:
+        params["full_refresh"] = True
+    return {**when, "active": True, "parameters": params}
 
 
 def sync_deployment(name: str) -> dict[str, Any]:
     definition = all_integrations()[name].definition
     by_frequency: dict[str, list[SyncConfig]] = defaultdict(list)
+    sweeps: dict[str, list[SyncConfig]] = defaultdict(list)
     for sync in definition.syncs:
         by_frequency[sync.frequency.strip()].append(sync)
-    schedules = [_schedule(syncs) for syncs in by_frequency.values()]
+        if sync.sweep:
+            sweeps[sync.sweep.strip()].append(sync)
+    schedules = [_schedule(f, syncs) for f, syncs in by_frequency.items()]
+    schedules += [_schedule(f, syncs, sweep=True) for f, syncs in sweeps.items()]
     return {
         "name": f"sync-{name}",
         "description": f"Sync {definition.provider.name}: every active connection, each sync on its own schedule.",

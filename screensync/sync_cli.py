@@ -45,12 +45,12 @@ def fail(code: int, what: str, todo: str) -> typer.Exit:
 
 def results_table(results: list[SyncResult]) -> Table:
     table = Table(title="sync summary")
-    for col in ("connection", "sync", "status", "added", "updated", "deleted", "unchanged", "rejected", "owed",
+    for col in ("connection", "sync", "status", "added", "updated", "deleted", "gone", "unchanged", "rejected", "owed",
                 "requests", "seconds"):
         table.add_column(col, justify="right" if col not in {"connection", "sync", "status"} else "left")
     for r in results:
         table.add_row(r.connection_id, r.sync, f"[{COLOURS.get(r.status, 'white')}]{r.status.value}[/]", str(r.added),
-                      str(r.updated), str(r.deleted), str(r.unchanged), str(r.rejected), str(r.owed),
+                      str(r.updated), str(r.deleted), str(r.gone), str(r.unchanged), str(r.rejected), str(r.owed),
                       str(r.requests), f"{r.duration_s:.1f}")
     return table
 

@@ -23,6 +23,7 @@ from warehouse.tables import SUPERSEDED, ident, table_ref
 log = logging.getLogger("screensync.warehouse")
 
 GONE = "_screensync_gone"
+NOT_LISTED = "not listed by a full sync"  # `_deleted_reason` of a record a complete full run did not see
 _REJECTED = "_screensync_rejected_seen"
 
 
@@ -58,7 +59,7 @@ def soft_delete_unseen(
 ) -> int:
     """Soft-delete the rows of the connection the attempt did not see; `observed_at` (provider clock)
     is when their absence was seen, so an older version arriving later does not bring them back."""
-    main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
+    main = table_ref(target)
     pk = ident(target.primary_key)
     scope = {"conn": connection_id, "attempt": attempt_id, "schema": target.schema, "table": target.table}
     (unidentified,) = con.execute(
@@ -83,22 +84,44 @@ def soft_delete_unseen(
     )
     (count,) = con.execute(f"SELECT count(*) FROM {GONE}").fetchone() or (0,)
     if count:
-        # the live version ends here; the row itself then stands for the deletion (see `_history`)
-        cols = ", ".join(f"t.{ident(c.name)}" for c in model_columns(target.model))
-        con.execute(
-            f"""INSERT INTO {superseded} BY NAME
-            SELECT {cols}, t.connection_id, t._raw, t._hash, t._last_modified_at AS _valid_from,
-                   current_timestamp AS _valid_to,
-                   CASE WHEN t._last_modified_at = t._first_seen_at THEN 'insert' ELSE 'update' END AS _change,
-                   t._run_id, t._observed_at
-            FROM {main} t JOIN {GONE} g ON t.{pk} = g.{pk} WHERE t.connection_id = $conn""",
-            {"conn": connection_id},
-        )
-        con.execute(
-            f"""UPDATE {main} t SET _deleted_at = current_timestamp, _run_id = $run, _synced_at = current_timestamp,
-                _observed_at = greatest(t._observed_at, $observed::TIMESTAMPTZ)
-            FROM {GONE} g WHERE t.connection_id = $conn AND t.{pk} = g.{pk}""",
-            {"conn": connection_id, "run": run_id, "observed": observed_at},
-        )
+        end_live_versions(con, target, connection_id=connection_id, keys=GONE, reason=NOT_LISTED, run_id=run_id,
+                          observed_at=observed_at)
     con.execute(f"DROP TABLE IF EXISTS {GONE}")
     return int(count)
+
+
+def end_live_versions(
+    con: duckdb.DuckDBPyConnection,
+    target: TableTarget,
+    *,
+    connection_id: str,
+    keys: str,
+    reason: str,
+    run_id: str,
+    observed_at: datetime | None = None,
+) -> None:
+    """Soft-delete the live rows of the connection whose key is in relation `keys` (column named
+    as the primary key): the live version moves to `_superseded`, and the row itself then stands
+    for the deletion (see `_history`), with when (`_deleted_at`) and why (`_deleted_reason`).
+    `observed_at` (provider clock) is when the absence was seen: an older version arriving later
+    does not bring the record back (upsert.py)."""
+    main, superseded = table_ref(target), table_ref(target, SUPERSEDED)
+    pk = ident(target.primary_key)
+    live = (f"t.connection_id = $conn AND t._deleted_at IS NULL "
+            f"AND CAST(t.{pk} AS VARCHAR) IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})")
+    cols = ", ".join(f"t.{ident(c.name)}" for c in model_columns(target.model))
+    con.execute(
+        f"""INSERT INTO {superseded} BY NAME
+        SELECT {cols}, t.connection_id, t._raw, t._hash, t._last_modified_at AS _valid_from,
+               current_timestamp AS _valid_to,
+               CASE WHEN t._last_modified_at = t._first_seen_at THEN 'insert' ELSE 'update' END AS _change,
+               t._run_id, t._observed_at
+        FROM {main} t WHERE {live}""",
+        {"conn": connection_id},
+    )
+    con.execute(
+        f"""UPDATE {main} t SET _deleted_at = current_timestamp, _deleted_reason = $reason, _run_id = $run,
+            _synced_at = current_timestamp, _observed_at = greatest(t._observed_at, $observed::TIMESTAMPTZ)
+        WHERE {live}""",
+        {"conn": connection_id, "run": run_id, "reason": reason, "observed": observed_at},
+    )

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import owed
+from warehouse import gone, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
@@ -88,6 +88,7 @@ def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
         return
     con.execute(st.META_DDL)
     con.execute(owed.OWED_DDL)
+    con.execute(gone.GONE_DDL)
     if writer.file_id is not None:
         _PREPARED.add(writer.file_id)
 
@@ -479,12 +480,25 @@ class Warehouse:
         with self._session() as con:
             return owed.count_owed(con, integration, connection_id, sync)
 
-    def settle_gone(self, integration: str, connection_id: str, table: str, record_id: str) -> None:
+    def mark_gone(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str], reason: str,
+                  run_id: str, observed_at: datetime | None = None) -> None:
+        """The provider no longer has these records: soft-delete them with `reason`, owe them no more.
+        `observed_at`: the provider's time of the answer that said so."""
+        self._cols(target)
         with self._transaction() as con:
-            owed.settle_gone(con, integration=integration, connection_id=connection_id, table=table,
-                             record_id=record_id)
+            gone.mark_gone(con, target, integration=integration, connection_id=connection_id, ids=ids,
+                           reason=reason, run_id=run_id, observed_at=observed_at)
 
     # -- reads the engine needs --------------------------------------------------------------
+    def missing_references(self, source: TableTarget, field: str, target: TableTarget, *, integration: str,
+                           connection_id: str, limit: int) -> list[str]:
+        """Ids `source.field` names that `target` does not hold, owe or know to be gone (references.py)."""
+        self._cols(source)
+        self._cols(target)
+        with self._session() as con:
+            return references.missing_references(con, source, field, target, integration=integration,
+                                                 connection_id=connection_id, limit=limit)
+
     def open_record_ids(
         self, target: TableTarget, connection_id: str, state_field: str, terminal_states: Iterable[Any]
     ) -> list[str]:

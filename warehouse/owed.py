@@ -101,17 +101,6 @@ def settle_landed(
     )
 
 
-def settle_gone(
-    con: duckdb.DuckDBPyConnection, *, integration: str, connection_id: str, table: str, record_id: str
-) -> None:
-    """The provider no longer has this record (404 on a fetch by id): nothing is owed any more."""
-    con.execute(
-        """DELETE FROM _screensync.owed_records WHERE integration = ? AND connection_id = ? AND "table" = ?
-            AND record_id = ?""",
-        [integration, connection_id, table, record_id],
-    )
-
-
 def owing_tables(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str]]:
     """(integration, connection, table) that owe anything: the writer checks landed ids only there."""
     rows = con.execute('SELECT DISTINCT integration, connection_id, "table" FROM _screensync.owed_records').fetchall()

@@ -28,6 +28,7 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_first_seen_at", "TIMESTAMPTZ"),
     ("_last_modified_at", "TIMESTAMPTZ"),
     ("_deleted_at", "TIMESTAMPTZ"),
+    ("_deleted_reason", "VARCHAR"),  # why: not listed by a full sync, or gone at the provider (404)
     ("_run_id", "VARCHAR"),
     ("_synced_at", "TIMESTAMPTZ"),
     ("_observed_at", "TIMESTAMPTZ"),  # when this version was true at the provider (its clock): upsert.py

@@ -116,7 +116,7 @@ def upsert_stage(
             sets = ", ".join(f"{c} = s.{c}" for c in typed)
             statements.append(
                 f"""UPDATE {main} t SET {sets}, _raw = s._raw, _hash = s._hash,
-                    _last_modified_at = current_timestamp, _deleted_at = NULL,
+                    _last_modified_at = current_timestamp, _deleted_at = NULL, _deleted_reason = NULL,
                     _run_id = {run}, _synced_at = current_timestamp, _observed_at = s._observed_at,
                     _recheck_at = CASE WHEN s._observed_at = t._observed_at THEN current_timestamp END
                 FROM {STAGE} s WHERE {match} AND {APPLY}"""

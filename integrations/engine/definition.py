@@ -131,6 +131,18 @@ class EmbeddedConfig(_Strict):
     # keep the children out of the parent's stored row (they land in their own table)
     strip_from_parent: bool = True
     refetch: RefetchConfig | None = None  # a quarantined child is fetched again here
+    # a run that reads the parents' whole list marks children no parent carried any more deleted
+    track_deletes: bool = False
+
+
+class ReferenceConfig(_Strict):
+    """A field of this sync's records that names a record of another table of the integration
+    (Checkr: an invitation's `report_id`). After each run, named records not stored yet are
+    fetched by id, where the table's own sync says (its `refetch:`), and land in that table."""
+
+    field: str
+    table: str
+    max_per_run: int = Field(200, gt=0)  # the rest wait for the next run (a first run can name thousands)
 
 
 class RepollConfig(_Strict):
@@ -153,6 +165,11 @@ class SyncConfig(_Strict):
     repoll: RepollConfig | None = None
     primary_key: str = "id"
     frequency: str  # "every 15m", "every 1h", or a cron expression "0 * * * *"
+    # an incremental sync's full re-read on its own schedule (the safety net for what its cursor
+    # cannot see: children added to old parents, records that vanished): runs with full_refresh
+    sweep: str | None = None
+    # records not seen by a run that read the whole list are marked deleted (a full sync: every
+    # complete run; an incremental one: its sweeps and full refreshes)
     track_deletes: bool = False
     embedded: list[EmbeddedConfig] = []
     single: bool = False  # the endpoint returns one object, not a list (e.g. the account)
@@ -161,6 +178,7 @@ class SyncConfig(_Strict):
     # where one record is fetched by id, so a quarantined one is fetched again until it lands;
     # without it an incremental sync holds its cursor before the records it quarantined
     refetch: RefetchConfig | None = None
+    references: list[ReferenceConfig] = []  # fields naming records of other tables, fetched when missing
 
     def refetch_for(self, table: str) -> RefetchConfig | None:
         """How an owed record of `table` (this sync's own, or an embedded child's) is fetched again."""
@@ -176,8 +194,10 @@ class SyncConfig(_Strict):
             raise ValueError(f"sync {self.name!r}: mode 'incremental' needs a cursor")
         if self.mode == "repoll" and self.repoll is None:
             raise ValueError(f"sync {self.name!r}: mode 'repoll' needs a repoll section")
-        if self.track_deletes and self.mode != "full":
-            raise ValueError(f"sync {self.name!r}: deletes can only be tracked by a full sync")
+        if (self.track_deletes or any(e.track_deletes for e in self.embedded)) and self.mode == "repoll":
+            raise ValueError(f"sync {self.name!r}: deletes are tracked by syncs that read a whole list, not a repoll")
+        if self.sweep is not None and self.mode != "incremental":
+            raise ValueError(f"sync {self.name!r}: a sweep re-reads an incremental sync; a {self.mode} sync has none")
         if self.mode != "repoll" and not self.endpoint:
             raise ValueError(f"sync {self.name!r}: endpoint is required")
         return self
@@ -246,12 +266,25 @@ class IntegrationDefinition(_Strict):
     def pagination_for(self, sync: SyncConfig) -> PaginationConfig:
         return sync.pagination or self.pagination
 
+    def fetcher_for(self, table: str) -> tuple[SyncConfig, RefetchConfig] | None:
+        """The sync whose records land in `table` and where one of them is fetched by id: the
+        table's own sync first, else one that embeds it. None when nothing can fetch it by id."""
+        owners = [s for s in self.syncs if s.table == table] + [
+            s for s in self.syncs if any(e.table == table for e in s.embedded)
+        ]
+        return next(((s, how) for s in owners if (how := s.refetch_for(table)) is not None), None)
+
     @model_validator(mode="after")
     def _unique_names(self) -> IntegrationDefinition:
         for kind, names in (("sync", [s.name for s in self.syncs]), ("action", [a.name for a in self.actions])):
             dupes = {n for n in names if names.count(n) > 1}
             if dupes:
                 raise ValueError(f"duplicate {kind} names: {sorted(dupes)}")
+        for s in self.syncs:
+            for ref in s.references:
+                if self.fetcher_for(ref.table) is None:
+                    raise ValueError(f"sync {s.name!r}: reference {ref.field!r} names table {ref.table!r}, which no "
+                                     "sync can fetch by id (declare `refetch:` on the sync that lands it)")
         return self
 
 

@@ -22,9 +22,11 @@ class AuthFailed(EngineError):
 class ProviderError(EngineError):
     """A non-retryable answer (4xx other than 401/403/429)."""
 
-    def __init__(self, integration: str, connection_id: str, status_code: int, message: str, url: str) -> None:
+    def __init__(self, integration: str, connection_id: str, status_code: int, message: str, url: str,
+                 date: str | None = None) -> None:
         self.integration, self.connection_id = integration, connection_id
         self.status_code, self.message, self.url = status_code, message, url
+        self.date = date  # the answer's `Date` header: when the provider said so, by its clock
         super().__init__(
             f"{integration} connection {connection_id!r}: {status_code} from {url}: {message or 'no message'}"
         )

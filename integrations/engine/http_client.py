@@ -164,7 +164,8 @@ class ProviderClient:
                         self.integration, self.connection_id, status, f"redirect to {where} not followed", shown()
                     )
                 if not is_retryable(response=response):
-                    raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown())
+                    raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown(),
+                                        date=response.headers.get("date"))
                 last_error = f"HTTP {status} {self._message(response)}".strip()
                 told = server_wait(response.headers, self.rate_limit, status_code=status)
                 delay = told if told is not None else self.retry.backoff(attempt)

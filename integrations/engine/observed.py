@@ -21,7 +21,11 @@ from warehouse.records import RecordBatch
 
 def provider_time(response: httpx.Response | None) -> datetime:
     """The response's `Date` (UTC), or now by the local clock when there is none or it does not parse."""
-    header = response.headers.get("date") if response is not None else None
+    return date_header_time(response.headers.get("date") if response is not None else None)
+
+
+def date_header_time(header: str | None) -> datetime:
+    """A `Date` header's value as UTC (an error keeps its answer's: ProviderError.date), or now."""
     if header:
         try:
             when = parsedate_to_datetime(header)

@@ -5,8 +5,8 @@ A sync declares where one record is fetched (`refetch:` in its definition: Check
 a re-poll sync uses its re-poll endpoint). After its list, every run fetches the records its
 earlier runs quarantined and that have not landed since; `screensync rejects retry` fetches all
 of them at once. A record that now validates lands (and is owed no more); one the provider
-answers 404 or 410 for is gone, and owed no more; one that fails again stays owed with the new
-error. A record without a declared endpoint waits for the sync's list to bring it back.
+answers 404 or 410 for is gone (marked deleted, owed no more: gone.py); one that fails again
+stays owed with the new error. A record without a declared endpoint waits for the sync's list to bring it back.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from integrations.engine.batches import by_id_batches
+from integrations.engine.definition import RefetchConfig, SyncConfig
 from integrations.engine.errors import ProviderError
+from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
-from integrations.engine.observed import provider_time, stamp
+from integrations.engine.observed import date_header_time, provider_time, stamp
 from integrations.engine.paginators import extract_records
 from integrations.engine.registry import Integration
-from integrations.engine.validation import validate_records
-from warehouse.loader import RecordBatch, RejectedRecord, TableTarget, Warehouse
+from warehouse.loader import RejectedRecord, TableTarget, Warehouse
 
 log = logging.getLogger("screensync.sync")
 
 BATCH = 50  # records fetched by id per warehouse write
-GONE = (404, 410)
 
 
 @dataclass
@@ -45,8 +46,12 @@ class RunLike(Protocol):
     connection: Any
     run_id: str
 
-    def validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[Any]]: ...
+    @property
+    def reads_whole_list(self) -> bool: ...
     def write(self, batches: list[Any], rejects: list[RejectedRecord], attempt_id: str) -> None: ...
+    def target_of(self, table: str) -> TableTarget: ...
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str, *,
+                  observed_at: datetime | None = None) -> None: ...
 
 
 def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_owed: bool) -> Refetched:
@@ -65,22 +70,19 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
         if how is None:
             continue  # the list brings it back (a full sync), or the cursor waits for it
         try:
-            body, response = client.get_json(how.endpoint.format(id=quote(o.record_id, safe="")),
-                                             params=how.params or None)
+            record, when = fetch_one(client, run.integ, sync, how, o.record_id)
         except ProviderError as exc:
-            if exc.status_code in GONE:
-                log.info("%s/%s: owed %s %s is gone at the provider (%d)", integration, connection_id, o.table,
-                         o.record_id, exc.status_code)
-                run.wh.settle_gone(integration, connection_id, o.table, o.record_id)
+            reason = gone_reason(exc, how.endpoint)
+            if reason is not None:
+                run.mark_gone(run.target_of(o.table), [o.record_id], reason,
+                              observed_at=date_header_time(exc.date))
                 done.gone += 1
             else:
                 log.warning("%s/%s: owed %s %s could not be fetched: %s", integration, connection_id, o.table,
                             o.record_id, exc)
                 done.still_owed += 1
             continue
-        where = f"{integration} connection {connection_id!r}: {how.endpoint}"
-        (record,) = extract_records(body, run.integ.definition.pagination_for(sync), single=True, where=where)
-        pending.setdefault(o.table, []).append((o.record_id, record, provider_time(response)))
+        pending.setdefault(o.table, []).append((o.record_id, record, when))
         if len(pending[o.table]) >= BATCH:
             _land(run, o.table, pending.pop(o.table), attempt_id, done, seen=not all_owed)
     for table, fetched in pending.items():
@@ -88,23 +90,22 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
     return done
 
 
+def fetch_one(
+    client: ProviderClient, integ: Integration, sync: SyncConfig, how: RefetchConfig, record_id: str
+) -> tuple[Any, datetime]:
+    """One record by id where the definition says, and when the provider served it (observed.py);
+    a ProviderError (a 404: gone) is the caller's to judge."""
+    body, response = client.get_json(how.endpoint.format(id=quote(record_id, safe="")), params=how.params or None)
+    where = f"{integ.name} connection {client.connection_id!r}: {how.endpoint}"
+    (record,) = extract_records(body, integ.definition.pagination_for(sync), single=True, where=where)
+    return record, provider_time(response)
+
+
 def _land(
     run: RunLike, table: str, fetched: list[tuple[str, Any, datetime]], attempt_id: str, done: Refetched, *, seen: bool
 ) -> None:
-    records = [r for _, r, _ in fetched]
-    if table == run.sync.table:
-        batches, rejects, _ = run.validate_page(records)
-        landed_ids = {str(row.get(run.sync.primary_key)) for row in batches[0].rows}
-        for b in batches:
-            b.track_seen = b.track_seen and seen
-    else:
-        embedded = next(e for e in run.sync.embedded if e.table == table)
-        target = TableTarget(run.integ.definition.schema_name, table, run.integ.model(embedded.model),
-                             embedded.primary_key)
-        checked = validate_records(target.model, records, primary_key=target.primary_key)
-        batches = [RecordBatch(target, checked.rows, checked.raws)]
-        rejects = [RejectedRecord(table, rid, err, raw) for rid, err, raw in checked.rejects]
-        landed_ids = set(checked.ids)
+    batches, rejects, landed_ids = by_id_batches(run.integ, run.sync, table, [r for _, r, _ in fetched],
+                                                 whole_list=seen and run.reads_whole_list)
     when = {rid: at for rid, _, at in fetched}
     stamp(batches, when, max(when.values()))
     run.write(batches, rejects, attempt_id)

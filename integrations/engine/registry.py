@@ -92,6 +92,13 @@ class Integration:
                     raise DefinitionError(f"{self.name}: sync {s.name!r}: " + "; ".join(problems))
             if s.transform:
                 self.resolve(s.transform)
+            fields = self.model(s.model).model_fields
+            for ref in s.references:
+                if ref.field not in fields:
+                    raise DefinitionError(f"{self.name}: sync {s.name!r}: reference {ref.field!r} is not a field of "
+                                          f"{s.model}")
+            if s.sweep is not None:
+                frequency_seconds(s.sweep, f"sync {s.name!r} sweep")
         for a in d.actions:
             self.model(a.input)
             self.model(a.output)
@@ -212,7 +219,12 @@ def check_transport_security(url: str, *, what: str = "URL") -> None:
 
 def sync_frequency_seconds(sync: SyncConfig) -> int | None:
     """'every 15m' -> 900; cron expressions return None (the scheduler takes them as cron)."""
-    text = sync.frequency.strip()
+    return frequency_seconds(sync.frequency, f"sync {sync.name!r}")
+
+
+def frequency_seconds(text: str, what: str) -> int | None:
+    """'every 15m' -> 900; a cron expression -> None; anything else names `what`."""
+    text = text.strip()
     if not text.startswith("every "):
         return None
     amount = text.removeprefix("every ").strip()
@@ -220,4 +232,4 @@ def sync_frequency_seconds(sync: SyncConfig) -> int | None:
     try:
         return int(amount[:-1]) * units[amount[-1]]
     except (KeyError, ValueError):
-        raise DefinitionError(f"sync {sync.name!r}: bad frequency {sync.frequency!r}") from None
+        raise DefinitionError(f"{what}: bad frequency {text!r}") from None

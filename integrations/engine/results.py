@@ -28,6 +28,8 @@ class SyncResult(BaseModel):
     rejected: int = 0  # quarantined by this run (`_screensync.rejected_records`)
     owed: int = 0  # quarantined records of this sync still waiting to land (`screensync rejects list`)
     refetched: int = 0  # owed records that landed by being fetched again by id
+    referenced: int = 0  # records other records name (`references:`) that were missing, fetched by id
+    gone: int = 0  # records the provider answered 404/410 for when fetched by id: marked deleted, never asked again
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0  # 429 answers seen (pacing should keep this at zero)

@@ -11,29 +11,30 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from integrations.engine.auth import build_auth, remember_secret
+from integrations.engine.batches import build_batches, targets_for
 from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
-from integrations.engine.errors import AuthFailed, EngineError
+from integrations.engine.errors import AuthFailed, EngineError, ProviderError
 from integrations.engine.gc_tuning import fewer_collections
+from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
-from integrations.engine.observed import provider_time, stamp
+from integrations.engine.observed import date_header_time, provider_time, stamp
 from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
+from integrations.engine.references import Referenced, fetch_references
 from integrations.engine.refetch import Refetched, refetch_owed
 from integrations.engine.registry import Integration, get_integration, provider_urls
 from integrations.engine.results import RunStatus, SyncResult
 from integrations.engine.retries import RetryPolicy
 from integrations.engine.run_failures import counts_against_position, discard_reason, failed_hint, failure_kind
-from integrations.engine.validation import Validated, validate_records
 from integrations.engine.views import view_parts
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.loader import (
@@ -80,54 +81,10 @@ class ConnectionNotUsable(EngineError):
         self.hint = hint
 
 
-@dataclass
-class _Targets:
-    main: TableTarget
-    embedded: list[tuple[str, TableTarget]]  # (parent field, target)
-
-    def all(self) -> list[TableTarget]:
-        return [self.main, *(t for _, t in self.embedded)]
-
-
-def targets_for(integ: Integration, sync: SyncConfig) -> _Targets:
-    schema = integ.definition.schema_name
-    main = TableTarget(schema, sync.table, integ.model(sync.model), sync.primary_key)
-    embedded = [
-        (e.path, TableTarget(schema, e.table, integ.model(e.model), e.primary_key)) for e in sync.embedded
-    ]
-    return _Targets(main, embedded)
-
-
 def register_view_parts() -> None:
     """Hand every integration's `unified` view SELECTs to the warehouse (idempotent)."""
     for part in view_parts():
         register_view_part(part.view, part.sql, part.requires)
-
-
-def build_batches(
-    sync: SyncConfig, targets: _Targets, records: list[Any], transform: Any = None
-) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
-    """Validate one page: the sync's own records plus any embedded children, and the rejects."""
-    track = sync.track_deletes and sync.mode == "full"
-    strip = tuple(path for path, _ in targets.embedded)
-    main = validate_records(targets.main.model, records, primary_key=sync.primary_key, transform=transform, strip=strip)
-    batches = [RecordBatch(targets.main, main.rows, main.raws, track_seen=track)]
-    rejects = _rejects(targets.main, main)
-    for path, target in targets.embedded:
-        children = [c for rec in records if isinstance(rec, dict) for c in _children(rec.get(path))]
-        child = validate_records(target.model, children, primary_key=target.primary_key)
-        batches.append(RecordBatch(target, child.rows, child.raws, track_seen=False))
-        rejects += _rejects(target, child)
-    return batches, rejects, main.rows
-
-
-def _children(value: Any) -> list[Any]:
-    """An embedded list; anything else there is one item that validation quarantines."""
-    return value if isinstance(value, list) else [] if value is None else [value]
-
-
-def _rejects(target: TableTarget, v: Validated) -> list[RejectedRecord]:
-    return [RejectedRecord(target.table, rid, err, raw) for rid, err, raw in v.rejects]
 
 
 def api_base_for(integ: Integration, connection: Any) -> str:
@@ -209,6 +166,7 @@ class SyncRun:
         self.records = 0
         self.cursor_start: Any = None  # the cursor this attempt reads after
         self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
+        self.gone = 0  # records the provider answered 404/410 for (gone.py)
         self.observed_max: datetime | None = None  # latest provider time this run heard (observed.py)
 
     def observed(self, when: datetime | None) -> datetime | None:
@@ -222,15 +180,27 @@ class SyncRun:
         return (self.integ.name, self.connection.connection_id, self.sync.name)
 
     def validate_page(self, records: list[Any]) -> tuple[list[RecordBatch], list[RejectedRecord], list[dict[str, Any]]]:
-        return build_batches(self.sync, self.targets, records, self.transform)
+        return build_batches(self.sync, self.targets, records, self.transform, whole_list=self.reads_whole_list)
 
-    def write(self, batches: list[RecordBatch], rejects: list[RejectedRecord], attempt_id: str) -> None:
-        """Records without a checkpoint (fetched by id)."""
-        self._write(batches, rejects, attempt_id, checkpoint=None)
+    @property
+    def reads_whole_list(self) -> bool:
+        """A full sync, or an incremental one's sweep / full refresh: what it did not see is gone."""
+        return self.sync.mode == "full" or (self.sync.mode == "incremental" and self.full_refresh)
+
+    def target_of(self, table: str) -> TableTarget:
+        """This sync's target for `table`: its own, or an embedded child's."""
+        return next(t for t in self.targets.all() if t.table == table)
+
+    def write(self, batches: list[RecordBatch], rejects: list[RejectedRecord], attempt_id: str, *,
+              as_sync: str | None = None) -> None:
+        """Records without a checkpoint (fetched by id); `as_sync`: written for another sync of the
+        integration (a referenced record), whose state is left alone and to which its rejects are owed."""
+        self._write(batches, rejects, attempt_id, checkpoint=None, as_sync=as_sync)
 
     def _write(self, batches: list[RecordBatch] | list[StagedBatch], rejects: list[RejectedRecord], attempt_id: str, *,
-               checkpoint: dict[str, Any] | None, cursor: Any = None) -> None:
+               checkpoint: dict[str, Any] | None, cursor: Any = None, as_sync: str | None = None) -> None:
         integration, connection_id, sync = self.key
+        sync = as_sync or sync
         counts = self.wh.write_page(
             PageWrite(
                 integration=integration,
@@ -341,10 +311,16 @@ class SyncRun:
         batch: list[Any] = []
         fetched_at: dict[str, datetime] = {}
         for i, rid in enumerate(ids, 1):
-            body, response = client.get_json(rp.endpoint.format(id=rid))
-            batch.append(body)
-            fetched_at[rid] = self.observed(provider_time(response)) or datetime.now(UTC)
-            if len(batch) >= 50 or i == len(ids):
+            try:
+                body, response = client.get_json(rp.endpoint.format(id=rid))
+                batch.append(body)
+                fetched_at[rid] = self.observed(provider_time(response)) or datetime.now(UTC)
+            except ProviderError as exc:  # a 404 is about this record, not the run
+                reason = gone_reason(exc, rp.endpoint)
+                if reason is None:
+                    raise
+                self.mark_gone(table, [rid], reason, observed_at=self.observed(date_header_time(exc.date)))
+            if len(batch) >= 50 or (i == len(ids) and batch):
                 batches, rejects, _ = self.validate_page(batch)
                 stamp(batches, fetched_at, max(fetched_at.values()))
                 fetched_at = {}
@@ -354,6 +330,15 @@ class SyncRun:
                 batch = []
                 if self.progress:
                     self.progress(self.records, len(ids))
+
+    def mark_gone(self, target: TableTarget, ids: list[str], reason: str, *, observed_at: datetime | None = None) -> None:
+        """Records the provider answered 404/410 for: soft-deleted with `reason`, never fetched again."""
+        integration, connection_id, _ = self.key
+        log.info("%s/%s: %d %s record(s) gone at the provider (%s)", integration, connection_id, len(ids),
+                 target.table, reason)
+        self.wh.mark_gone(target, integration=integration, connection_id=connection_id, ids=ids, reason=reason,
+                          run_id=self.run_id, observed_at=observed_at)
+        self.gone += len(ids)
 
 
 def run_sync(
@@ -384,6 +369,7 @@ def run_sync(
     deleted = owed = 0
     discarded: str | None = None
     refetched = Refetched()
+    referenced = Referenced()
     try:
         connection, token = _usable_connection(store, integration, connection_id)
         remember_secret(token)  # whatever the provider echoes back, it never reaches a message
@@ -414,9 +400,10 @@ def run_sync(
                         run.run_list(client, state.attempt_id, state.checkpoint,
                                      None if full_refresh else state.cursor)
                     refetched = refetch_owed(run, client, state.attempt_id or "", all_owed=False)
+                    referenced = fetch_references(run, client, state.attempt_id or "")
                 finally:
                     requests, retries, rate_limited = _activity(client)
-            deletes = [run.targets.main] if (sync.track_deletes and mode == "full") else []
+            deletes = run.targets.tracked(sync) if mode == "full" else []
             deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
                                                  deletes=deletes, run_id=run.run_id, observed_at=run.observed_max)
         owed = warehouse.count_owed(integration, connection_id, sync_name)
@@ -462,6 +449,8 @@ def run_sync(
         rejected=counts.rejected,
         owed=owed,
         refetched=refetched.landed,
+        gone=run.gone if run else 0,
+        referenced=referenced.landed,
         deleted=deleted,
         requests=requests,
         retries=retries,

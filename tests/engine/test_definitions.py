@@ -84,13 +84,67 @@ def test_schema_rejects_incremental_without_cursor() -> None:
         IntegrationDefinition.model_validate(bad)
 
 
-def test_schema_rejects_delete_tracking_outside_full_sync_and_typos() -> None:
-    bad = _base(syncs=[{"name": "s", "model": "M", "table": "t", "endpoint": "/t", "mode": "incremental",
-                        "cursor": {"field": "c", "param": "p"}, "track_deletes": True, "frequency": "every 1h"}])
-    with pytest.raises(ValueError, match="only be tracked by a full sync"):
+def test_schema_rejects_delete_tracking_on_a_repoll_and_typos() -> None:
+    repoll = {"table": "t", "state_field": "s", "terminal_states": ["done"], "endpoint": "/t/{id}"}
+    bad = _base(syncs=[{"name": "s", "model": "M", "table": "t", "mode": "repoll", "repoll": repoll,
+                        "track_deletes": True, "frequency": "every 1h"}])
+    with pytest.raises(ValueError, match="not a repoll"):
         IntegrationDefinition.model_validate(bad)
+    incremental = _base(syncs=[{"name": "s", "model": "M", "table": "t", "endpoint": "/t", "mode": "incremental",
+                                "cursor": {"field": "c", "param": "p"}, "track_deletes": True,
+                                "frequency": "every 1h", "sweep": "every 1d"}])
+    assert IntegrationDefinition.model_validate(incremental).syncs[0].track_deletes  # on its sweeps
     with pytest.raises(ValueError, match="paginaton"):
         IntegrationDefinition.model_validate({**_base(), "paginaton": {}})
+
+
+def test_schema_rejects_a_sweep_outside_an_incremental_sync() -> None:
+    bad = _base(syncs=[{"name": "s", "model": "M", "table": "t", "endpoint": "/t", "frequency": "every 1h",
+                        "sweep": "every 1d"}])
+    with pytest.raises(ValueError, match="a full sync has none"):
+        IntegrationDefinition.model_validate(bad)
+
+
+def test_schema_rejects_a_reference_nothing_can_fetch_by_id() -> None:
+    bad = _base(syncs=[
+        {"name": "a", "model": "M", "table": "a", "endpoint": "/a", "frequency": "every 1h",
+         "references": [{"field": "b_id", "table": "b"}]},
+        {"name": "b", "model": "M", "table": "b", "endpoint": "/b", "frequency": "every 1h"},
+    ])
+    with pytest.raises(ValueError, match="reference 'b_id' names table 'b', which no sync can fetch by id"):
+        IntegrationDefinition.model_validate(bad)
+    bad["syncs"][1]["refetch"] = {"endpoint": "/b/{id}"}
+    assert IntegrationDefinition.model_validate(bad).fetcher_for("b")[0].name == "b"  # type: ignore[index]
+
+
+def test_a_reference_to_a_field_the_model_lacks_fails_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "acme_refs"
+    folder.mkdir()
+    (folder / "definition.yaml").write_text(textwrap.dedent("""
+        name: acme-refs
+        extends: checkr
+        syncs:
+          - name: invitations
+            model: Invitation
+            table: invitations
+            endpoint: /invitations
+            frequency: every 1h
+            references: [{field: report, table: reports}]
+          - name: reports
+            model: Report
+            table: reports
+            endpoint: /reports
+            frequency: every 1h
+            refetch: {endpoint: "/reports/{id}"}
+    """))
+    monkeypatch.setenv(registry.PATH_ENV, str(tmp_path))
+    registry.reload()
+    try:
+        with pytest.raises(DefinitionError, match="reference 'report' is not a field of Invitation"):
+            registry.get_integration("acme-refs")
+    finally:
+        monkeypatch.delenv(registry.PATH_ENV)
+        registry.reload()
 
 
 def test_external_folder_with_a_missing_model_fails_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

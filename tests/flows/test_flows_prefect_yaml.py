@@ -9,31 +9,36 @@ import yaml
 
 from flows import actions as action_flows
 from flows.deployments import PREFECT_YAML, build_prefect_yaml, render_prefect_yaml
-from integrations.engine.registry import all_integrations, sync_frequency_seconds
+from integrations.engine.registry import all_integrations, frequency_seconds, sync_frequency_seconds
 
 
 def test_committed_prefect_yaml_equals_the_generated_one() -> None:
     assert PREFECT_YAML.read_text() == render_prefect_yaml(), "prefect.yaml is stale: run `screensync prefect-yaml`"
 
 
-def test_every_sync_is_scheduled_once_at_its_declared_frequency() -> None:
+def test_every_sync_is_scheduled_once_at_its_declared_frequency_and_each_sweep_once() -> None:
     deployments = {d["name"]: d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]}
     for name, integ in all_integrations().items():
         dep = deployments[f"sync-{name}"]
         assert dep["work_pool"]["name"] == "screensync"
         assert set(dep["parameters"]) == {"integration", "connections", "models", "full_refresh"}
         scheduled: dict[str, dict] = {}
+        swept: dict[str, dict] = {}
         for schedule in dep["schedules"]:
+            into = swept if schedule["parameters"].get("full_refresh") else scheduled
             for model in schedule["parameters"]["models"]:
-                assert model not in scheduled, f"{name}/{model} scheduled twice"
-                scheduled[model] = schedule
+                assert model not in into, f"{name}/{model} scheduled twice"
+                into[model] = schedule
         assert set(scheduled) == {s.name for s in integ.definition.syncs}
+        assert set(swept) == {s.name for s in integ.definition.syncs if s.sweep}
         for sync in integ.definition.syncs:
             seconds = sync_frequency_seconds(sync)
             if seconds is None:
                 assert scheduled[sync.name]["cron"] == sync.frequency
             else:
                 assert scheduled[sync.name]["interval"] == seconds
+            if sync.sweep:
+                assert swept[sync.name]["interval"] == frequency_seconds(sync.sweep, sync.name)
 
 
 def test_every_declared_action_has_a_deployment_and_a_flow_typed_with_its_input_model() -> None:
