@@ -125,3 +125,20 @@ def end_live_versions(
         WHERE {live}""",
         {"conn": connection_id, "run": run_id, "reason": reason, "observed": observed_at},
     )
+
+
+def delete_marked(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, run_id: str) -> int:
+    """Soft-delete the live rows this transaction wrote whose newest version says the provider deleted
+    them (`target.deleted_field` set, e.g. a cancelled invitation's `deleted_at`). Runs after the
+    upsert, so the version guard has already chosen the newest version: an older live version that
+    arrives later is refused there, and a deletion older than what is stored never applies."""
+    assert target.deleted_field is not None
+    main, pk, field = table_ref(target), ident(target.primary_key), ident(target.deleted_field)
+    keys = (f"(SELECT {pk} FROM {main} WHERE connection_id = $conn AND _deleted_at IS NULL "
+            f"AND _synced_at = current_timestamp AND {field} IS NOT NULL) AS marked")
+    (count,) = con.execute(f"SELECT count(*) FROM {keys}", {"conn": connection_id}).fetchone() or (0,)
+    if count:
+        end_live_versions(con, target, connection_id=connection_id, keys=keys,
+                          reason=f"deleted at the provider ({target.deleted_field} is set)", run_id=run_id)
+        log.info("%s/%s: %d record(s) the provider marked deleted", target.qualified, connection_id, count)
+    return int(count)

@@ -28,7 +28,7 @@ from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked
-from warehouse.deletes import mark_rejects_seen, soft_delete_unseen
+from warehouse.deletes import delete_marked, mark_rejects_seen, soft_delete_unseen
 from warehouse.out_of_memory import WarehouseOutOfMemory, is_out_of_memory, write_in_parts
 from warehouse.records import (
     ObjectWrite,
@@ -314,6 +314,8 @@ class Warehouse:
                 expect_existing=self._found_existing.get(staged.target, False),
             )
             self._found_existing[staged.target] = counts.added < stage.num_rows
+            if staged.target.deleted_field:
+                delete_marked(con, staged.target, connection_id=connection_id, run_id=run_id)
             self._settle_owed(con, integration, connection_id, staged.target, stage)
             total = total + counts
         return total

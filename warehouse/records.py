@@ -16,6 +16,7 @@ class TableTarget:
     table: str  # "reports"
     model: type[BaseModel]
     primary_key: str = "id"
+    deleted_field: str | None = None  # set on a version: the provider deleted the record (deletes.py)
 
     @property
     def qualified(self) -> str:

@@ -33,7 +33,7 @@ class Targets:
 
 def targets_for(integ: Integration, sync: SyncConfig) -> Targets:
     schema = integ.definition.schema_name
-    main = TableTarget(schema, sync.table, integ.model(sync.model), sync.primary_key)
+    main = TableTarget(schema, sync.table, integ.model(sync.model), sync.primary_key, sync.deleted_field)
     embedded = [
         (e.path, TableTarget(schema, e.table, integ.model(e.model), e.primary_key)) for e in sync.embedded
     ]

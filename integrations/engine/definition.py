@@ -171,6 +171,9 @@ class SyncConfig(_Strict):
     # records not seen by a run that read the whole list are marked deleted (a full sync: every
     # complete run; an incremental one: its sweeps and full refreshes)
     track_deletes: bool = False
+    # a field whose value, when set, says the provider deleted or cancelled the record (Checkr's
+    # `deleted_at` on an `invitation.deleted` event): such a version is stored soft-deleted
+    deleted_field: str | None = None
     embedded: list[EmbeddedConfig] = []
     single: bool = False  # the endpoint returns one object, not a list (e.g. the account)
     transform: str | None = None  # "module:function" mapping a raw provider record to the model's input

@@ -113,3 +113,32 @@ def test_an_older_delivery_never_rolls_a_report_back(site: Site) -> None:
                         "ORDER BY _observed_at")
     assert history == [("pending", "late", "webhook:e1"), ("pending", "late", "webhook:e2"),
                        ("complete", "insert", "webhook:e3")]
+
+
+def _invitation_event(event_id: str, etype: str, at: str, *, deleted_at: str | None) -> dict[str, object]:
+    """A Checkr invitation event, the invitation as it was at `at` (the shape of Checkr's objects)."""
+    invitation = {
+        "id": "inv-1", "object": "invitation", "uri": "/v1/invitations/inv-1", "status": "pending",
+        "invitation_url": "https://apply.checkr.com/invite/inv-1", "completed_at": None,
+        "deleted_at": deleted_at, "expires_at": "2026-06-10T00:00:00Z", "package": "driver_pro",
+        "candidate_id": "cand-1", "report_id": None, "created_at": "2026-06-01T00:00:00Z", "tags": [],
+        "archived": False, "archived_info": None,
+    }
+    return {"id": event_id, "object": "event", "type": etype, "created_at": at, "webhook_url": "https://x.test/wh",
+            "account_id": ACCOUNT, "data": {"object": invitation}}
+
+
+def test_a_cancelled_invitation_lands_deleted_and_an_older_delivery_does_not_revive_it(site: Site) -> None:
+    """`invitation.deleted` carries the invitation with `deleted_at` set (definition: `deleted_field`):
+    stored soft-deleted, with the reason, even when the warehouse never held it; the `invitation.created`
+    that arrives after it, older, stays in history only."""
+    deleted = _invitation_event("i2", "invitation.deleted", "2026-06-02T00:00:00Z", deleted_at="2026-06-02T00:00:00Z")
+    created = _invitation_event("i1", "invitation.created", "2026-06-01T00:00:00Z", deleted_at=None)
+    with serve_web(site.env, site.log) as base, httpx.Client(timeout=60) as client:
+        for event in (deleted, created):
+            assert deliver(client, base, event, API_KEY).status_code == 200
+            wait_until(lambda e=event: site.statuses().get(e["id"]) == "processed", what=f"event {event['id']}")
+    assert site.rows("SELECT _deleted_at IS NOT NULL, _deleted_reason FROM checkr.invitations WHERE id = 'inv-1'") == [
+        (True, "deleted at the provider (deleted_at is set)")]
+    history = site.rows("SELECT _change, _run_id FROM checkr.invitations_history WHERE id = 'inv-1' ORDER BY _observed_at")
+    assert ("late", "webhook:i1") in history
