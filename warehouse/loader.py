@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import gone, owed, references
+from warehouse import gone, listed_since, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
@@ -379,6 +379,7 @@ class Warehouse:
             checkpoint=page.checkpoint,
             cursor=page.cursor,
             attempt_id=page.attempt_id,
+            list_from=page.list_from,
         )
         return counts
 
@@ -416,6 +417,9 @@ class Warehouse:
             for w, batches, rejects in staged:
                 counts = self._write_batches(con, batches, integration=w.integration, connection_id=w.connection_id,
                                              run_id=w.run_id, attempt_id=None)
+                for b in batches:
+                    listed_since.delete_unlisted_arrivals(con, b.target, integration=w.integration,
+                                                          connection_id=w.connection_id, run_id=w.run_id)
                 st.insert_rejects(con, rejects, run_id=w.run_id, integration=w.integration,
                                   connection_id=w.connection_id, sync=w.sync)
                 counts.rejected += len(rejects)
@@ -456,6 +460,7 @@ class Warehouse:
                                    observed_at=observed_at)
                 for t in deletes
             )
+            listed_since.note_list_read(con, integration, connection_id, sync, deletes)
             st.finish_attempt(con, integration, connection_id, sync, attempt_id)
         if deleted:
             log.info(

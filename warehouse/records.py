@@ -73,6 +73,7 @@ class PageWrite:
     rejects: list[RejectedRecord] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None  # resumable position AFTER this page (None = leave as is)
     cursor: Any | None = None  # new incremental cursor (None = leave as is)
+    list_from: datetime | None = None  # provider time of the attempt's first list page (state.py)
 
 
 @dataclass

@@ -37,6 +37,13 @@ CREATE TABLE IF NOT EXISTS _screensync.sync_state (
 -- consecutive failures of the saved position, and how it failed (see note_failure)
 ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failures INTEGER DEFAULT 0;
 ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failure VARCHAR;
+-- provider time of the attempt's first list page: what the attempt did not list had vanished by then
+ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS attempt_from TIMESTAMPTZ;
+-- per table: the start (provider time) of the last complete read of its whole list (listed_since.py)
+CREATE TABLE IF NOT EXISTS _screensync.list_reads (
+    integration VARCHAR, connection_id VARCHAR, "schema" VARCHAR, "table" VARCHAR,
+    listed_from TIMESTAMPTZ, completed_at TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS _screensync.rejected_records (
     run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR,
     record_id VARCHAR, error VARCHAR, raw JSON, rejected_at TIMESTAMPTZ
@@ -160,11 +167,15 @@ def save_position(
     checkpoint: dict[str, Any] | None,
     cursor: Any,
     attempt_id: str,
+    list_from: datetime | None = None,
 ) -> None:
-    """Store the checkpoint and/or cursor (None leaves each as it is). Caller owns the transaction."""
-    if checkpoint is None and cursor is None:
+    """Store the checkpoint and/or cursor (None leaves each as it is), and the attempt's first list
+    page time once. Caller owns the transaction."""
+    if checkpoint is None and cursor is None and list_from is None:
         return
     sets = ["updated_at = current_timestamp", f"attempt_id = {lit(attempt_id)}"]
+    if list_from is not None:
+        sets.append(f"attempt_from = coalesce(attempt_from, {lit(list_from.isoformat())}::TIMESTAMPTZ)")
     if checkpoint is not None:
         sets.append(f"checkpoint = {lit(_dumps(checkpoint))}")
     if cursor is not None:
@@ -193,7 +204,8 @@ def begin_attempt(
         _ensure_state_row(con, integration, connection_id, sync)
         con.execute(
             "UPDATE _screensync.sync_state SET attempt_id = ?, checkpoint = NULL, failures = 0, failure = NULL, "
-            "updated_at = current_timestamp WHERE integration = ? AND connection_id = ? AND sync = ?",
+            "attempt_from = NULL, updated_at = current_timestamp "
+            "WHERE integration = ? AND connection_id = ? AND sync = ?",
             [attempt_id, integration, connection_id, sync],
         )
         con.execute("COMMIT")
@@ -211,6 +223,7 @@ def finish_attempt(
     """Clear the checkpoint and forget the attempt's seen keys. Caller owns the transaction."""
     con.execute(
         "UPDATE _screensync.sync_state SET checkpoint = NULL, attempt_id = NULL, failures = 0, failure = NULL, "
+        "attempt_from = NULL, "
         "updated_at = current_timestamp WHERE integration = ? AND connection_id = ? AND sync = ?",
         [integration, connection_id, sync],
     )

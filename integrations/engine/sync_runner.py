@@ -168,6 +168,7 @@ class SyncRun:
         self.cursor_hold: Any = None  # the cursor may not pass this (cursor_hold.py)
         self.gone = 0  # records the provider answered 404/410 for (gone.py)
         self.observed_max: datetime | None = None  # latest provider time this run heard (observed.py)
+        self.list_from: datetime | None = None  # provider time of this run's first list page
 
     def observed(self, when: datetime | None) -> datetime | None:
         """Note a provider time this run heard; returns it."""
@@ -198,7 +199,8 @@ class SyncRun:
         self._write(batches, rejects, attempt_id, checkpoint=None, as_sync=as_sync)
 
     def _write(self, batches: list[RecordBatch] | list[StagedBatch], rejects: list[RejectedRecord], attempt_id: str, *,
-               checkpoint: dict[str, Any] | None, cursor: Any = None, as_sync: str | None = None) -> None:
+               checkpoint: dict[str, Any] | None, cursor: Any = None, as_sync: str | None = None,
+               list_from: datetime | None = None) -> None:
         integration, connection_id, sync = self.key
         sync = as_sync or sync
         counts = self.wh.write_page(
@@ -212,6 +214,7 @@ class SyncRun:
                 rejects=rejects,
                 checkpoint=checkpoint,
                 cursor=cursor,
+                list_from=list_from,
             )
         )
         self.counts = self.counts + counts
@@ -258,6 +261,8 @@ class SyncRun:
                     batches, rejects, rows = self.validate_page(page.records)
                     for b in batches:
                         b.observed_at = self.observed(page.observed_at)
+                    if self.list_from is None:
+                        self.list_from = page.observed_at
                     pending.add([self.wh.stage(b, rejects) for b in batches], rejects, page)
                     if sync.cursor is not None:
                         max_cursor = _max_cursor(max_cursor, rows, sync.cursor.field)
@@ -296,6 +301,7 @@ class SyncRun:
             attempt_id,
             checkpoint=ckpt,
             cursor=_json_cursor(cursor) if (last and self.sync.cursor is not None) else None,
+            list_from=self.list_from,
         )
         self.pages += pending.pages
         self.records += pending.records

@@ -227,3 +227,24 @@ def test_a_deleted_record_is_not_brought_back_by_a_version_older_than_its_deleti
                                observed_at=_day(6)) == 1
     assert wh.write_page(page([_at([rec("r2", "complete")], 5)])) == WriteCounts(late=1)
     assert wh.execute("SELECT _deleted_at IS NOT NULL FROM checkr.reports WHERE id = 'r2'").fetchall() == [(True,)]
+
+
+def test_a_late_arrival_that_a_later_whole_list_read_did_not_list_lands_deleted(wh: Warehouse) -> None:
+    """A whole-list read that began on day 4 did not list r2 or r3: a webhook's r2 observed on day 3 had
+    vanished by then (stored deleted, with the reason); r3 observed on day 5 is newer than that read
+    (live); r4, quarantined by that read and so owed, was listed (live)."""
+    from warehouse.loader import RejectedRecord
+
+    state = wh.begin_attempt("checkr", "conn-1", "reports", fresh=True)
+    listed = _at([rec("r1")], 4)
+    listed.track_seen = True
+    first = page([listed], attempt=state.attempt_id, rejects=[RejectedRecord("reports", "r4", "bad", "{}")])
+    first.list_from = _day(4)
+    wh.write_page(first)
+    wh.complete_attempt("checkr", "conn-1", "reports", state.attempt_id, deletes=[REPORTS], run_id="r",
+                        observed_at=_day(4))
+    arrivals = [_at([rec("r2")], 3), _at([rec("r3")], 5), _at([rec("r4")], 3)]
+    wh.write_objects([ObjectWrite("checkr", "conn-1", [b], run_id="webhook:e1") for b in arrivals])
+    rows = wh.execute("SELECT id, _deleted_reason FROM checkr.reports ORDER BY id").fetchall()
+    assert rows == [("r1", None), ("r2", "not listed by a full read that began after this version"),
+                    ("r3", None), ("r4", None)]
