@@ -84,7 +84,7 @@ def add(
             integration=integration,
             credential_kind=kind,  # type: ignore[arg-type]
             metadata=ConnectionMetadata(
-                checkr_account_id=account_id, environment=environment, base_url=base_url, tags=_parse_tags(tag)
+                provider_account_id=account_id, environment=environment, base_url=base_url, tags=_parse_tags(tag)
             ),
         )
         token = _read_secret(f"{definition.provider.name} credential for {connection_id}")
@@ -113,7 +113,7 @@ def list_command(
             c.connection_id,
             c.credential_kind,
             c.status,
-            c.metadata.checkr_account_id or "",
+            c.metadata.provider_account_id or "",
             "yes" if c.metadata.credentialed else "no",
             c.metadata.base_url or "",
             format_time(c.updated_at),

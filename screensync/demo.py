@@ -273,7 +273,7 @@ def _run_steps(
         _connect_widget(web, info["clearchecks"]["base_url"], "clearchecks", CONNECTION_IDS["clearchecks"])
         for conn in store.list():
             console.print(f"    {conn.integration}/{conn.connection_id}: {conn.status}"
-                          f" (account {conn.metadata.checkr_account_id or '-'})")
+                          f" (account {conn.metadata.provider_account_id or '-'})")
     with steps.step("waiting for the Prefect server to answer /api/health (a new database takes 15-35 s here)"):
         with waiting("Prefect server starting") as update:
             took = server.wait_until_healthy(on_wait=lambda s: update(f"{s:.0f}s"))

@@ -43,6 +43,7 @@ class OAuthConfig(_Strict):
     token_url: str = "token"
     deauthorize_url: str = "deauthorize"
     token_metadata: list[str] = []  # fields of the token response kept as connection metadata
+    account_id_field: str | None = None  # field of the token response naming the provider account
     app_secrets: list[str] = ["client_id", "client_secret"]
 
 

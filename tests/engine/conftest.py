@@ -50,7 +50,7 @@ class Env:
                 metadata=ConnectionMetadata(
                     base_url=section["base_url"],
                     environment="sandbox",
-                    checkr_account_id=acct.get("id") if "api_key" in acct else None,
+                    provider_account_id=acct.get("id") if "api_key" in acct else None,
                 ),
             ),
             Credentials(token=token),
