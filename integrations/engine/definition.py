@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from integrations.engine.webhook_config import WebhooksConfig
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,8 +71,6 @@ class AuthConfig(_Strict):
     # app-level (platform) secrets for the widget flow, e.g. ClearChecks' source_token/private_key
     widget_app_secrets: list[str] = []
     widget: WidgetConfig | None = None
-    # which secret signs this provider's webhooks for each connect kind (app secret name or "token")
-    webhook_signing: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _oauth_needs_config(self) -> AuthConfig:
@@ -244,7 +244,7 @@ class IntegrationDefinition(_Strict):
     test_endpoint: str  # cheapest authenticated call, used by `connections test`
     syncs: list[SyncConfig] = []
     actions: list[ActionConfig] = []
-    webhook_handler: str | None = None  # "module:function" turning a webhook event into records
+    webhooks: WebhooksConfig | None = None  # signature, event paths, lifecycle and object events
     views: list[ViewPart] = []
 
     @property

@@ -104,8 +104,12 @@ class Integration:
             self.model(a.output)
             if a.handler:
                 self.resolve(a.handler)
-        if d.webhook_handler:
-            self.resolve(d.webhook_handler)
+        if d.webhooks and d.webhooks.hook:
+            self.resolve(d.webhooks.hook)
+        for route in d.webhooks.objects if d.webhooks else []:
+            if route.sync not in {s.name for s in d.syncs}:
+                raise DefinitionError(f"{self.name}: webhooks.objects names sync {route.sync!r}; it has "
+                                      f"{[s.name for s in d.syncs]}")
 
 
 def _search_dirs() -> list[Path]:
