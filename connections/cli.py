@@ -64,7 +64,7 @@ def generate_key_command() -> None:
 
 @app.command("add")
 def add(
-    integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
+    integration: Annotated[str, typer.Argument(help="the integration's name (its definition.yaml `name`)")],
     connection_id: Annotated[str, typer.Argument(help="your own id for this customer")],
     base_url: Annotated[str | None, typer.Option(help="replace scheme://host:port of every provider URL")] = None,
     environment: Annotated[str | None, typer.Option(help="provider environment (default: the definition's)")] = None,
@@ -174,7 +174,7 @@ def revoke_command(integration: str, connection_id: str) -> None:
 
 @app.command("connect-link")
 def connect_link(
-    integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
+    integration: Annotated[str, typer.Argument(help="the integration's name (its definition.yaml `name`)")],
     connection_id: Annotated[str, typer.Argument(help="your own id for this customer")],
     reconnect: Annotated[
         bool, typer.Option("--reconnect", help="may replace an existing active connection with this id")
