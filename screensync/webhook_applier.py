@@ -33,6 +33,7 @@ from connections.store import ConnectionStore, open_store
 from connections.webhooks import inbox
 from connections.webhooks.routing import affected, facts_of, route
 from flows.locks import LockTimeout, file_lock
+from integrations.engine.views import view_parts
 from integrations.engine.webhook_sink import event_records
 from screensync import settings
 from warehouse.connection import WarehouseError, WarehouseLocked
@@ -217,7 +218,8 @@ class WebhookApplier:
 
     def _wh(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self.path, lock_timeout=self.lock_timeout, purpose="webhook applier")
+            self._warehouse = Warehouse(self.path, lock_timeout=self.lock_timeout,
+                                        purpose="webhook applier").use_view_parts(view_parts())
         return self._warehouse
 
     # -- in the background -----------------------------------------------------------------------

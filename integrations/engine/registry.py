@@ -106,6 +106,12 @@ class Integration:
                 self.resolve(a.handler)
         if d.webhooks and d.webhooks.hook:
             self.resolve(d.webhooks.hook)
+        from integrations.engine.views import check_view_parts  # views.py reads the registry
+
+        try:
+            check_view_parts(self)
+        except ValueError as exc:
+            raise DefinitionError(str(exc)) from None
         for route in d.webhooks.objects if d.webhooks else []:
             if route.sync not in {s.name for s in d.syncs}:
                 raise DefinitionError(f"{self.name}: webhooks.objects names sync {route.sync!r}; it has "

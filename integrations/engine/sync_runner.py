@@ -47,7 +47,6 @@ from warehouse.loader import (
     WriteCounts,
 )
 from warehouse.state import RunRecord
-from warehouse.views import register_view_part
 
 log = logging.getLogger("screensync.sync")
 
@@ -79,12 +78,6 @@ class ConnectionNotUsable(EngineError):
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
-
-
-def register_view_parts() -> None:
-    """Hand every integration's `unified` view SELECTs to the warehouse (idempotent)."""
-    for part in view_parts():
-        register_view_part(part.view, part.sql, part.requires)
 
 
 def api_base_for(integ: Integration, connection: Any) -> str:
@@ -375,7 +368,7 @@ def run_sync(
         remember_secret(token)  # whatever the provider echoes back, it never reaches a message
         run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
                       progress=progress)
-        register_view_parts()
+        warehouse.use_view_parts(view_parts())
         warehouse.ensure_tables(run.targets.all())
         if owed_only:
             with fewer_collections(), open_client(integ, connection, token, retry=retry) as client:
