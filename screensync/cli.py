@@ -37,6 +37,7 @@ def _mount() -> None:
 
     register_webhooks(app)
     app.command("demo")(demo_command)
+    app.command("definition-schema")(definition_schema_command)
 
 
 def demo_command(
@@ -50,6 +51,18 @@ def demo_command(
     from screensync.demo import run_demo
 
     raise typer.Exit(run_demo(scale=scale, fresh=not keep, ui=ui))
+
+
+def definition_schema_command(
+    write: bool = typer.Option(False, "--write", help="write integrations/definition.schema.json instead of stdout"),
+) -> None:
+    """The JSON Schema of definition.yaml (editors validate against it via its `$schema` line)."""
+    from integrations.engine.definition_schema import schema_text, write_schema
+
+    if write:
+        typer.echo(f"wrote {write_schema()}")
+    else:
+        typer.echo(schema_text(), nl=False)
 
 
 def main() -> None:
