@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from integrations.engine.auth import build_auth, remember_secret
+from integrations.engine.auth import remember_secret
 from integrations.engine.batches import build_batches, targets_for
+from integrations.engine.client_factory import open_client
 from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
 from integrations.engine.errors import AuthFailed, EngineError, ProviderError
@@ -28,10 +29,9 @@ from integrations.engine.observed import date_header_time, provider_time, stamp
 from integrations.engine.paginators import Page, iterate_pages
 from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
-from integrations.engine.rate_limiter import credential_fingerprint
 from integrations.engine.references import Referenced, fetch_references
 from integrations.engine.refetch import Refetched, refetch_owed
-from integrations.engine.registry import Integration, get_integration, provider_urls
+from integrations.engine.registry import Integration, get_integration
 from integrations.engine.results import RunStatus, SyncResult
 from integrations.engine.retries import RetryPolicy
 from integrations.engine.run_failures import counts_against_position, discard_reason, failed_hint, failure_kind
@@ -56,15 +56,6 @@ Progress = Callable[[int, int | None], None]  # (records so far, total if known)
 PREFETCH_PAGES = 16  # pages downloaded ahead of validation and writing (~0.8 MB each, parsed)
 
 
-class ConnectionLike(Protocol):
-    connection_id: str
-    integration: str
-    status: str
-
-    @property
-    def metadata(self) -> Any: ...
-
-
 class StoreLike(Protocol):
     """What a sync needs from the connection store (connections.store.ConnectionStore)."""
 
@@ -85,29 +76,6 @@ def register_view_parts() -> None:
     """Hand every integration's `unified` view SELECTs to the warehouse (idempotent)."""
     for part in view_parts():
         register_view_part(part.view, part.sql, part.requires)
-
-
-def api_base_for(integ: Integration, connection: Any) -> str:
-    meta = connection.metadata
-    return provider_urls(
-        integ.definition,
-        environment=getattr(meta, "environment", None),
-        base_url=getattr(meta, "base_url", None),
-    )["api"]
-
-
-def open_client(integ: Integration, connection: Any, token: str, *, retry: RetryPolicy | None = None) -> ProviderClient:
-    d = integ.definition
-    return ProviderClient(
-        integration=d.name,
-        connection_id=connection.connection_id,
-        api_base=api_base_for(integ, connection),
-        auth=build_auth(d.auth, token),
-        rate_limit=d.rate_limit,
-        credential_fingerprint=credential_fingerprint(token),
-        errors=d.errors,
-        retry=retry,
-    )
 
 
 def _cursor_param(value: Any, lookback: timedelta) -> str:
