@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.engine.conftest import Env
@@ -117,6 +118,11 @@ def test_a_page_that_stays_malformed_fails_clearly_and_the_run_resumes(env: Env,
     assert failed.status.value == "failed"
     assert "not JSON" in (failed.error or "") and "page=2" in (failed.error or "")
     assert failed.pages == 1  # page 1 was committed with its checkpoint
+    from integrations.engine.checkpoint import Checkpoint
+
+    (stored,) = env.rows("SELECT checkpoint FROM _screensync.sync_state WHERE sync = 'reports'")
+    checkpoint = Checkpoint.from_stored(orjson.loads(stored[0]) if isinstance(stored[0], str) else stored[0])
+    assert checkpoint is not None and checkpoint.page["page"] == 2 and checkpoint.page["page_number"] == 1
     set_faults(sandbox, "clearchecks")
     resumed = env.sync("clearchecks", "cc-1", "reports")
     assert resumed.ok and resumed.resumed
