@@ -27,6 +27,9 @@ def _mount() -> None:
     from connections.cli import register as register_connections
 
     register_connections(app)
+    from screensync.serve_web_cli import register as register_serve_web
+
+    register_serve_web(app)
     from screensync.sync_cli import register as register_sync
 
     register_sync(app)
@@ -66,7 +69,7 @@ def definition_schema_command(
 
 
 def main() -> None:
-    from screensync.private_files import restrict_new_files
+    from common.private_files import restrict_new_files
 
     restrict_new_files()  # warehouse, store, Prefect's database and logs: owner-only
     _mount()

@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from screensync import exit_codes, settings
+from common import settings
+from screensync import exit_codes
 from screensync.sync_cli import WAIT_HELP, checked_store, console, fail, known_syncs, open_warehouse, report, sync_locks
 
 app = typer.Typer(help="Records syncs quarantined and still owe: list them, fetch them again.", no_args_is_help=True)

@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from common import settings
 from integrations.engine.results import RunStatus, SyncResult
-from screensync import exit_codes, settings
+from screensync import exit_codes
 
 if TYPE_CHECKING:
     from warehouse.loader import Warehouse
@@ -131,7 +132,7 @@ def sync_locks(path: Path, integration: str, pairs: list[tuple[str, str]], wait:
 
 def apply_webhooks(store: Any, path: Path) -> None:
     """Webhook events still waiting in the inbox go to the warehouse too (quietly; never fails the command)."""
-    from screensync.webhook_applier import WebhookApplier
+    from flows.webhook_applier import WebhookApplier
 
     try:
         done = WebhookApplier(store, path).apply_pending()

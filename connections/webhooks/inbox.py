@@ -3,7 +3,7 @@ we answer 2xx, so a crash after that answer loses nothing and the provider's ret
 before it.
 
 Object events (reports, candidates, invitations) stay `pending` here until the webhook applier
-(screensync/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
+(flows/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
 settles them with `settle`. Statuses: `pending`, `processed`, `failed` (the applier could not use
 it; `detail` says why; `screensync webhooks replay --failed` retries), `dropped` (its connection is
 revoked), `unmatched` (no connection for its account), `ignored` (a type we do not use).

@@ -29,12 +29,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from common import settings
 from connections.store import ConnectionStore, open_store
 from connections.webhooks import inbox
 from connections.webhooks.routing import affected, route
 from flows.locks import LockTimeout, file_lock
 from integrations.engine.webhook_sink import event_records
-from screensync import settings
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.loader import ObjectWrite, RecordBatch, TableTarget, Warehouse
 from warehouse.rwlock import lock_dir
