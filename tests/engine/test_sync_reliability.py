@@ -138,7 +138,7 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
     set_faults(sandbox, "checkr", latency_ms=250)
     child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--model", "candidates"],
+        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--sync", "candidates"],
         cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     time.sleep(5.0)  # well into the run (30 pages of 100 at >= 250 ms each; writes at least every 2 s)
