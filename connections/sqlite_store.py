@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from common import settings
 from connections.crypto import Cipher, key_file_path, load_keys, parse_keys, sha256_hex
 from connections.errors import (
     BadSecretKey,
@@ -35,7 +36,6 @@ from connections.errors import (
 )
 from connections.models import STATUSES, Connection, ConnectionMetadata, ConnectSession, Credentials, utcnow
 from integrations.engine.auth import remember_secret
-from screensync import settings
 
 log = logging.getLogger(__name__)
 

@@ -73,8 +73,8 @@ class ConnectionStore(Protocol):
 
 def open_store(path: str | None = None) -> ConnectionStore:
     """The store configured by SCREENSYNC_CONNECTIONS (default ~/.screensync/connections.sqlite)."""
+    from common import settings
     from connections.sqlite_store import SqliteConnectionStore
-    from screensync import settings
 
     return SqliteConnectionStore(path or settings.connections_path())
 

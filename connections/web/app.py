@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from common import settings
 from connections.connect_sessions import check_public_url, configured_public_url
 from connections.errors import BadSecretKey, NoSecretKey
 from connections.store import ConnectionStore, open_store
@@ -32,13 +33,12 @@ from connections.web.browser import BrowserBinding
 from connections.web.connect_routes import connect_routes
 from connections.webhooks.routing import MAX_BODY_BYTES, receive
 from integrations.engine.registry import DefinitionError, get_integration
-from screensync import settings
 
 log = logging.getLogger(__name__)
 
 
 class Applier(Protocol):
-    """What the app needs from whatever applies queued events (screensync.webhook_applier)."""
+    """What the app needs from whatever applies queued events (flows.webhook_applier)."""
 
     def start(self) -> object: ...
     def wake(self) -> None: ...

@@ -2,8 +2,8 @@
 we answer 2xx, so a crash after that answer loses nothing and the provider's retries cover a crash
 before it.
 
-Object events (those the definition's `webhooks.objects` routes to a sync) stay `pending` here until the webhook applier
-(screensync/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
+Object events (those the definition's `webhooks.objects` routes to a sync) stay `pending` here
+until the webhook applier (flows/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
 settles them with `settle`. Statuses: `pending`, `processed`, `failed` (the applier could not use
 it; `detail` says why; `screensync webhooks replay --failed` retries), `dropped` (its connection is
 revoked), `unmatched` (no connection for its account), `ignored` (a type we do not use).

@@ -5,7 +5,7 @@ every connection it would affect (a direct customer's API key can only speak for
 own connection). Events for revoked connections are acknowledged and dropped: never recorded,
 never applied. Lifecycle events (credentialed, deauthorized) act on the store at once; object
 events stay `pending` in the inbox for the webhook applier, which writes them to the warehouse
-in batches (screensync/webhook_applier.py). A replay of a settled event is answered 200 with no
+in batches (flows/webhook_applier.py). A replay of a settled event is answered 200 with no
 second effect; a replay of one still pending is routed again, which is safe because every effect
 is idempotent.
 """

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from integrations.engine.batches import build_batches, targets_for
 from integrations.engine.registry import get_integration
-from integrations.engine.sync_runner import build_batches, targets_for
 from integrations.engine.webhook_config import object_items, read_event
 from warehouse.records import RecordBatch, RejectedRecord
 

@@ -8,13 +8,15 @@ they name is not stored; a scheduled full sweep of the candidates (which also no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from integrations.engine.webhook_sink import apply_webhook_event
+from integrations.engine.webhook_sink import event_records
 from tests.engine.conftest import Env
 from warehouse.loader import Warehouse
+from warehouse.records import ObjectWrite
 
 
 def _ids(env: Env, table: str, connection_id: str, live: bool = True) -> set[str]:
@@ -64,7 +66,9 @@ def test_a_report_whose_candidate_is_not_stored_brings_its_candidate(env: Env, f
         report = api.post("/reports", json={"candidate_id": cand["id"], "package": package}).json()
     event = {"id": "evt_1", "type": "report.created", "account_id": account, "data": {"object": report}}
     with Warehouse(env.db) as wh:  # the report arrives by webhook before any sync saw its candidate
-        apply_webhook_event("checkr", "c1", event, wh)
+        records, rejects = event_records("checkr", event, default_time=datetime.now(UTC))
+        assert records and not rejects
+        wh.write_objects([ObjectWrite("checkr", "c1", records, run_id="webhook")])
     assert cand["id"] not in _ids(env, "candidates", "c1")
 
     result = env.sync("checkr", "c1", "reports")

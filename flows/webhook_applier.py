@@ -29,13 +29,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from common import settings
 from connections.store import ConnectionStore, open_store
 from connections.webhooks import inbox
 from connections.webhooks.routing import affected, facts_of, route
 from flows.locks import LockTimeout, file_lock
 from integrations.engine.views import view_parts
 from integrations.engine.webhook_sink import event_records
-from screensync import settings
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.loader import ObjectWrite, RecordBatch, TableTarget, Warehouse
 from warehouse.rwlock import lock_dir
