@@ -30,7 +30,11 @@ def event_records(
     config = integ.definition.webhooks
     if config is None:
         return [], []
-    items = integ.resolve(config.hook)(event) if config.hook else object_items(config, event)
+    if config.hook:
+        items = integ.resolve(config.hook)(event)
+    else:  # an `extends` child without a routed sync receives no records for it
+        syncs = {s.name for s in integ.definition.syncs}
+        items = [item for item in object_items(config, event) if item[0] in syncs]
     run_id = f"webhook:{read_event(config, event).id or ''}"
     batches: list[RecordBatch] = []
     rejects: list[RejectedRecord] = []
