@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from screensync.asgi_thread import free_port
+from common.asgi_thread import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -64,7 +64,7 @@ def generate_key_command() -> None:
 
 @app.command("add")
 def add(
-    integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
+    integration: Annotated[str, typer.Argument(help="the integration's name (its definition.yaml `name`)")],
     connection_id: Annotated[str, typer.Argument(help="your own id for this customer")],
     base_url: Annotated[str | None, typer.Option(help="replace scheme://host:port of every provider URL")] = None,
     environment: Annotated[str | None, typer.Option(help="provider environment (default: the definition's)")] = None,
@@ -84,7 +84,7 @@ def add(
             integration=integration,
             credential_kind=kind,  # type: ignore[arg-type]
             metadata=ConnectionMetadata(
-                checkr_account_id=account_id, environment=environment, base_url=base_url, tags=_parse_tags(tag)
+                provider_account_id=account_id, environment=environment, base_url=base_url, tags=_parse_tags(tag)
             ),
         )
         token = _read_secret(f"{definition.provider.name} credential for {connection_id}")
@@ -113,7 +113,7 @@ def list_command(
             c.connection_id,
             c.credential_kind,
             c.status,
-            c.metadata.checkr_account_id or "",
+            c.metadata.provider_account_id or "",
             "yes" if c.metadata.credentialed else "no",
             c.metadata.base_url or "",
             format_time(c.updated_at),
@@ -174,7 +174,7 @@ def revoke_command(integration: str, connection_id: str) -> None:
 
 @app.command("connect-link")
 def connect_link(
-    integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
+    integration: Annotated[str, typer.Argument(help="the integration's name (its definition.yaml `name`)")],
     connection_id: Annotated[str, typer.Argument(help="your own id for this customer")],
     reconnect: Annotated[
         bool, typer.Option("--reconnect", help="may replace an existing active connection with this id")
@@ -251,42 +251,5 @@ def set_app(
     console.print(f"{integration}: stored {names}", highlight=False)
 
 
-def serve_web(
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8710,
-    public_url: Annotated[
-        str | None,
-        typer.Option(help="https URL customers and providers reach this app at (default: SCREENSYNC_PUBLIC_URL)"),
-    ] = None,
-) -> None:
-    """Run the connect web app (connect links, OAuth callback, widget token, webhooks), and apply
-    webhook events to the warehouse as they arrive."""
-    import logging
-
-    import uvicorn
-
-    from connections.connect_sessions import check_public_url, configured_public_url, is_loopback
-    from connections.web.app import create_app
-    from screensync.webhook_applier import WebhookApplier
-
-    try:
-        public = check_public_url(public_url) if public_url else configured_public_url()
-    except ConnectionsError as exc:
-        raise _fail(str(exc)) from None
-    if public is None and not is_loopback(host):
-        raise _fail(
-            f"serving on {host} needs the public URL customers reach this app at: --public-url "
-            "https://connect.example.com (or SCREENSYNC_PUBLIC_URL); see docs/connections.md"
-        )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store = open_store()
-    # webhook objects (reports, candidates, invitations) reach the warehouse in batches, within seconds
-    applier = WebhookApplier(store)
-    # No access log: OAuth callbacks carry the authorization code, connect links their session.
-    uvicorn.run(create_app(store, public_url=public, applier=applier), host=host, port=port, access_log=False,
-                log_level="info")
-
-
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="connections")
-    root.command("serve-web")(serve_web)

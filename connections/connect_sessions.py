@@ -20,11 +20,11 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from common import settings
 from connections.errors import ConnectionsError, InvalidConnectLink
 from connections.models import ConnectSession
 from connections.store import ConnectionStore, open_store
 from integrations.engine.registry import get_integration
-from screensync import settings
 
 TOKEN_PREFIX = "cs1"
 MAC_LABEL = "screensync connect session v1"

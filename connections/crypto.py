@@ -15,8 +15,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from common import settings
 from connections.errors import BadSecretKey, NoSecretKey
-from screensync import settings
 
 
 def generate_key() -> str:

@@ -6,15 +6,13 @@ unless one is passed.
 
 from __future__ import annotations
 
-import httpx
-
 from connections.errors import ProviderCallFailed
 from connections.models import Connection
 from connections.store import ConnectionStore, api_urls, open_store
-from integrations.engine.auth import build_auth, redact_url
+from integrations.engine.auth import redact_url
+from integrations.engine.client_factory import INTERACTIVE_RETRY, open_client
+from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.registry import get_integration
-
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 def mark_invalid(integration: str, connection_id: str, reason: str, *, store: ConnectionStore | None = None) -> None:
@@ -32,8 +30,8 @@ def revoke(integration: str, connection_id: str, *, store: ConnectionStore | Non
     connection = store.get(integration, connection_id)
     if connection.status == "revoked":
         return connection
-    definition = get_integration(integration).definition
-    oauth = definition.auth.oauth
+    integ = get_integration(integration)
+    oauth = integ.definition.auth.oauth
     if connection.credential_kind != "oauth" or oauth is None:
         return store.set_status(
             integration,
@@ -44,15 +42,15 @@ def revoke(integration: str, connection_id: str, *, store: ConnectionStore | Non
     url = api_urls(connection)[oauth.deauthorize_url]
     token = store.credentials(integration, connection_id).token.get_secret_value()
     try:
-        response = httpx.post(url, auth=build_auth(definition.auth, token), timeout=TIMEOUT)
-    except httpx.HTTPError as exc:
+        # pinned to the deauthorize URL's origin: the token goes there and nowhere else
+        with open_client(integ, connection, token, retry=INTERACTIVE_RETRY, api_base=url) as client:
+            client.request("POST", url)
+    except AuthFailed as exc:
+        if exc.status_code == 401:
+            return store.set_status(integration, connection_id, "revoked", "the provider already refused the token (401)")
         raise ProviderCallFailed(
-            f"{integration}: deauthorize call to {redact_url(url)} failed: {type(exc).__name__}"
+            f"{integration}: deauthorize at {redact_url(url)} answered HTTP {exc.status_code}; connection unchanged"
         ) from None
-    if response.status_code == 401:
-        return store.set_status(integration, connection_id, "revoked", "the provider already refused the token (401)")
-    if not response.is_success:
-        raise ProviderCallFailed(
-            f"{integration}: deauthorize at {redact_url(url)} answered HTTP {response.status_code}; connection unchanged"
-        )
+    except EngineError as exc:
+        raise ProviderCallFailed(f"{integration}: deauthorize at {redact_url(url)} failed: {exc}; connection unchanged") from None
     return store.set_status(integration, connection_id, "revoked", "deauthorized by us")

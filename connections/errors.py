@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from screensync import settings
+from common import settings
 
 
 class ConnectionsError(Exception):

@@ -39,7 +39,7 @@ class ConnectionMetadata(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    checkr_account_id: str | None = None
+    provider_account_id: str | None = None  # the provider's id for the connected account
     credentialed: bool = False
     environment: str | None = None  # None: the definition's default_environment
     base_url: str | None = None  # replaces scheme/host/port of every provider URL (sandbox, proxy)

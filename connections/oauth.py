@@ -70,8 +70,9 @@ def exchange_code(
     except (ValueError, KeyError, TypeError):
         raise ProviderCallFailed(f"token exchange at {redact_url(token_url)} returned no access_token") from None
     kept = {k: str(body[k]) for k in oauth.token_metadata if body.get(k) is not None}
+    account = body.get(oauth.account_id_field) if oauth.account_id_field else None
     metadata = ConnectionMetadata(
-        checkr_account_id=kept.pop("checkr_account_id", None),
+        provider_account_id=str(account) if account is not None else None,
         environment=settings.get("environment"),
         base_url=settings.get("base_url"),
         tags=kept,

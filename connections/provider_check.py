@@ -1,15 +1,17 @@
-"""`connections test`: one cheap authenticated call proves a stored credential still works."""
+"""`connections test`: one cheap authenticated call proves a stored credential still works.
+
+The call goes through the engine's client (pacing on the credential's shared limiter, a few
+retries, redaction) and its answer is judged by the engine's one classifier.
+"""
 
 from __future__ import annotations
 
-import httpx
 from pydantic import BaseModel
 
-from connections.store import ConnectionStore, api_urls
-from integrations.engine.auth import build_auth, redact_url
+from connections.store import ConnectionStore
+from integrations.engine.client_factory import INTERACTIVE_RETRY, open_client
+from integrations.engine.errors import AuthFailed, EngineError, ProviderError
 from integrations.engine.registry import get_integration
-
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class CheckResult(BaseModel):
@@ -24,9 +26,9 @@ class CheckResult(BaseModel):
 def check_connection(store: ConnectionStore, integration: str, connection_id: str) -> CheckResult:
     """GET the definition's test_endpoint. 401/403 marks the connection invalid; success re-activates it."""
     connection = store.get(integration, connection_id)
-    definition = get_integration(integration).definition
-    url = api_urls(connection)["api"].rstrip("/") + "/" + definition.test_endpoint.lstrip("/")
-    token = store.credentials(integration, connection_id).token.get_secret_value()
+    integ = get_integration(integration)
+    endpoint = integ.definition.test_endpoint
+    where = f"GET {endpoint}"
 
     def result(ok: bool, code: int | None, detail: str) -> CheckResult:
         status = store.get(integration, connection_id).status
@@ -36,22 +38,21 @@ def check_connection(store: ConnectionStore, integration: str, connection_id: st
 
     if connection.status == "revoked":
         return result(False, None, "the connection is revoked; reconnect the account")
+    token = store.credentials(integration, connection_id).token.get_secret_value()
     try:
-        response = httpx.get(
-            url, auth=build_auth(definition.auth, token), timeout=TIMEOUT, headers={"Accept": "application/json"}
-        )
-    except httpx.HTTPError as exc:
-        return result(False, None, f"GET {redact_url(url)} failed: {type(exc).__name__}")
-    where = f"GET {definition.test_endpoint}"
-    if response.status_code in (401, 403):
-        store.set_status(integration, connection_id, "invalid", f"provider answered {response.status_code} to {where}")
+        with open_client(integ, connection, token, retry=INTERACTIVE_RETRY) as client:
+            response = client.request("GET", endpoint)
+    except AuthFailed as exc:
+        store.set_status(integration, connection_id, "invalid", f"provider answered {exc.status_code} to {where}")
         return result(
             False,
-            response.status_code,
-            f"{where}: the provider refused the credential (HTTP {response.status_code}); marked invalid",
+            exc.status_code,
+            f"{where}: the provider refused the credential (HTTP {exc.status_code}); marked invalid",
         )
-    if not response.is_success:
-        return result(False, response.status_code, f"{where} answered HTTP {response.status_code}")
+    except ProviderError as exc:
+        return result(False, exc.status_code, f"{where} answered HTTP {exc.status_code}")
+    except EngineError as exc:  # retries exhausted: unreachable, or a provider in trouble
+        return result(False, None, str(exc))
     if connection.status == "invalid":
         store.set_status(integration, connection_id, "active", None)
     return result(True, response.status_code, f"{where} answered HTTP {response.status_code}")

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from common import settings
 from connections.crypto import Cipher, key_file_path, load_keys, parse_keys, sha256_hex
 from connections.errors import (
     BadSecretKey,
@@ -35,7 +36,6 @@ from connections.errors import (
 )
 from connections.models import STATUSES, Connection, ConnectionMetadata, ConnectSession, Credentials, utcnow
 from integrations.engine.auth import remember_secret
-from screensync import settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS connections (
     connection_id TEXT NOT NULL,
     credential_kind TEXT NOT NULL,
     metadata TEXT NOT NULL,
-    checkr_account_id TEXT,
+    provider_account_id TEXT,
     status TEXT NOT NULL,
     status_reason TEXT,
     created_at TEXT NOT NULL,
@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS connections (
     token_hash TEXT NOT NULL,
     PRIMARY KEY (integration, connection_id)
 );
-CREATE INDEX IF NOT EXISTS connections_account ON connections (integration, checkr_account_id);
+CREATE INDEX IF NOT EXISTS connections_account ON connections (integration, provider_account_id);
 CREATE INDEX IF NOT EXISTS connections_token ON connections (integration, token_hash);
 CREATE TABLE IF NOT EXISTS app_secrets (
     integration TEXT PRIMARY KEY,
@@ -212,6 +212,7 @@ class SqliteConnectionStore:
         if not self._ready:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("BEGIN IMMEDIATE")
+            migrate_account_column(con)
             con.executescript("" + SCHEMA.replace("\n;", ";"))  # executescript commits
             self._ready = True
         return con
@@ -295,7 +296,7 @@ class SqliteConnectionStore:
                 stored.connection_id,
                 stored.credential_kind,
                 stored.metadata.model_dump_json(),
-                stored.metadata.checkr_account_id,
+                stored.metadata.provider_account_id,
                 stored.status,
                 stored.status_reason,
                 stored.created_at.isoformat(),
@@ -350,9 +351,9 @@ class SqliteConnectionStore:
             except ValidationError as exc:
                 raise ValueError(f"bad metadata for {integration}/{connection_id}: {exc}") from None
             con.execute(
-                "UPDATE connections SET metadata = ?, checkr_account_id = ?, updated_at = ? "
+                "UPDATE connections SET metadata = ?, provider_account_id = ?, updated_at = ? "
                 "WHERE integration = ? AND connection_id = ?",
-                (updated.model_dump_json(), updated.checkr_account_id, _now(), integration, connection_id),
+                (updated.model_dump_json(), updated.provider_account_id, _now(), integration, connection_id),
             )
         return self.get(integration, connection_id)
 
@@ -363,11 +364,11 @@ class SqliteConnectionStore:
                 "DELETE FROM connections WHERE integration = ? AND connection_id = ?", (integration, connection_id)
             )
 
-    def find_by_account(self, integration: str, checkr_account_id: str) -> list[Connection]:
+    def find_by_account(self, integration: str, provider_account_id: str) -> list[Connection]:
         with self._read() as con:
             rows = con.execute(
-                "SELECT * FROM connections WHERE integration = ? AND checkr_account_id = ? ORDER BY connection_id",
-                (integration, checkr_account_id),
+                "SELECT * FROM connections WHERE integration = ? AND provider_account_id = ? ORDER BY connection_id",
+                (integration, provider_account_id),
             ).fetchall()
         return [self._row_to_connection(r) for r in rows]
 
@@ -608,7 +609,7 @@ class SqliteConnectionStore:
             )
         if session.allow_account_change:
             return
-        old, new = existing["checkr_account_id"], connection.metadata.checkr_account_id
+        old, new = existing["provider_account_id"], connection.metadata.provider_account_id
         same = old == new if old and new else hmac.compare_digest(self._decrypt(existing["secret"]), token)
         if not same:
             raise ReplaceRefused(
@@ -678,6 +679,20 @@ class SqliteConnectionStore:
         if row is None:
             raise KeyError(f"no {integration} webhook event {event_id!r} in the inbox")
         return self._decrypt(row["body"]).encode()
+
+
+def migrate_account_column(con: sqlite3.Connection) -> None:
+    """Stores written before the provider-neutral schema name the account column (and the metadata
+    key) `checkr_account_id`; rename both in place so those stores open unchanged."""
+    columns = {row["name"] for row in con.execute("PRAGMA table_info(connections)")}
+    if "checkr_account_id" not in columns:
+        return
+    con.execute("ALTER TABLE connections RENAME COLUMN checkr_account_id TO provider_account_id")
+    con.execute(
+        "UPDATE connections SET metadata = json_set(json_remove(metadata, '$.checkr_account_id'), "
+        "'$.provider_account_id', json_extract(metadata, '$.checkr_account_id')) "
+        "WHERE json_type(metadata, '$.checkr_account_id') IS NOT NULL"
+    )
 
 
 def _probes(con: sqlite3.Connection) -> list[bytes]:

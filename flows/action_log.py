@@ -42,7 +42,7 @@ def append_action_log(record: ActionRecord) -> bool:
     """Insert the row, waiting (bounded) for other writers; False (and an error) when it never could."""
     import duckdb
 
-    from screensync.settings import warehouse_path
+    from common.settings import warehouse_path
     from warehouse.loader import Warehouse, WarehouseError
 
     try:

@@ -19,7 +19,7 @@ BODY = """\
 {{ event.resource.name }} failed at {{ event.occurred }}.
 Error: {{ event.payload.error }}
 What to do: {{ event.payload.hint }}
-Re-run: screensync sync {{ event.resource['screensync.integration'] }} -c {{ event.resource['screensync.connection'] }} -m {{ event.resource['screensync.sync'] }}"""
+Re-run: screensync sync {{ event.resource['screensync.integration'] }} -c {{ event.resource['screensync.connection'] }} -s {{ event.resource['screensync.sync'] }}"""
 
 
 def notify_on_sync_failure(block_name: str, *, name: str = AUTOMATION_NAME) -> UUID:

@@ -4,8 +4,9 @@ One sync deployment per integration, with one schedule per distinct frequency ca
 schedule's syncs as its `models` parameter (Prefect's per-schedule parameters), so a 15-minute
 sync and a daily one share a deployment but not a cadence; a sync's declared `sweep` is one more
 schedule, with `full_refresh: true`. A manual run with the defaults syncs
-everything. Every declared action (plus test/sync-now/full-resync) gets its own deployment, whose
-typed parameters Prefect renders as a form. `screensync prefect-yaml` rewrites the file;
+everything. Every declared action (a flow generated from its definition, flows/action_flows.py)
+plus test/sync-now/full-resync gets its own deployment, whose typed parameters Prefect renders as
+a form. `screensync prefect-yaml` rewrites the file;
 tests/flows/test_prefect_yaml.py fails when the committed file and the definitions disagree.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from flows.actions import COMMON_ACTION_FLOWS, action_flow, action_flow_name
+from flows.action_flows import FLOWS_FILE, action_flow, action_flow_name
+from flows.actions import COMMON_ACTION_FLOWS
 from integrations.engine.definition import SyncConfig
 from integrations.engine.registry import all_integrations, frequency_seconds
 
@@ -71,11 +73,11 @@ def sync_deployment(name: str) -> dict[str, Any]:
     }
 
 
-def _action_deployment(name: str, action: str, flow_attr: str, description: str) -> dict[str, Any]:
+def _action_deployment(name: str, action: str, entrypoint: str, description: str) -> dict[str, Any]:
     return {
         "name": f"{name}-{action.replace('_', '-')}",
         "description": description,
-        "entrypoint": f"{ACTIONS_FILE}:{flow_attr}",
+        "entrypoint": entrypoint,
         "tags": ["screensync", "action", name],
         "parameters": {"integration": name},
         "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": {}},
@@ -87,10 +89,12 @@ def action_deployments(name: str) -> list[dict[str, Any]]:
     definition = all_integrations()[name].definition
     out = []
     for action in definition.actions:
-        action_flow(name, action.name)  # a declared action without a flow fails generation, not a run
-        out.append(_action_deployment(name, action.name, action_flow_name(name, action.name), action.description))
+        action_flow(name, action.name)  # an action whose flow cannot be built fails generation, not a run
+        out.append(_action_deployment(name, action.name, f"{FLOWS_FILE}:{action_flow_name(name, action.name)}",
+                                      action.description))
     for action, fn in COMMON_ACTION_FLOWS.items():
-        out.append(_action_deployment(name, action, fn.fn.__name__, (fn.description or "").split("\n")[0]))
+        out.append(_action_deployment(name, action, f"{ACTIONS_FILE}:{fn.fn.__name__}",
+                                      (fn.description or "").split("\n")[0]))
     return out
 
 

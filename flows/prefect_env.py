@@ -24,7 +24,7 @@ LOG_LEVEL_ENV = "SCREENSYNC_LOG_LEVEL"
 
 
 def apply_defaults() -> None:
-    from screensync.private_files import restrict_new_files
+    from common.private_files import restrict_new_files
 
     restrict_new_files()  # Prefect's database (logs, artifacts) and the warehouse: owner-only
     for key, value in DEFAULTS.items():

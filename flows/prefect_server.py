@@ -43,7 +43,7 @@ def prefect_environment(home: Path, api_url: str, base: Mapping[str, str] | None
 
 def pick_port(host: str = "127.0.0.1", preferred: int = DEFAULT_PORT) -> int:
     """Prefect's usual port when it is free (stable URLs to bookmark), another free one otherwise."""
-    from screensync.asgi_thread import free_port
+    from common.asgi_thread import free_port
 
     with socket.socket() as probe:
         try:

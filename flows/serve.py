@@ -63,10 +63,10 @@ def runner_deployments(
 
 def serve(only: list[str] | None = None, limit: int | None = None) -> None:
     """Block, running scheduled and manually triggered runs until interrupted; webhook events recorded
-    in the inbox are applied to the warehouse meanwhile (screensync/webhook_applier.py)."""
+    in the inbox are applied to the warehouse meanwhile (flows/webhook_applier.py)."""
     from prefect import serve as prefect_serve
 
-    from screensync.webhook_applier import applying_beside
+    from flows.webhook_applier import applying_beside
 
     check_api_reachable()
     with applying_beside():

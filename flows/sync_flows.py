@@ -177,8 +177,8 @@ def run_fan_out(
     submit: Callable[..., PrefectFuture[SyncResult]],
 ) -> list[SyncResult]:
     """Submit every (connection, sync), with the webhook applier running beside them, and wait for all."""
-    from screensync.settings import warehouse_path
-    from screensync.webhook_applier import applying_beside
+    from common.settings import warehouse_path
+    from flows.webhook_applier import applying_beside
 
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)

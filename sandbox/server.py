@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from common.asgi_thread import free_port
 from sandbox.checkr import CheckrProvider
 from sandbox.checkr.webhook_chaos import WebhookChaos
 from sandbox.clearchecks import ClearChecksProvider
@@ -23,7 +24,6 @@ from sandbox.control import build_control_app
 from sandbox.errors import SandboxError
 from sandbox.faults import FaultConfig
 from sandbox.truth import Truth, normalize
-from screensync.asgi_thread import free_port
 
 PROVIDER_KEYS = ("checkr", "checkr_staging", "clearchecks")
 

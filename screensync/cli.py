@@ -27,6 +27,9 @@ def _mount() -> None:
     from connections.cli import register as register_connections
 
     register_connections(app)
+    from screensync.serve_web_cli import register as register_serve_web
+
+    register_serve_web(app)
     from screensync.sync_cli import register as register_sync
 
     register_sync(app)
@@ -37,6 +40,7 @@ def _mount() -> None:
 
     register_webhooks(app)
     app.command("demo")(demo_command)
+    app.command("definition-schema")(definition_schema_command)
 
 
 def demo_command(
@@ -52,8 +56,20 @@ def demo_command(
     raise typer.Exit(run_demo(scale=scale, fresh=not keep, ui=ui))
 
 
+def definition_schema_command(
+    write: bool = typer.Option(False, "--write", help="write integrations/definition.schema.json instead of stdout"),
+) -> None:
+    """The JSON Schema of definition.yaml (editors validate against it via its `$schema` line)."""
+    from integrations.engine.definition_schema import schema_text, write_schema
+
+    if write:
+        typer.echo(f"wrote {write_schema()}")
+    else:
+        typer.echo(schema_text(), nl=False)
+
+
 def main() -> None:
-    from screensync.private_files import restrict_new_files
+    from common.private_files import restrict_new_files
 
     restrict_new_files()  # warehouse, store, Prefect's database and logs: owner-only
     _mount()

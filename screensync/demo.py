@@ -58,7 +58,7 @@ def _prepare_environment(fresh: bool) -> Path:
     from flows.prefect_env import apply_defaults
 
     apply_defaults()
-    from screensync import settings
+    from common import settings
 
     warehouse = settings.warehouse_path().resolve()
     # absolute: the worker's flow-run processes work in the checkout, not in this directory
@@ -246,13 +246,13 @@ def _run_steps(
     stack: ExitStack, steps: Steps, server: Any, warehouse: Path, *, scale: int, advance_days: int
 ) -> tuple[list[str], Any, dict[str, Any]]:
     """Every step up to "what landed"; returns what did not succeed, the worker and the deployment ids."""
+    from common.asgi_thread import serve_in_thread
     from connections.store import open_store
     from connections.web.app import create_app
     from flows.deployments import WORK_POOL
     from flows.prefect_server import worker_process
+    from flows.webhook_applier import WebhookApplier
     from sandbox.server import SandboxServer
-    from screensync.asgi_thread import serve_in_thread
-    from screensync.webhook_applier import WebhookApplier
 
     with steps.step(f"starting a Prefect server in the background on {server.url} (PREFECT_HOME={server.home})"):
         server.start()
@@ -273,7 +273,7 @@ def _run_steps(
         _connect_widget(web, info["clearchecks"]["base_url"], "clearchecks", CONNECTION_IDS["clearchecks"])
         for conn in store.list():
             console.print(f"    {conn.integration}/{conn.connection_id}: {conn.status}"
-                          f" (account {conn.metadata.checkr_account_id or '-'})")
+                          f" (account {conn.metadata.provider_account_id or '-'})")
     with steps.step("waiting for the Prefect server to answer /api/health (a new database takes 15-35 s here)"):
         with waiting("Prefect server starting") as update:
             took = server.wait_until_healthy(on_wait=lambda s: update(f"{s:.0f}s"))

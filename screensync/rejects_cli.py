@@ -13,8 +13,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from screensync import exit_codes, settings
-from screensync.sync_cli import WAIT_HELP, checked_store, console, fail, known_syncs, open_warehouse, report, sync_locks
+from common import settings
+from screensync import exit_codes
+from screensync.sync_cli import (
+    MODEL_HELP,
+    WAIT_HELP,
+    checked_store,
+    console,
+    fail,
+    known_syncs,
+    open_warehouse,
+    report,
+    sync_locks,
+    with_deprecated_model,
+)
 
 app = typer.Typer(help="Records syncs quarantined and still owe: list them, fetch them again.", no_args_is_help=True)
 
@@ -25,7 +37,8 @@ ERROR_WIDTH = 100
 def list_command(
     integration: Annotated[str | None, typer.Argument(help="only this integration")] = None,
     connection: Annotated[str | None, typer.Option("--connection", "-c", help="only this connection")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="only this sync")] = None,
+    sync: Annotated[str | None, typer.Option("--sync", "-s", help="only this sync")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP, hidden=True)] = None,
     wait: Annotated[float, typer.Option("--wait", help=WAIT_HELP)] = 30.0,
 ) -> None:
     """Records still owed: quarantined by a sync and not landed since (read-only)."""
@@ -35,6 +48,8 @@ def list_command(
     from warehouse.owed import owed_records, unidentified_rejects
     from warehouse.read import read_session
 
+    chosen = with_deprecated_model([sync] if sync else None, [model] if model else None)
+    sync = chosen[-1] if chosen else None
     path = settings.warehouse_path()
     if not path.exists():
         console.print(f"nothing owed: there is no warehouse at {path} yet")
@@ -42,7 +57,7 @@ def list_command(
     try:
         with read_session(path, timeout=wait) as con:
             try:
-                owed = owed_records(con, integration=integration, connection_id=connection, sync=model)
+                owed = owed_records(con, integration=integration, connection_id=connection, sync=sync)
                 unidentified = unidentified_rejects(con)
             except duckdb.CatalogException:  # a warehouse no sync of this version has written yet
                 owed, unidentified = [], 0
@@ -69,14 +84,15 @@ def list_command(
 def retry_command(
     integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
     connection: Annotated[list[str] | None, typer.Option("--connection", "-c", help="connection id (repeatable)")] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="sync name (repeatable)")] = None,
+    sync: Annotated[list[str] | None, typer.Option("--sync", "-s", help="sync name (repeatable)")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help=MODEL_HELP, hidden=True)] = None,
     wait: Annotated[float, typer.Option("--wait", help=WAIT_HELP)] = 30.0,
 ) -> None:
     """Fetch the owed records again now: by id where the sync can, else by running the sync."""
     from integrations.engine.registry import get_integration
     from integrations.engine.sync_runner import run_sync
 
-    syncs = known_syncs(integration, model)
+    syncs = known_syncs(integration, with_deprecated_model(sync, model))
     store, conn_ids = checked_store(integration, connection)
     definition = get_integration(integration).definition
     path = settings.warehouse_path()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from screensync import settings
+from common import settings
 
 
 def status_command(

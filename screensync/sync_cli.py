@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from common import settings
 from integrations.engine.results import RunStatus, SyncResult
-from screensync import exit_codes, settings
+from screensync import exit_codes
 
 if TYPE_CHECKING:
     from warehouse.loader import Warehouse
@@ -131,7 +132,7 @@ def sync_locks(path: Path, integration: str, pairs: list[tuple[str, str]], wait:
 
 def apply_webhooks(store: Any, path: Path) -> None:
     """Webhook events still waiting in the inbox go to the warehouse too (quietly; never fails the command)."""
-    from screensync.webhook_applier import WebhookApplier
+    from flows.webhook_applier import WebhookApplier
 
     try:
         done = WebhookApplier(store, path).apply_pending()
@@ -143,30 +144,43 @@ def apply_webhooks(store: Any, path: Path) -> None:
                       "(`screensync webhooks list`)", highlight=False)
 
 
-def known_syncs(integration: str, models: list[str] | None) -> list[str]:
+SYNC_HELP = "sync name (repeatable); default: all"
+MODEL_HELP = "deprecated spelling of --sync"
+
+
+def with_deprecated_model(syncs: list[str] | None, model: list[str] | None) -> list[str] | None:
+    """`--model` is the old name of `--sync` (a "model" is a pydantic class): still accepted, with a warning."""
+    if not model:
+        return syncs
+    console.print("[yellow]warning:[/] --model is deprecated and will go; use --sync", highlight=False)
+    return [*(syncs or []), *model]
+
+
+def known_syncs(integration: str, syncs: list[str] | None) -> list[str]:
     """The sync names to run (default: all); an unknown integration or sync is a clean exit."""
     from integrations.engine.registry import DefinitionError, get_integration
 
     try:
         definition = get_integration(integration).definition
-        for name in models or []:
+        for name in syncs or []:
             definition.sync(name)
     except (DefinitionError, KeyError) as exc:
         raise fail(exit_codes.USAGE, str(exc).strip("\"'"), "`screensync sync --help` lists the arguments") from None
-    return models or [s.name for s in definition.syncs]
+    return syncs or [s.name for s in definition.syncs]
 
 
 def sync_command(
     integration: Annotated[str, typer.Argument(help="checkr, checkr-partner-staging or clearchecks")],
     connection: Annotated[list[str] | None, typer.Option("--connection", "-c", help="connection id (repeatable); default: all active")] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="sync name (repeatable); default: all")] = None,
+    sync: Annotated[list[str] | None, typer.Option("--sync", "-s", help=SYNC_HELP)] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help=MODEL_HELP, hidden=True)] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="start from nothing: no saved position, no cursor")] = False,
     wait: Annotated[float, typer.Option("--wait", help=WAIT_HELP)] = 30.0,
 ) -> None:
     """Run syncs now; the exit code says how they ended (below, and docs/operations.md)."""
     from integrations.engine.sync_runner import run_sync
 
-    syncs = known_syncs(integration, model)
+    syncs = known_syncs(integration, with_deprecated_model(sync, model))
     store, conn_ids = checked_store(integration, connection)
     results: list[SyncResult] = []
     path = settings.warehouse_path()

@@ -1,7 +1,7 @@
 """`screensync webhooks list|replay`: the webhook inbox, and applying its events again.
 
 Every delivery is recorded in the inbox before it is answered; the webhook applier moves the
-events to the warehouse within seconds (screensync/webhook_applier.py). `list` shows what arrived
+events to the warehouse within seconds (flows/webhook_applier.py). `list` shows what arrived
 and what became of it; `replay` applies events again now: chosen ones, the failed ones (after a
 fix), or whatever is still pending. Re-applying is safe: a version never replaces a newer one.
 """
@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from screensync import exit_codes, settings
+from common import settings
+from screensync import exit_codes
 from screensync.sync_cli import console, fail
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def replay_command(
 ) -> None:
     """Apply events again now (re-applying is harmless: nothing newer is ever replaced)."""
     from connections.webhooks import inbox
-    from screensync.webhook_applier import WebhookApplier
+    from flows.webhook_applier import WebhookApplier
 
     if not (event_ids or failed or pending):
         raise fail(exit_codes.USAGE, "nothing to replay", "name event ids, or pass --failed or --pending")

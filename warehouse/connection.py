@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from screensync.private_files import make_private
+from common.private_files import make_private
 
 log = logging.getLogger("screensync.warehouse")
 

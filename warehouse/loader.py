@@ -147,6 +147,7 @@ class Warehouse:
         self.memory_limit = memory_limit
         self.purpose = purpose or _purpose()
         self._writer = FileWriter.of(self.path)
+        self._view_parts: list[ViewPartLike] | None = None
         self._settings = {
             "threads": str(int(threads)),
             "memory_limit": f"'{memory_limit}'",
@@ -228,15 +229,21 @@ class Warehouse:
                 for target in todo:
                     created, _added = ensure_model_tables(con, target)
                     created_any = created_any or created
-            if created_any:
+            if created_any and self._view_parts is not None:
                 self.create_views()
         for target in todo:
             self._columns[target] = target_columns(target)
 
+    def use_view_parts(self, parts: Iterable[ViewPartLike]) -> Warehouse:
+        """The integrations' parts of the `unified` views: recreated from them whenever a table is
+        created. A warehouse given none leaves existing views alone."""
+        self._view_parts = list(parts)
+        return self
+
     def create_views(self, parts: Iterable[ViewPartLike] | None = None) -> dict[str, int]:
-        """(Re)create the `unified` views from `parts` (default: the registered parts)."""
+        """(Re)create the `unified` views from `parts` (default: those given to `use_view_parts`)."""
         with self._transaction() as con:
-            return create_views(con, parts)
+            return create_views(con, parts if parts is not None else self._view_parts)
 
     def _cols(self, target: TableTarget) -> tuple[Column, ...]:
         if target not in self._columns:

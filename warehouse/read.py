@@ -41,7 +41,7 @@ DEFAULT_TIMEOUT_S = 10.0
 def _path(path: str | Path | None) -> Path:
     if path is not None:
         return Path(path)
-    from screensync.settings import warehouse_path
+    from common.settings import warehouse_path
 
     return warehouse_path()
 

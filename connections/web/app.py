@@ -25,21 +25,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from common import settings
 from connections.connect_sessions import check_public_url, configured_public_url
 from connections.errors import BadSecretKey, NoSecretKey
 from connections.store import ConnectionStore, open_store
 from connections.web.browser import BrowserBinding
 from connections.web.connect_routes import connect_routes
 from connections.webhooks.routing import MAX_BODY_BYTES, receive
-from connections.webhooks.verify import SIGNATURE_HEADER
 from integrations.engine.registry import DefinitionError, get_integration
-from screensync import settings
 
 log = logging.getLogger(__name__)
 
 
 class Applier(Protocol):
-    """What the app needs from whatever applies queued events (screensync.webhook_applier)."""
+    """What the app needs from whatever applies queued events (flows.webhook_applier)."""
 
     def start(self) -> object: ...
     def wake(self) -> None: ...
@@ -78,7 +77,7 @@ def create_app(
             chunks.append(chunk)
         try:
             outcome = await run_in_threadpool(
-                receive, store, integration, b"".join(chunks), request.headers.get(SIGNATURE_HEADER)
+                receive, store, integration, b"".join(chunks), request.headers
             )
         except (NoSecretKey, BadSecretKey) as exc:  # our configuration, not the sender: it retries later
             log.error("webhook %s not processed: %s", integration, exc)

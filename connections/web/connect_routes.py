@@ -136,7 +136,7 @@ def connect_routes(store: ConnectionStore, binding: BrowserBinding, api_secret: 
             log.warning("oauth callback refused: %s", _message(exc))
             return _page("Connection failed", _message(exc), ok=False, status_code=_status(exc))
         log.info("connected %s/%s via oauth", conn.integration, conn.connection_id)
-        account = conn.metadata.checkr_account_id or "?"
+        account = conn.metadata.provider_account_id or "?"
         response = _page(
             "Connected", f"{conn.integration} account {account} is connected as {conn.connection_id}.", ok=True
         )

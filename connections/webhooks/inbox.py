@@ -2,8 +2,8 @@
 we answer 2xx, so a crash after that answer loses nothing and the provider's retries cover a crash
 before it.
 
-Object events (reports, candidates, invitations) stay `pending` here until the webhook applier
-(screensync/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
+Object events (those the definition's `webhooks.objects` routes to a sync) stay `pending` here
+until the webhook applier (flows/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
 settles them with `settle`. Statuses: `pending`, `processed`, `failed` (the applier could not use
 it; `detail` says why; `screensync webhooks replay --failed` retries), `dropped` (its connection is
 revoked), `unmatched` (no connection for its account), `ignored` (a type we do not use).
@@ -16,15 +16,7 @@ from typing import Any
 
 from connections.store import ConnectionStore
 
-# Lifecycle events of partner connections; everything under these prefixes is an object event.
-CREDENTIALED_EVENTS = frozenset({"account.credentialed"})
-DEAUTHORIZED_EVENTS = frozenset({"token.deauthorized"})
-OBJECT_EVENT_PREFIXES = ("report.", "candidate.", "invitation.")
 QUEUED = "queued for the warehouse"
-
-
-def is_object_event(event_type: str) -> bool:
-    return event_type.startswith(OBJECT_EVENT_PREFIXES)
 
 
 def pending(store: ConnectionStore, *, limit: int | None = None, integration: str | None = None) -> list[dict[str, Any]]:

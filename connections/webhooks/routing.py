@@ -5,7 +5,7 @@ every connection it would affect (a direct customer's API key can only speak for
 own connection). Events for revoked connections are acknowledged and dropped: never recorded,
 never applied. Lifecycle events (credentialed, deauthorized) act on the store at once; object
 events stay `pending` in the inbox for the webhook applier, which writes them to the warehouse
-in batches (screensync/webhook_applier.py). A replay of a settled event is answered 200 with no
+in batches (flows/webhook_applier.py). A replay of a settled event is answered 200 with no
 second effect; a replay of one still pending is routed again, which is safe because every effect
 is idempotent.
 """
@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
 from connections.models import Connection
 from connections.store import ConnectionStore
-from connections.webhooks.inbox import (
-    CREDENTIALED_EVENTS,
-    DEAUTHORIZED_EVENTS,
-    OBJECT_EVENT_PREFIXES,
-    QUEUED,
+from connections.webhooks.inbox import QUEUED
+from connections.webhooks.verify import (
+    NoWebhooks,
+    matching_signers,
+    signed_for,
+    signing_candidates,
+    webhooks_config,
 )
-from connections.webhooks.verify import matching_signers, signed_for, signing_candidates
+from integrations.engine.webhook_config import WebhookEvent, read_event
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,17 @@ class WebhookOutcome(BaseModel):
     queued: bool = False  # an object event waits in the inbox for the applier
 
 
-def receive(store: ConnectionStore, integration: str, body: bytes, signature: str | None) -> WebhookOutcome:
+def receive(store: ConnectionStore, integration: str, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
+    """One delivery: `headers` as received (the definition names the one carrying the signature)."""
     if len(body) > MAX_BODY_BYTES:
         return WebhookOutcome(status_code=413, detail=f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        config = webhooks_config(integration)
+    except NoWebhooks as exc:
+        return WebhookOutcome(status_code=404, detail=str(exc))
+    signature = headers.get(config.signature.header)
     if not signature:
-        return WebhookOutcome(status_code=401, detail="missing X-Checkr-Signature header")
+        return WebhookOutcome(status_code=401, detail=f"missing {config.signature.header} header")
     try:
         event = json.loads(body.decode("utf-8"))  # JSON on the wire is UTF-8; json.loads(bytes) would guess
     except UnicodeDecodeError:
@@ -54,12 +63,14 @@ def receive(store: ConnectionStore, integration: str, body: bytes, signature: st
         return WebhookOutcome(status_code=400, detail="body is not JSON")
     if not isinstance(event, dict):
         return WebhookOutcome(status_code=400, detail="body is not a JSON object")
-    signers = matching_signers(body, signature, signing_candidates(store, integration, event))
+    signers = matching_signers(config.signature, body, signature, signing_candidates(store, integration, event))
     if not signers:
         return WebhookOutcome(status_code=401, detail="bad signature")
-    event_id, event_type = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
-        return WebhookOutcome(status_code=400, detail="event has no string 'id' and 'type'")
+    facts = read_event(config, event)
+    event_id, event_type = facts.id, facts.type
+    if event_id is None or event_type is None:
+        return WebhookOutcome(status_code=400, detail=f"event has no string {config.event.id!r} and "
+                                                      f"{config.event.type!r}")
     targets = affected(store, integration, event)
     if targets:
         allowed = [c for c in targets if signed_for(integration, c, signers)]
@@ -73,8 +84,7 @@ def receive(store: ConnectionStore, integration: str, body: bytes, signature: st
         if not targets:
             log.info("webhook %s %s %s: dropped (connection revoked)", integration, event_type, event_id)
             return WebhookOutcome(status_code=200, detail="dropped: the connection is revoked", event_id=event_id)
-    account_id = event.get("account_id") if isinstance(event.get("account_id"), str) else None
-    new, status = store.record_event(integration, event_id, event_type, account_id, body)
+    new, status = store.record_event(integration, event_id, event_type, facts.account_id, body)
     if not new and status != "pending":
         return WebhookOutcome(status_code=200, detail=f"already {status}", event_id=event_id, duplicate=True)
     status, detail = route(store, integration, event, targets)
@@ -84,40 +94,48 @@ def receive(store: ConnectionStore, integration: str, body: bytes, signature: st
                           queued=status == "pending")
 
 
+def facts_of(integration: str, event: dict[str, Any]) -> WebhookEvent:
+    """The event read through its integration's `webhooks:` paths (kind, account, token)."""
+    return read_event(webhooks_config(integration), event)
+
+
+def _by_token(integration: str, facts: WebhookEvent) -> bool:
+    """A deauthorization found by the token it names (the definition says where), not by account."""
+    deauth = webhooks_config(integration).lifecycle.deauthorized
+    return facts.kind == "deauthorized" and deauth is not None and deauth.token is not None
+
+
 def affected(store: ConnectionStore, integration: str, event: dict[str, Any]) -> list[Connection] | None:
     """The connections this event would change (None: a type we do not use)."""
-    event_type = str(event.get("type"))
-    if event_type in DEAUTHORIZED_EVENTS:
-        obj = (event.get("data") or {}).get("object") or {}
-        token = obj.get("access_code") if isinstance(obj, dict) else None
-        conn = store.find_by_token(integration, token) if isinstance(token, str) and token else None
+    facts = facts_of(integration, event)
+    if facts.kind == "ignored":
+        return None
+    if _by_token(integration, facts):
+        conn = store.find_by_token(integration, facts.token) if facts.token else None
         return [conn] if conn else []
-    if event_type in CREDENTIALED_EVENTS or event_type.startswith(OBJECT_EVENT_PREFIXES):
-        account_id = event.get("account_id")
-        return store.find_by_account(integration, account_id) if isinstance(account_id, str) and account_id else []
-    return None
+    return store.find_by_account(integration, facts.account_id) if facts.account_id else []
 
 
 def route(
     store: ConnectionStore, integration: str, event: dict[str, Any], targets: list[Connection] | None
 ) -> tuple[str, str]:
     """Apply one recorded event to its (authorised, not revoked) targets; (inbox status, detail). Idempotent."""
-    event_type = str(event["type"])
+    facts = facts_of(integration, event)
     if targets is None:
-        return "ignored", f"event type {event_type} is not used"
+        return "ignored", f"event type {facts.type} is not used"
     if not targets:
-        if event_type in DEAUTHORIZED_EVENTS:
+        if _by_token(integration, facts):
             return "unmatched", "no connection holds the deauthorized token"
-        return "unmatched", f"no connection with account {event.get('account_id')}"
+        return "unmatched", f"no connection with account {facts.account_id}"
     ids = [c.connection_id for c in targets]
-    if event_type in CREDENTIALED_EVENTS:
+    if facts.kind == "credentialed":
         for conn in targets:
             store.update_metadata(integration, conn.connection_id, credentialed=True)
         return "processed", f"credentialed {ids}"
-    if event_type in DEAUTHORIZED_EVENTS:
+    if facts.kind == "deauthorized":
         for conn in targets:
             store.set_status(
-                integration, conn.connection_id, "revoked", "deauthorized by the provider (token.deauthorized)"
+                integration, conn.connection_id, "revoked", f"deauthorized by the provider ({facts.type})"
             )
         return "processed", f"revoked {ids[0] if len(ids) == 1 else ids}"
     return "pending", f"{QUEUED} ({', '.join(ids)})"

@@ -25,6 +25,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from integrations.engine.auth import redact_text, remember_secret
+from integrations.engine.client_factory import open_client
 from integrations.engine.definition import ActionConfig
 from integrations.engine.registry import Integration, get_integration
 
@@ -204,8 +205,6 @@ def run_action(
     Raises ActionInputError / ConnectionRefused before sending anything, and ActionFailed
     (carrying the record, chained to the provider error) when the call itself failed.
     """
-    from integrations.engine.sync_runner import open_client
-
     integ = get_integration(integration)
     action = integ.definition.action(action_name)
     started, t0 = datetime.now(UTC), time.monotonic()

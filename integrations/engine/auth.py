@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlu
 
 import httpx
 
-from integrations.engine.definition import AuthConfig
+from integrations.engine.definition import AuthCommon, BasicAuth, BearerAuth, HeaderAuth, QueryAuth
 
 REDACTED = "***"
 
@@ -50,12 +50,50 @@ class QueryTokenAuth(httpx.Auth):
         return f"QueryTokenAuth({self._param}=***)"
 
 
-def build_auth(config: AuthConfig, token: str) -> httpx.Auth:
+class HeaderTokenAuth(httpx.Auth):
+    """The token in a named header, with an optional prefix (`Authorization: Bearer`, `X-Api-Key`)."""
+
+    def __init__(self, token: str, header: str, prefix: str = "") -> None:
+        self._header = header
+        self._value = f"{prefix}{token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self._header] = self._value
+        yield request
+
+    def __repr__(self) -> str:
+        return f"HeaderTokenAuth({self._header}: ***)"
+
+
+def _basic(config: BasicAuth, token: str) -> httpx.Auth:
+    return BasicTokenAuth(token)
+
+
+def _query(config: QueryAuth, token: str) -> httpx.Auth:
+    return QueryTokenAuth(token, config.query_param)
+
+
+def _bearer(config: BearerAuth, token: str) -> httpx.Auth:
+    return HeaderTokenAuth(token, "Authorization", "Bearer ")
+
+
+def _header(config: HeaderAuth, token: str) -> httpx.Auth:
+    return HeaderTokenAuth(token, config.header, config.prefix)
+
+
+# auth type (definition.AUTH_TYPES) -> how its credential is put on a request
+AUTH_BUILDERS: dict[type[AuthCommon], Callable[[Any, str], httpx.Auth]] = {
+    BasicAuth: _basic,
+    QueryAuth: _query,
+    BearerAuth: _bearer,
+    HeaderAuth: _header,
+}
+
+
+def build_auth(config: AuthCommon, token: str) -> httpx.Auth:
     if not token:
         raise ValueError("empty credential: the connection has no token stored")
-    if config.type == "basic":
-        return BasicTokenAuth(token)
-    return QueryTokenAuth(token, config.query_param)
+    return AUTH_BUILDERS[type(config)](config, token)
 
 
 SECRET_QUERY_PARAMS = frozenset({"api_token", "access_token", "token", "client_secret", "code", "private_key"})

@@ -8,9 +8,11 @@ validated up front, so a typo fails at load time with the field named, not mid-s
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from integrations.engine.webhook_config import WebhooksConfig
 
 
 class _Strict(BaseModel):
@@ -43,6 +45,7 @@ class OAuthConfig(_Strict):
     token_url: str = "token"
     deauthorize_url: str = "deauthorize"
     token_metadata: list[str] = []  # fields of the token response kept as connection metadata
+    account_id_field: str | None = None  # field of the token response naming the provider account
     app_secrets: list[str] = ["client_id", "client_secret"]
 
 
@@ -58,24 +61,55 @@ class WidgetConfig(_Strict):
     result_field: str  # response field holding the customer's credential
 
 
-class AuthConfig(_Strict):
-    # basic: token as username, empty password. query: token as a query parameter.
-    type: Literal["basic", "query"]
-    query_param: str = "api_token"
+class AuthCommon(_Strict):
+    """What every auth type shares: how users obtain the credential. Where the credential goes on
+    a request is the job of each `type` below (one class per type, only its own fields)."""
+
     # how users obtain the credential: a direct API key, partner OAuth, or a provider widget
     connect: list[Literal["api_key", "oauth", "widget"]] = ["api_key"]
     oauth: OAuthConfig | None = None
     # app-level (platform) secrets for the widget flow, e.g. ClearChecks' source_token/private_key
     widget_app_secrets: list[str] = []
     widget: WidgetConfig | None = None
-    # which secret signs this provider's webhooks for each connect kind (app secret name or "token")
-    webhook_signing: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _oauth_needs_config(self) -> AuthConfig:
+    def _oauth_needs_config(self) -> AuthCommon:
         if "oauth" in self.connect and self.oauth is None:
             raise ValueError("auth.connect includes 'oauth' but auth.oauth is not configured")
         return self
+
+
+class BasicAuth(AuthCommon):
+    """HTTP Basic with the token as username and an empty password (Checkr)."""
+
+    type: Literal["basic"]
+
+
+class QueryAuth(AuthCommon):
+    """The token as a query parameter on every call (ClearChecks' `?api_token=`)."""
+
+    type: Literal["query"]
+    query_param: str = "api_token"
+
+
+class BearerAuth(AuthCommon):
+    """`Authorization: Bearer <token>` (OAuth access tokens, most modern APIs)."""
+
+    type: Literal["bearer"]
+
+
+class HeaderAuth(AuthCommon):
+    """An API key in a named header, e.g. `X-Api-Key: <token>`; `prefix` goes before the token."""
+
+    type: Literal["header"]
+    header: str = Field(min_length=1)
+    prefix: str = ""
+
+
+# Adding an auth type: one class above, one entry here, one builder in auth.py's AUTH_BUILDERS.
+AUTH_TYPES: dict[str, type[AuthCommon]] = {"basic": BasicAuth, "query": QueryAuth, "bearer": BearerAuth,
+                                           "header": HeaderAuth}
+AuthConfig = Annotated[Union[tuple(AUTH_TYPES.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class RateLimitConfig(_Strict):
@@ -89,23 +123,86 @@ class RateLimitConfig(_Strict):
     target_share: float = Field(0.95, gt=0, le=1)
 
 
-class PaginationConfig(_Strict):
-    """How lists page. `next_link`: absolute next URL in the body; `page_number`: ?page=N."""
+class PaginationCommon(_Strict):
+    """What every pagination type shares: where the records and the declared total sit."""
 
-    type: Literal["next_link", "page_number", "none"]
     data_path: str | None = "data"  # None: the body itself is the list (or the single object)
-    next_path: str | None = None  # next_link: where the next URL sits; page_number: optional next URL
     count_path: str | None = None  # total number of records, for the runaway-pagination guard
-    last_page_path: str | None = None
-    page_param: str = "page"
+
+    def expected_page_size(self) -> int | None:
+        """Records a full page holds, for the runaway guard; None when the type does not say."""
+        return None
+
+
+class _Sized(PaginationCommon):
     page_size_param: str | None = "per_page"
     page_size: int = Field(100, gt=0)
+
+    def expected_page_size(self) -> int | None:
+        return self.page_size
+
+
+class NextLinkPagination(_Sized):
+    """The next page's absolute URL sits in the body at `next_path` (Checkr's `next_href`)."""
+
+    type: Literal["next_link"]
+    next_path: str
+
+
+class PageNumberPagination(_Sized):
+    """?page=N; stops at `last_page_path`, on an empty page, or when a declared `next_path` is empty."""
+
+    type: Literal["page_number"]
+    page_param: str = "page"
+    next_path: str | None = None
+    last_page_path: str | None = None
+
+
+class OffsetPagination(_Sized):
+    """?offset=N&limit=M; stops on a short page or when the offset reaches the declared total."""
+
+    type: Literal["offset"]
+    offset_param: str = "offset"
+    page_size_param: str | None = "limit"
+
+
+class CursorPagination(_Sized):
+    """An opaque cursor from the body (`cursor_path`) sent back as `cursor_param`; stops when the
+    body has no cursor, or when a declared `has_more_path` is false."""
+
+    type: Literal["cursor"]
+    cursor_path: str
+    cursor_param: str = "cursor"
+    has_more_path: str | None = None
+    page_size_param: str | None = "limit"
+
+
+class NoPagination(PaginationCommon):
+    """One request: the whole list, or the single object."""
+
+    type: Literal["none"]
+
+
+# Adding a pagination type: one class above, one entry here, one paginator in paginators.py's PAGINATORS.
+PAGINATION_TYPES: dict[str, type[PaginationCommon]] = {
+    "next_link": NextLinkPagination,
+    "page_number": PageNumberPagination,
+    "offset": OffsetPagination,
+    "cursor": CursorPagination,
+    "none": NoPagination,
+}
+PaginationConfig = Annotated[  # type: ignore[valid-type]
+    Union[tuple(PAGINATION_TYPES.values())], Field(discriminator="type")  # noqa: UP007
+]
 
 
 class CursorConfig(_Strict):
     field: str  # record field whose max value becomes the next cursor
     param: str  # request parameter the cursor is sent as
-    lookback: timedelta = timedelta(0)  # re-read a little before the cursor to catch late writes
+    # re-read a little before the cursor to catch late writes (seconds, or an ISO 8601 duration)
+    lookback: Annotated[
+        timedelta, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "format": "duration"}]})
+    ] = timedelta(0)
 
 
 class RefetchConfig(_Strict):
@@ -246,7 +343,7 @@ class IntegrationDefinition(_Strict):
     test_endpoint: str  # cheapest authenticated call, used by `connections test`
     syncs: list[SyncConfig] = []
     actions: list[ActionConfig] = []
-    webhook_handler: str | None = None  # "module:function" turning a webhook event into records
+    webhooks: WebhooksConfig | None = None  # signature, event paths, lifecycle and object events
     views: list[ViewPart] = []
 
     @property
@@ -266,7 +363,7 @@ class IntegrationDefinition(_Strict):
                 return a
         raise KeyError(f"integration {self.name!r} has no action {name!r}; it has {[a.name for a in self.actions]}")
 
-    def pagination_for(self, sync: SyncConfig) -> PaginationConfig:
+    def pagination_for(self, sync: SyncConfig) -> PaginationCommon:
         return sync.pagination or self.pagination
 
     def fetcher_for(self, table: str) -> tuple[SyncConfig, RefetchConfig] | None:

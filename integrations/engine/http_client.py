@@ -27,7 +27,8 @@ from integrations.engine.errors import (
     RetriesExhausted,
 )
 from integrations.engine.rate_limiter import limiter_for
-from integrations.engine.retries import RetryPolicy, is_retryable, server_wait
+from integrations.engine.responses import Outcome, classify
+from integrations.engine.retries import RetryPolicy
 
 log = logging.getLogger("screensync.http")
 
@@ -154,21 +155,21 @@ class ProviderClient:
             else:
                 self.limiter.observe(response.status_code, response.headers)
                 status = response.status_code
-                if status < 300:
+                verdict = classify(response, self.rate_limit)
+                if verdict.outcome is Outcome.OK:
                     return response
-                if status in (401, 403):
+                if verdict.outcome is Outcome.AUTH_FAILED:
                     raise AuthFailed(self.integration, self.connection_id, status, self._message(response))
-                if status < 400:
+                if verdict.outcome is Outcome.REDIRECT:
                     where = redact_url(response.headers.get("Location", "")) or "nowhere"
                     raise ProviderError(
                         self.integration, self.connection_id, status, f"redirect to {where} not followed", shown()
                     )
-                if not is_retryable(response=response):
+                if verdict.outcome is Outcome.FATAL:
                     raise ProviderError(self.integration, self.connection_id, status, self._message(response), shown(),
                                         date=response.headers.get("date"))
                 last_error = f"HTTP {status} {self._message(response)}".strip()
-                told = server_wait(response.headers, self.rate_limit, status_code=status)
-                delay = told if told is not None else self.retry.backoff(attempt)
+                delay = verdict.wait if verdict.wait is not None else self.retry.backoff(attempt)
                 if status == 429:
                     self.stats.rate_limited += 1
                     self.limiter.pause_for(delay)  # everyone on this credential holds off, not just us

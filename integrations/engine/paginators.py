@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,7 +18,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from integrations.engine.auth import SECRET_QUERY_PARAMS, redact_url
-from integrations.engine.definition import PaginationConfig
+from integrations.engine.definition import (
+    CursorPagination,
+    NextLinkPagination,
+    NoPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    PaginationCommon,
+)
 from integrations.engine.errors import MalformedResponse, PaginationLoopError, RunawayPaginationError
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import provider_time
@@ -71,7 +78,7 @@ class Paginator(Protocol):
 class NextLinkPaginator:
     """The next page's absolute URL sits in the body (Checkr's `next_href`); it keeps the filters."""
 
-    def __init__(self, config: PaginationConfig) -> None:
+    def __init__(self, config: NextLinkPagination) -> None:
         self.config = config
         self._next: str | None = None
 
@@ -100,7 +107,7 @@ class NextLinkPaginator:
 class PageNumberPaginator:
     """?page=N&per_page=M; stops at the last page, on an empty page, or when no next URL is given."""
 
-    def __init__(self, config: PaginationConfig) -> None:
+    def __init__(self, config: PageNumberPagination) -> None:
         self.config = config
         self._path = ""
         self._params: dict[str, Any] = {}
@@ -143,7 +150,7 @@ class PageNumberPaginator:
 class SinglePaginator:
     """One object (or one unpaged list), one request."""
 
-    def __init__(self, config: PaginationConfig | None = None) -> None:
+    def __init__(self, config: PaginationCommon | None = None) -> None:
         self.config = config
 
     def init_request(self, path: str, params: dict[str, Any]) -> Request:
@@ -176,15 +183,91 @@ def _ids_digest(records: list[Any], primary_key: str) -> bytes | None:
     return hashlib.blake2b("\x1f".join(ids).encode(), digest_size=16).digest()
 
 
-def make_paginator(config: PaginationConfig, *, single: bool = False) -> Paginator:
-    if single or config.type == "none":
-        return SinglePaginator(config)
-    if config.type == "next_link":
-        return NextLinkPaginator(config)
-    return PageNumberPaginator(config)
+class OffsetPaginator:
+    """?offset=N&limit=M; stops on a page shorter than asked, or at the declared total."""
+
+    def __init__(self, config: OffsetPagination) -> None:
+        self.config = config
+        self._path = ""
+        self._params: dict[str, Any] = {}
+        self._offset = 0
+        self._more = False
+
+    def init_request(self, path: str, params: dict[str, Any]) -> Request:
+        self._path, self._params, self._offset = path, dict(params), 0
+        if self.config.page_size_param:
+            self._params.setdefault(self.config.page_size_param, self.config.page_size)
+        return self._request()
+
+    def _request(self) -> Request:
+        return self._path, {**self._params, self.config.offset_param: self._offset}
+
+    def update_state(self, body: Any, records: list[Any]) -> None:
+        asked = self._params.get(self.config.page_size_param or "", self.config.page_size)
+        self._offset += len(records)
+        total = _at(body, self.config.count_path) if self.config.count_path else None
+        self._more = bool(records) and len(records) >= int(asked)
+        if isinstance(total, int) and self._offset >= total:
+            self._more = False
+
+    def next_request(self) -> Request | None:
+        return self._request() if self._more else None
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return {"path": self._path, "params": self._params, "offset": self._offset} if self._more else None
+
+    def restore(self, checkpoint: dict[str, Any]) -> Request:
+        self._path, self._params = checkpoint["path"], dict(checkpoint["params"])
+        self._offset = int(checkpoint["offset"])
+        return self._request()
 
 
-def extract_records(body: Any, config: PaginationConfig, *, single: bool, where: str) -> list[Any]:
+class CursorPaginator:
+    """An opaque cursor from the body sent back as a parameter, with the first request's filters."""
+
+    def __init__(self, config: CursorPagination) -> None:
+        self.config = config
+        self._path = ""
+        self._params: dict[str, Any] = {}
+        self._cursor: str | None = None
+
+    def init_request(self, path: str, params: dict[str, Any]) -> Request:
+        self._path, self._params, self._cursor = path, dict(params), None
+        if self.config.page_size_param:
+            self._params.setdefault(self.config.page_size_param, self.config.page_size)
+        return self._path, dict(self._params)
+
+    def update_state(self, body: Any, records: list[Any]) -> None:
+        cursor = _at(body, self.config.cursor_path)
+        more = _at(body, self.config.has_more_path, missing=True) if self.config.has_more_path else True
+        self._cursor = str(cursor) if cursor not in (None, "") and more is not False and records else None
+
+    def next_request(self) -> Request | None:
+        return (self._path, {**self._params, self.config.cursor_param: self._cursor}) if self._cursor else None
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        return {"path": self._path, "params": self._params, "cursor": self._cursor} if self._cursor else None
+
+    def restore(self, checkpoint: dict[str, Any]) -> Request:
+        self._path, self._params, self._cursor = checkpoint["path"], dict(checkpoint["params"]), checkpoint["cursor"]
+        return self._path, {**self._params, self.config.cursor_param: self._cursor}
+
+
+# pagination config class (definition.PAGINATION_TYPES) -> its state machine
+PAGINATORS: dict[type[PaginationCommon], Callable[[Any], Paginator]] = {
+    NextLinkPagination: NextLinkPaginator,
+    PageNumberPagination: PageNumberPaginator,
+    OffsetPagination: OffsetPaginator,
+    CursorPagination: CursorPaginator,
+    NoPagination: SinglePaginator,
+}
+
+
+def make_paginator(config: PaginationCommon, *, single: bool = False) -> Paginator:
+    return SinglePaginator(config) if single else PAGINATORS[type(config)](config)
+
+
+def extract_records(body: Any, config: PaginationCommon, *, single: bool, where: str) -> list[Any]:
     """The records of one response; `where` (integration, connection, redacted URL) prefixes errors."""
     if single:
         inner = _at(body, config.data_path) if config.data_path else None
@@ -204,7 +287,7 @@ def extract_records(body: Any, config: PaginationConfig, *, single: bool, where:
 
 def iterate_pages(
     client: ProviderClient,
-    config: PaginationConfig,
+    config: PaginationCommon,
     path: str,
     params: dict[str, Any] | None = None,
     *,
@@ -248,9 +331,10 @@ def iterate_pages(
         total = total if isinstance(total, int) else None
         number += 1
         largest = max(largest, len(records))
-        if total is not None and not single:
+        declared = config.expected_page_size()
+        if total is not None and not single and declared is not None:
             # a provider may cap per_page below what we asked: judge by the pages it really sends
-            page_size = max(1, min(config.page_size, largest) if largest else config.page_size)
+            page_size = max(1, min(declared, largest) if largest else declared)
             allowed = math.ceil(total / page_size) + 3
             if number > allowed:
                 raise RunawayPaginationError(

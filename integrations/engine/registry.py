@@ -82,6 +82,15 @@ class Integration:
         self._modules[name] = module
         return module
 
+    def check_webhook_routes(self) -> None:
+        """Object events must name this integration's syncs (checked where `webhooks:` is declared:
+        an `extends` child that drops a sync simply receives no records for it)."""
+        d = self.definition
+        for route in d.webhooks.objects if d.webhooks else []:
+            if route.sync not in {s.name for s in d.syncs}:
+                raise DefinitionError(f"{self.name}: webhooks.objects names sync {route.sync!r}; it has "
+                                      f"{[s.name for s in d.syncs]}")
+
     def check(self) -> None:
         """Resolve every model and hook now, so a bad reference fails at load time."""
         d = self.definition
@@ -104,8 +113,15 @@ class Integration:
             self.model(a.output)
             if a.handler:
                 self.resolve(a.handler)
-        if d.webhook_handler:
-            self.resolve(d.webhook_handler)
+        if d.webhooks and d.webhooks.hook:
+            self.resolve(d.webhooks.hook)
+        from integrations.engine.views import check_view_parts  # views.py reads the registry
+
+        try:
+            check_view_parts(self)
+        except ValueError as exc:
+            raise DefinitionError(str(exc)) from None
+
 
 
 def _search_dirs() -> list[Path]:
@@ -158,6 +174,8 @@ def _load_all(search_key: str) -> dict[str, Integration]:
             raise DefinitionError(f"{folder / 'definition.yaml'}: {exc}") from exc
         integ = Integration(definition, model_folder)
         integ.check()
+        if "webhooks" in raws[name][1]:
+            integ.check_webhook_routes()
         loaded[name] = integ
         return integ
 

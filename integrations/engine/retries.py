@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.engine.definition import RateLimitConfig
 from integrations.engine.rate_limiter import parse_reset
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 # waiting until a reset given to the second: a little margin so we do not arrive a hair early
 RESET_MARGIN_S = 0.25
@@ -49,23 +46,6 @@ class RetryPolicy(BaseModel):
             raise ValueError(f"retry number must be 1 or more, got {retry}")
         plain = min(self.max_delay, self.base_delay * 2 ** min(retry - 1, 62))
         return max(0.0, plain * (1 + self.jitter * (2 * rng() - 1)))
-
-    def delays(self, *, rng: Callable[[], float] = random.random) -> Iterator[float]:
-        """The backoffs of every retry this policy allows, stopping at the total-wait cap."""
-        total = 0.0
-        for retry in range(1, self.max_attempts):
-            delay = self.backoff(retry, rng=rng)
-            if total + delay > self.max_total_wait:
-                return
-            total += delay
-            yield delay
-
-
-def is_retryable(exc: BaseException | None = None, response: httpx.Response | None = None) -> bool:
-    """Retryable: 429/500/502/503/504, any transport failure (refused, reset, body cut off)."""
-    if response is not None:
-        return response.status_code in RETRYABLE_STATUS
-    return isinstance(exc, httpx.TransportError)
 
 
 def parse_retry_after(value: str, *, now_wall: float) -> float | None:

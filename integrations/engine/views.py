@@ -1,24 +1,42 @@
-"""Collect every integration's parts of the `unified` views, ready for the warehouse."""
+"""Collect every integration's parts of the `unified` views, ready to hand to the warehouse."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import duckdb
 
-from integrations.engine.registry import all_integrations
-
-
-@dataclass(frozen=True)
-class ResolvedViewPart:
-    view: str
-    sql: str
-    requires: list[str]  # fully qualified tables: "checkr.reports"
+from integrations.engine.batches import targets_for
+from integrations.engine.registry import Integration, all_integrations
+from warehouse.tables import ensure_model_tables
+from warehouse.views import ViewPart, usable_parts
 
 
-def view_parts() -> list[ResolvedViewPart]:
-    parts = []
-    for integ in all_integrations().values():
-        d = integ.definition
-        for p in d.views:
-            sql = p.sql.replace("{schema}", d.schema_name).replace("{integration}", d.name)
-            parts.append(ResolvedViewPart(p.view, sql.strip(), [f"{d.schema_name}.{t}" for t in p.requires]))
-    return parts
+def parts_of(integ: Integration) -> list[ViewPart]:
+    """One integration's SELECTs, with its schema and name filled in."""
+    d = integ.definition
+    return [
+        ViewPart.of(p.view, p.sql.replace("{schema}", d.schema_name).replace("{integration}", d.name),
+                    [f"{d.schema_name}.{t}" for t in p.requires], source=d.name)
+        for p in d.views
+    ]
+
+
+def view_parts() -> list[ViewPart]:
+    """Every loaded integration's parts (the warehouse checks them against the views' column
+    contracts, warehouse/unified_views.yaml, whenever it recreates the views)."""
+    return [part for integ in all_integrations().values() for part in parts_of(integ)]
+
+
+def check_view_parts(integ: Integration) -> None:
+    """Fail at load when a part breaks its view's contract: each SELECT is described over empty
+    tables built from the integration's models in a throwaway in-memory database."""
+    parts = parts_of(integ)
+    if not parts:
+        return
+    con = duckdb.connect(":memory:")
+    try:
+        for sync in integ.definition.syncs:
+            for target in targets_for(integ, sync).all():
+                ensure_model_tables(con, target)
+        usable_parts(con, parts)  # a part whose tables no sync lands is never used (an `extends` child's)
+    finally:
+        con.close()

@@ -14,7 +14,7 @@ def add_connection(
             connection_id=connection_id,
             integration=integration,
             credential_kind=kind,  # type: ignore[arg-type]
-            metadata=ConnectionMetadata(checkr_account_id=account_id),
+            metadata=ConnectionMetadata(provider_account_id=account_id),
         ),
         Credentials(token=token),
     )

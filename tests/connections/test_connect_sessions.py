@@ -27,7 +27,7 @@ def accounts(store: SqliteConnectionStore, web: str, sandbox: Any) -> Iterator[l
 
 def _snapshot(store: SqliteConnectionStore, cid: str) -> tuple[str | None, str, str]:
     conn = store.get("checkr", cid)
-    return conn.metadata.checkr_account_id, store.credentials("checkr", cid).token.get_secret_value(), conn.status
+    return conn.metadata.provider_account_id, store.credentials("checkr", cid).token.get_secret_value(), conn.status
 
 
 def test_an_active_connection_is_replaced_only_by_a_reconnect_link(
@@ -96,7 +96,7 @@ def test_a_flow_belongs_to_the_browser_that_opened_the_link(
         # ...and the state is still good for the browser that started the flow
         done = victim.get(callback)
         assert done.status_code == 200, done.text
-    assert store.get("checkr", "cust-c").metadata.checkr_account_id == accounts[0]
+    assert store.get("checkr", "cust-c").metadata.provider_account_id == accounts[0]
 
 
 def test_connect_link_cli_prints_a_working_link(

@@ -24,7 +24,7 @@ def _seed_victim(store: SqliteConnectionStore, section: dict[str, Any]) -> tuple
             connection_id="cust-a",
             integration="checkr",
             credential_kind="oauth",
-            metadata=ConnectionMetadata(checkr_account_id=victim["id"], base_url=section["base_url"]),
+            metadata=ConnectionMetadata(provider_account_id=victim["id"], base_url=section["base_url"]),
         ),
         Credentials(token=victim["api_key"]),
     )
@@ -41,7 +41,7 @@ def test_attacker_cannot_reconnect_a_customer_to_their_own_account(
         page = attacker.get(f"{web}/connect/checkr", params={"connection_id": "cust-a"})
     assert page.status_code == 401, page.text
     conn = store.get("checkr", "cust-a")
-    assert conn.metadata.checkr_account_id == account
+    assert conn.metadata.provider_account_id == account
     assert store.credentials("checkr", "cust-a").token.get_secret_value() == token
 
 

@@ -115,7 +115,7 @@ def test_no_secret_is_printed_logged_or_stored_in_clear(tmp_path: Path, secret_k
             for integration, cid in [("checkr", "direct"), ("clearchecks", "cc-direct"), ("checkr", "partner-cust")]:
                 cli("connections", "test", integration, cid)
             cli("connections", "list")
-            synced = cli("sync", "checkr", "-c", "direct", "-c", "partner-cust", "-m", "account")
+            synced = cli("sync", "checkr", "-c", "direct", "-c", "partner-cust", "-s", "account")
             assert "success" in synced.stdout + synced.stderr
             cli("connections", "revoke", "checkr", "partner-cust")
         finally:

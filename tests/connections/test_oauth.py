@@ -35,7 +35,7 @@ def test_oauth_connect_stores_a_working_token(
     assert opened.headers["referrer-policy"] == "no-referrer"
     conn = store.get(integration, "cust-42")
     assert conn.credential_kind == "oauth" and conn.status == "active"
-    assert conn.metadata.checkr_account_id
+    assert conn.metadata.provider_account_id
     assert conn.metadata.base_url == section["base_url"]
     result = check_connection(store, integration, "cust-42")
     assert result.ok, result.detail

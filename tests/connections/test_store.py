@@ -23,10 +23,10 @@ def _conn(cid: str = "acme", integration: str = "checkr", **meta: object) -> Con
 
 
 def test_round_trip_and_lookups(store: SqliteConnectionStore) -> None:
-    store.add(_conn(checkr_account_id="acct_1", tags={"plan": "gold"}), Credentials(token=TOKEN))
+    store.add(_conn(provider_account_id="acct_1", tags={"plan": "gold"}), Credentials(token=TOKEN))
     store.add(_conn("other"), Credentials(token="another-token"))
     got = store.get("checkr", "acme")
-    assert got.metadata.checkr_account_id == "acct_1" and got.metadata.tags == {"plan": "gold"}
+    assert got.metadata.provider_account_id == "acct_1" and got.metadata.tags == {"plan": "gold"}
     assert store.credentials("checkr", "acme").token.get_secret_value() == TOKEN
     assert TOKEN not in repr(store.credentials("checkr", "acme"))
     assert [c.connection_id for c in store.list()] == ["acme", "other"]
@@ -37,12 +37,38 @@ def test_round_trip_and_lookups(store: SqliteConnectionStore) -> None:
     assert store.find_by_token("clearchecks", TOKEN) is None
 
 
+def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConnectionStore, tmp_path: Path) -> None:
+    """Stores from before the provider-neutral schema have a `checkr_account_id` column and metadata
+    key; opening one migrates both, so routing by account keeps working."""
+    import json
+    import sqlite3
+
+    store.add(_conn(provider_account_id="acct_old", tags={"plan": "gold"}), Credentials(token=TOKEN))
+    con = sqlite3.connect(tmp_path / "connections.sqlite")  # rewrite it as the old schema wrote it
+    con.execute("ALTER TABLE connections RENAME COLUMN provider_account_id TO checkr_account_id")
+    old_meta = {"checkr_account_id": "acct_old", "credentialed": True, "tags": {"plan": "gold"}}
+    con.execute("UPDATE connections SET metadata = ?", (json.dumps(old_meta),))
+    con.commit()
+    con.close()
+
+    reopened = SqliteConnectionStore(tmp_path / "connections.sqlite")
+    got = reopened.get("checkr", "acme")
+    assert got.metadata.provider_account_id == "acct_old"
+    assert got.metadata.credentialed and got.metadata.tags == {"plan": "gold"}
+    assert [c.connection_id for c in reopened.find_by_account("checkr", "acct_old")] == ["acme"]
+    assert reopened.credentials("checkr", "acme").token.get_secret_value() == TOKEN
+    con = sqlite3.connect(tmp_path / "connections.sqlite")
+    columns = {row[1] for row in con.execute("PRAGMA table_info(connections)")}
+    con.close()
+    assert "provider_account_id" in columns and "checkr_account_id" not in columns
+
+
 def test_status_metadata_and_remove(store: SqliteConnectionStore) -> None:
     store.add(_conn(), Credentials(token=TOKEN))
     store.set_status("checkr", "acme", "invalid", "provider answered 401")
     assert [c.connection_id for c in store.list(status="invalid")] == ["acme"]
     assert store.list(status="active") == []
-    updated = store.update_metadata("checkr", "acme", credentialed=True, checkr_account_id="acct_9")
+    updated = store.update_metadata("checkr", "acme", credentialed=True, provider_account_id="acct_9")
     assert updated.metadata.credentialed and store.find_by_account("checkr", "acct_9")
     with pytest.raises(ValueError, match="unknown status 'gone'"):
         store.set_status("checkr", "acme", "gone", "x")

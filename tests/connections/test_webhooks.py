@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -205,3 +206,29 @@ def test_a_signed_body_that_is_not_utf8_is_400(seeded: SqliteConnectionStore, we
     r = deliver(web, body, CLIENT_SECRET)
     assert r.status_code == 400 and "UTF-8" in r.text
     assert seeded.events() == []
+
+
+def test_an_integration_declaring_no_webhooks_refuses_deliveries(store: SqliteConnectionStore, web: str) -> None:
+    r = httpx.post(f"{web}/webhooks/clearchecks", content=b"{}", headers={"X-Checkr-Signature": sign("k", b"{}")})
+    assert r.status_code == 404 and "declares no webhooks" in r.json()["detail"]
+    assert store.events() == []
+
+
+def test_webhook_objects_naming_a_missing_sync_fail_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from integrations.engine import registry
+
+    folder = tmp_path / "acme_hooks"
+    folder.mkdir()
+    (folder / "definition.yaml").write_text(
+        "name: acme-hooks\nextends: checkr\n"
+        "webhooks:\n  signature: {header: X-Acme-Sig, keys: {api_key: token}}\n"
+        "  objects: [{prefix: 'order.', sync: orders}]\n"
+    )
+    monkeypatch.setenv(registry.PATH_ENV, str(tmp_path))
+    registry.reload()
+    try:
+        with pytest.raises(registry.DefinitionError, match=r"webhooks\.objects names sync 'orders'"):
+            registry.get_integration("acme-hooks")
+    finally:
+        monkeypatch.delenv(registry.PATH_ENV)
+        registry.reload()

@@ -50,7 +50,7 @@ class Env:
                 metadata=ConnectionMetadata(
                     base_url=section["base_url"],
                     environment="sandbox",
-                    checkr_account_id=acct.get("id") if "api_key" in acct else None,
+                    provider_account_id=acct.get("id") if "api_key" in acct else None,
                 ),
             ),
             Credentials(token=token),
@@ -157,7 +157,11 @@ class FakeProvider:
 
     def authorized(self, request: Request) -> bool:
         basic = "Basic " + base64.b64encode(f"{TOKEN}:".encode()).decode()
-        return request.headers.get("authorization") == basic or request.query_params.get("api_token") == TOKEN
+        return (
+            request.headers.get("authorization") in (basic, f"Bearer {TOKEN}")
+            or request.headers.get("x-api-key") == f"key {TOKEN}"
+            or request.query_params.get("api_token") == TOKEN
+        )
 
     async def dispatch(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -305,6 +309,22 @@ class FakeProvider:
         nxt = str(request.url.include_query_params(page=page + 1)) if page < last else None
         body = {"data": data, "total": len(ITEMS), "last_page": last, "next_page_url": nxt, "current_page": page}
         return _json(body)
+
+    # ---- pagination: offsets and opaque cursors ----
+    async def r_offset(self, request: Request, n: int) -> Response:
+        start, limit = int(request.query_params.get("offset", "0")), int(request.query_params.get("limit", "10"))
+        return _json({"results": ITEMS[start : start + limit], "total": len(ITEMS)})
+
+    async def r_cursored(self, request: Request, n: int) -> Response:
+        """The cursor is the next index, base64-wrapped so it is opaque; filters must come back with it."""
+        if request.query_params.get("status") != "clear":
+            return _json({"error": "filter lost"}, 422)
+        start = int(base64.b64decode(request.query_params["after"]).decode()) if "after" in request.query_params else 0
+        limit = int(request.query_params.get("limit", "10"))
+        end = start + limit
+        more = end < len(ITEMS)
+        cursor = base64.b64encode(str(end).encode()).decode() if more else None
+        return _json({"items": ITEMS[start:end], "meta": {"next_cursor": cursor, "has_more": more}})
 
     async def r_numbered_open(self, request: Request, n: int) -> Response:
         """No last_page, no next URL: only an empty page says the list is over."""

@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(env: Env, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "screensync", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-s", "screensync", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db), "COLUMNS": "200", **extra_env},
     )
 
 
 def start(env: Env, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "screensync", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-s", "screensync", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db), "COLUMNS": "200"},
     )
 
@@ -41,7 +41,7 @@ def error_lines(out: subprocess.CompletedProcess[str]) -> list[str]:
 def test_a_locked_warehouse_says_so_in_two_lines(env: Env, hostile: HostileProvider) -> None:
     holder = duckdb.connect(str(env.db))  # an analyst's session holding the file
     try:
-        out = cli(env, "sync", "checkr", "-c", CONN, "-m", "account", "--wait", "1")
+        out = cli(env, "sync", "checkr", "-c", CONN, "-s", "account", "--wait", "1")
     finally:
         holder.close()
     lines = error_lines(out)
@@ -52,7 +52,7 @@ def test_a_locked_warehouse_says_so_in_two_lines(env: Env, hostile: HostileProvi
 
 
 def test_a_wrong_key_says_so_in_two_lines(env: Env, hostile: HostileProvider) -> None:
-    out = cli(env, "sync", "checkr", "-c", CONN, "-m", "account", SCREENSYNC_SECRET_KEY=Fernet.generate_key().decode())
+    out = cli(env, "sync", "checkr", "-c", CONN, "-s", "account", SCREENSYNC_SECRET_KEY=Fernet.generate_key().decode())
     lines = error_lines(out)
     assert out.returncode == 5, out.stderr
     assert len(lines) == 2 and "cannot be decrypted" in lines[0] and "SCREENSYNC_SECRET_KEY" in lines[1]
@@ -60,8 +60,15 @@ def test_a_wrong_key_says_so_in_two_lines(env: Env, hostile: HostileProvider) ->
     assert malformed.returncode == 5 and "not a valid Fernet key" in error_lines(malformed)[0]
 
 
+def test_the_old_model_flag_still_works_and_warns(env: Env, hostile: HostileProvider) -> None:
+    out = cli(env, "sync", "checkr", "-c", CONN, "--model", "account")
+    assert out.returncode == 0, out.stderr
+    assert "--model is deprecated" in out.stderr and "use --sync" in out.stderr
+    assert "--model is deprecated" not in cli(env, "sync", "checkr", "-c", CONN, "--sync", "account").stderr
+
+
 def test_an_unknown_sync_is_a_usage_error(env: Env, hostile: HostileProvider) -> None:
-    out = cli(env, "sync", "checkr", "-m", "nope")
+    out = cli(env, "sync", "checkr", "-s", "nope")
     assert out.returncode == 2 and "has no sync 'nope'" in error_lines(out)[0]
 
 
@@ -73,7 +80,7 @@ def test_the_same_sync_twice_says_it_is_running_and_another_sync_runs_beside_it(
     from flows.locks import LockTimeout, file_lock, sync_lock_path
 
     hostile.faults.latency_s = 3  # the first sync takes ~10 s: 3 pages
-    first = start(env, "sync", "checkr", "-c", CONN, "-m", "candidates")
+    first = start(env, "sync", "checkr", "-c", CONN, "-s", "candidates")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the first one holds its sync's lock
@@ -85,13 +92,13 @@ def test_the_same_sync_twice_says_it_is_running_and_another_sync_runs_beside_it(
             assert first.poll() is None, first.communicate()
             time.sleep(0.1)
         started = time.monotonic()
-        second = cli(env, "sync", "checkr", "-c", CONN, "-m", "candidates", "--wait", "1")
+        second = cli(env, "sync", "checkr", "-c", CONN, "-s", "candidates", "--wait", "1")
         assert time.monotonic() - started < 20  # not DuckDB's 30 s wait
         lines = error_lines(second)
         assert second.returncode == 4, second.stderr
         assert len(lines) == 2 and "another screensync sync" in lines[0] and f"PID {first.pid}" in lines[0]
         assert "checkr/" + CONN + "/candidates" in lines[0] and "--wait" in lines[1]
-        other = cli(env, "sync", "checkr", "-c", CONN, "-m", "account", "--wait", "1")
+        other = cli(env, "sync", "checkr", "-c", CONN, "-s", "account", "--wait", "1")
         assert other.returncode == 0, other.stderr
     finally:
         _, err = first.communicate(timeout=120)
@@ -102,7 +109,7 @@ def test_the_same_sync_twice_says_it_is_running_and_another_sync_runs_beside_it(
 
 def test_partial_exit_code_then_rejects_list_and_retry(env: Env, hostile: HostileProvider) -> None:
     hostile.faults.epoch_id = "cand_0123"
-    synced = cli(env, "sync", "checkr", "-c", CONN, "-m", "candidates")
+    synced = cli(env, "sync", "checkr", "-c", CONN, "-s", "candidates")
     assert synced.returncode == 3, synced.stderr
     assert "partial" in synced.stderr and "screensync rejects list" in synced.stderr
     listed = cli(env, "rejects", "list", "checkr")

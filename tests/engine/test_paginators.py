@@ -7,7 +7,11 @@ from uuid import uuid4
 
 import pytest
 
-from integrations.engine.definition import PaginationConfig
+from integrations.engine.definition import (
+    NextLinkPagination,
+    NoPagination,
+    PageNumberPagination,
+)
 from integrations.engine.errors import (
     ForeignHostError,
     MalformedResponse,
@@ -26,8 +30,8 @@ from integrations.engine.paginators import (
 from tests.engine.conftest import ITEMS, TOKEN, FakeProvider
 from tests.engine.test_http_client import make_client
 
-LINKED = PaginationConfig(type="next_link", data_path="data", next_path="next_href", count_path="count", page_size=10)
-NUMBERED = PaginationConfig(
+LINKED = NextLinkPagination(type="next_link", data_path="data", next_path="next_href", count_path="count", page_size=10)
+NUMBERED = PageNumberPagination(
     type="page_number",
     data_path="data",
     next_path="next_page_url",
@@ -55,7 +59,7 @@ def test_make_paginator_picks_by_type() -> None:
     assert isinstance(make_paginator(LINKED), NextLinkPaginator)
     assert isinstance(make_paginator(NUMBERED), PageNumberPaginator)
     assert isinstance(make_paginator(LINKED, single=True), SinglePaginator)
-    assert isinstance(make_paginator(PaginationConfig(type="none")), SinglePaginator)
+    assert isinstance(make_paginator(NoPagination(type="none")), SinglePaginator)
 
 
 def test_next_link_state_machine() -> None:
@@ -146,7 +150,7 @@ def test_page_numbers_are_walked_to_the_last_page(client: ProviderClient, fake_p
 
 
 def test_page_numbers_without_hints_stop_at_the_empty_page(client: ProviderClient) -> None:
-    config = PaginationConfig(type="page_number", data_path="data", page_size=10)
+    config = PageNumberPagination(type="page_number", data_path="data", page_size=10)
     pages = list(iterate_pages(client, config, "/numbered-open"))
     assert ids(pages) == ALL_IDS and len(pages) == 4 and pages[-1].records == []
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.engine.conftest import Env
@@ -117,6 +118,11 @@ def test_a_page_that_stays_malformed_fails_clearly_and_the_run_resumes(env: Env,
     assert failed.status.value == "failed"
     assert "not JSON" in (failed.error or "") and "page=2" in (failed.error or "")
     assert failed.pages == 1  # page 1 was committed with its checkpoint
+    from integrations.engine.checkpoint import Checkpoint
+
+    (stored,) = env.rows("SELECT checkpoint FROM _screensync.sync_state WHERE sync = 'reports'")
+    checkpoint = Checkpoint.from_stored(orjson.loads(stored[0]) if isinstance(stored[0], str) else stored[0])
+    assert checkpoint is not None and checkpoint.page["page"] == 2 and checkpoint.page["page_number"] == 1
     set_faults(sandbox, "clearchecks")
     resumed = env.sync("clearchecks", "cc-1", "reports")
     assert resumed.ok and resumed.resumed
@@ -132,7 +138,7 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
     set_faults(sandbox, "checkr", latency_ms=250)
     child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--model", "candidates"],
+        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--sync", "candidates"],
         cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     time.sleep(5.0)  # well into the run (30 pages of 100 at >= 250 ms each; writes at least every 2 s)

@@ -23,9 +23,9 @@ def _completion_processed(env: Env, report_ids: set[str]) -> bool:
 
 
 def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.asgi_thread import serve_in_thread
     from connections.web.app import create_app
-    from screensync.asgi_thread import serve_in_thread
-    from screensync.webhook_applier import WebhookApplier
+    from flows.webhook_applier import WebhookApplier
 
     monkeypatch.setenv("SCREENSYNC_WAREHOUSE", str(env.db))
     sandbox = fresh_sandbox(scale=200)

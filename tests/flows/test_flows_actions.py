@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from flow_helpers import FlowEnv, artifacts_for, read_rows
 
+from flows import action_flows as gen
 from flows import actions as af
 from integrations.checkr import actions as checkr
 from integrations.clearchecks import actions as clearchecks
@@ -29,22 +30,22 @@ def clearchecks_conn(flow_env: FlowEnv, sandboxes: Any) -> str:
 
 
 def test_checkr_candidate_invitation_and_reads(flow_env: FlowEnv, checkr_conn: str) -> None:
-    packages = af.checkr_list_packages(connection_id=checkr_conn)
+    packages = gen.checkr_list_packages(connection_id=checkr_conn)
     assert isinstance(packages, checkr.PackageList) and packages.data
     slug = packages.data[0].slug
 
     request = {"email": "ann.flow@example.com", "first_name": "Ann", "last_name": "Flow"}
-    candidate = af.checkr_create_candidate(connection_id=checkr_conn, request=request)
+    candidate = gen.checkr_create_candidate(connection_id=checkr_conn, request=request)
     assert candidate.email == "ann.flow@example.com" and candidate.id
-    again = af.checkr_create_candidate(connection_id=checkr_conn, request=request)
+    again = gen.checkr_create_candidate(connection_id=checkr_conn, request=request)
     assert again.id == candidate.id, "the same input must not create a second candidate (Idempotency-Key)"
 
     invite = {"candidate_id": candidate.id, "package": slug, "work_locations": [{"country": "US", "state": "CA"}]}
-    invitation = af.checkr_invite_candidate(connection_id=checkr_conn, request=invite)
+    invitation = gen.checkr_invite_candidate(connection_id=checkr_conn, request=invite)
     assert (invitation.candidate_id, invitation.package, invitation.status) == (candidate.id, slug, "pending")
-    assert af.checkr_invite_candidate(connection_id=checkr_conn, request=invite).id == invitation.id
+    assert gen.checkr_invite_candidate(connection_id=checkr_conn, request=invite).id == invitation.id
 
-    token = af.checkr_create_embeds_session_token(connection_id=checkr_conn)
+    token = gen.checkr_create_embeds_session_token(connection_id=checkr_conn)
     assert token.token
 
     log = read_rows(
@@ -67,26 +68,26 @@ def test_checkr_candidate_invitation_and_reads(flow_env: FlowEnv, checkr_conn: s
 def test_checkr_report_status_from_a_synced_report(flow_env: FlowEnv, checkr_conn: str) -> None:
     af.sync_connection_now(integration="checkr", connection_id=checkr_conn, models=["candidates"])
     report_id, status = read_rows(flow_env.warehouse, "select id, status from checkr.reports limit 1")[0]
-    result = af.checkr_get_report_status(connection_id=checkr_conn, request={"report_id": report_id})
+    result = gen.checkr_get_report_status(connection_id=checkr_conn, request={"report_id": report_id})
     assert isinstance(result, checkr.ReportStatus)
     assert result.id == report_id and result.status == status
 
 
 def test_clearchecks_order_status_widget_and_billing(flow_env: FlowEnv, clearchecks_conn: str) -> None:
-    order = af.clearchecks_create_order(
+    order = gen.clearchecks_create_order(
         connection_id=clearchecks_conn,
         request={"report_sku": "HIRE1", "applicant_emails": ["bo@example.com"], "terms_agree": "Y"},
     )
     assert isinstance(order, clearchecks.CreateOrderResult) and len(order.applicants) == 1
     key = order.applicants[0].report_key
 
-    status = af.clearchecks_get_report_status(connection_id=clearchecks_conn, request={"report_key": key})
+    status = gen.clearchecks_get_report_status(connection_id=clearchecks_conn, request={"report_key": key})
     assert status.report_key == key and status.status_code and status.status
 
-    widget = af.clearchecks_get_report_widget_token(connection_id=clearchecks_conn, request={"report_key": key})
+    widget = gen.clearchecks_get_report_widget_token(connection_id=clearchecks_conn, request={"report_key": key})
     assert widget.report_token
 
-    billing = af.clearchecks_update_billing(connection_id=clearchecks_conn, request={"billing_email": "ap@example.com"})
+    billing = gen.clearchecks_update_billing(connection_id=clearchecks_conn, request={"billing_email": "ap@example.com"})
     assert billing.billing_email == "ap@example.com"
 
 
@@ -99,7 +100,7 @@ def test_common_actions_test_sync_and_full_resync(flow_env: FlowEnv, clearchecks
 
 
 def test_invalid_input_is_a_validation_error_before_anything_runs(flow_env: FlowEnv, checkr_conn: str) -> None:
-    state = af.checkr_create_candidate(connection_id=checkr_conn, request={"email": "not-an-email"}, return_state=True)
+    state = gen.checkr_create_candidate(connection_id=checkr_conn, request={"email": "not-an-email"}, return_state=True)
     assert state.is_failed()
     assert "email" in state.message
     assert not flow_env.warehouse.exists() or not _logged(flow_env)
@@ -118,7 +119,7 @@ def test_a_revoked_connection_is_refused_with_nothing_sent(flow_env: FlowEnv, sa
     flow_env.store.set_status("checkr", "gone-1", "revoked", "customer deauthorized")
     before = sandboxes.checkr.request_count()
 
-    state = af.checkr_create_candidate(connection_id="gone-1", request={"email": "cy@example.com"}, return_state=True)
+    state = gen.checkr_create_candidate(connection_id="gone-1", request={"email": "cy@example.com"}, return_state=True)
 
     assert state.is_failed()
     with pytest.raises(ConnectionRefused, match=r"gone-1.*revoked.*nothing was sent"):
@@ -129,15 +130,15 @@ def test_a_revoked_connection_is_refused_with_nothing_sent(flow_env: FlowEnv, sa
 def test_deauthorize_revokes_then_later_actions_are_refused(flow_env: FlowEnv, sandboxes: Any) -> None:
     info = sandboxes.info["checkr"]
     flow_env.add("checkr", "bye-1", info["accounts"][0]["api_key"], info["base_url"])
-    result = af.checkr_deauthorize(connection_id="bye-1", request={"confirm": True})
+    result = gen.checkr_deauthorize(connection_id="bye-1", request={"confirm": True})
     assert result.status == "revoked"
     assert flow_env.store.get("checkr", "bye-1").status == "revoked"
-    state = af.checkr_list_packages(connection_id="bye-1", return_state=True)
+    state = gen.checkr_list_packages(connection_id="bye-1", return_state=True)
     assert state.is_failed() and "revoked" in state.message
 
 
 def test_action_run_has_a_table_artifact(flow_env: FlowEnv, checkr_conn: str) -> None:
-    state = af.checkr_list_packages(connection_id=checkr_conn, return_state=True)
+    state = gen.checkr_list_packages(connection_id=checkr_conn, return_state=True)
     assert state.is_completed()
     keys = {a.key for a in artifacts_for(state.state_details.flow_run_id)}
     assert "action-checkr-list-packages" in keys
@@ -146,7 +147,7 @@ def test_action_run_has_a_table_artifact(flow_env: FlowEnv, checkr_conn: str) ->
 def test_an_account_with_nodes_needs_a_node_to_invite(flow_env: FlowEnv, sandboxes: Any) -> None:
     info = sandboxes.info["checkr"]
     flow_env.add("checkr", "nodes-1", info["accounts"][0]["api_key"], info["base_url"])  # account #0 has nodes
-    candidate = af.checkr_create_candidate(connection_id="nodes-1", request={"email": "di@example.com"})
+    candidate = gen.checkr_create_candidate(connection_id="nodes-1", request={"email": "di@example.com"})
     invite = {
         "candidate_id": candidate.id,
         "package": "basic_plus",
@@ -154,9 +155,9 @@ def test_an_account_with_nodes_needs_a_node_to_invite(flow_env: FlowEnv, sandbox
     }
     before = sandboxes.checkr.request_count()
 
-    refused = af.checkr_invite_candidate(connection_id="nodes-1", request=invite, return_state=True)
+    refused = gen.checkr_invite_candidate(connection_id="nodes-1", request=invite, return_state=True)
 
     assert refused.is_failed() and "node" in refused.message
     assert sandboxes.checkr.request_count() == before + 1, "only the GET /nodes check was sent, no invitation"
-    invitation = af.checkr_invite_candidate(connection_id="nodes-1", request={**invite, "node": "hq"})
+    invitation = gen.checkr_invite_candidate(connection_id="nodes-1", request={**invite, "node": "hq"})
     assert invitation.status == "pending" and invitation.candidate_id == candidate.id

@@ -231,7 +231,7 @@ def test_a_failed_sync_notifies_through_the_documented_automation(deployed: Depl
     alert = deployed.alerts[0]
     assert alert["subject"] == f"screensync sync failed: clearchecks/{BAD}/account"
     assert "401" in alert["body"]
-    assert f"screensync sync clearchecks -c {BAD} -m account" in alert["body"]
+    assert f"screensync sync clearchecks -c {BAD} -s account" in alert["body"]
 
 
 def _status_json(deployed: Deployed, monkeypatch: pytest.MonkeyPatch, api_url: str) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ import inspect
 import typing
 
 import yaml
+from pydantic import ValidationError
 
-from flows import actions as action_flows
+from flows import action_flows
 from flows.deployments import PREFECT_YAML, build_prefect_yaml, render_prefect_yaml
 from integrations.engine.registry import all_integrations, frequency_seconds, sync_frequency_seconds
 
@@ -47,7 +48,8 @@ def test_every_declared_action_has_a_deployment_and_a_flow_typed_with_its_input_
         for action in integ.definition.actions:
             dep = names[f"{name}-{action.name.replace('_', '-')}"]
             assert dep["parameters"] == {"integration": name}
-            flow_attr = dep["entrypoint"].split(":")[1]
+            path, flow_attr = dep["entrypoint"].split(":")
+            assert path == "flows/action_flows.py"
             fn = getattr(action_flows, flow_attr).fn
             hints = typing.get_type_hints(fn)
             assert integ.model(action.input) in (hints["request"], *typing.get_args(hints["request"]))
@@ -77,3 +79,29 @@ def test_serve_builds_the_same_deployments_as_prefect_yaml() -> None:
         ]
         got = [(getattr(s.schedule, "interval", None) or s.schedule.cron, s.parameters) for s in dep.schedules]
         assert got == wanted
+
+
+def test_generated_action_flows_load_from_their_entrypoint_with_the_models_as_parameter_schema() -> None:
+    """What `prefect deploy` and a process worker do: load the entrypoint from the file, read the schema."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+
+    for name, integ in all_integrations().items():
+        for action in integ.definition.actions:
+            dep = next(d for d in build_prefect_yaml()["deployments"]
+                       if d["name"] == f"{name}-{action.name.replace('_', '-')}")
+            loaded = load_flow_from_entrypoint(dep["entrypoint"])
+            schema = parameter_schema(loaded.fn).model_dump_for_openapi()
+            model = integ.model(action.input)
+            definitions = schema.get("definitions", {})
+            assert model.__name__ in definitions, f"{dep['name']}: the form lacks {model.__name__}"
+            assert set(definitions[model.__name__]["properties"]) == set(model.model_fields)
+            assert schema["properties"]["connection_id"]["type"] == "string"
+            required = {n for n, f in model.model_fields.items() if f.is_required()}
+            assert set(definitions[model.__name__].get("required", [])) == required
+            try:  # the request may be left out only when the model needs no input at all
+                model()
+                optional = True
+            except ValidationError:
+                optional = False
+            assert ("request" in schema.get("required", [])) != optional

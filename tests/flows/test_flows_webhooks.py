@@ -18,7 +18,7 @@ def test_a_sync_flow_run_applies_the_events_waiting_in_the_inbox(flow_env: FlowE
     account = checkr["accounts"][0]
     flow_env.store.add(
         Connection(connection_id="ck-1", integration="checkr", credential_kind="api_key",
-                   metadata=ConnectionMetadata(base_url=checkr["base_url"], checkr_account_id=account["id"])),
+                   metadata=ConnectionMetadata(base_url=checkr["base_url"], provider_account_id=account["id"])),
         Credentials(token=account["api_key"]),
     )
     for i in range(3):  # recorded by a receiver (verified, acknowledged); nobody applied them

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from common.asgi_thread import serve_in_thread
 from connections.sqlite_store import SqliteConnectionStore
 from connections.web.app import create_app
-from screensync.asgi_thread import serve_in_thread
-from screensync.webhook_applier import WebhookApplier
+from flows.webhook_applier import WebhookApplier
 from tests.connections.store_helpers import add_connection
 from tests.support.webhooks import ROOT, cli_env, deliver, report_event, wait_until
 from warehouse.loader import PageWrite, RejectedRecord, Warehouse

@@ -86,7 +86,7 @@ def _connect_every_account(store: Any, sandbox: SandboxServer) -> dict[str, str]
     for i, acct in enumerate(section["accounts"]):
         cid = f"soak-{i}"
         store.add(Connection(connection_id=cid, integration=INTEGRATION, credential_kind="api_key",
-                             metadata=ConnectionMetadata(base_url=section["base_url"], checkr_account_id=acct["id"])),
+                             metadata=ConnectionMetadata(base_url=section["base_url"], provider_account_id=acct["id"])),
                   Credentials(token=acct["api_key"]))
         out[cid] = acct["id"]
     return out

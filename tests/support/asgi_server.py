@@ -1,6 +1,6 @@
 """Run any ASGI app on a free loopback port for a test (the product's own thread runner)."""
 
-from screensync.asgi_thread import free_port, serve_in_thread
+from common.asgi_thread import free_port, serve_in_thread
 
 serve_asgi = serve_in_thread
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from common.asgi_thread import free_port
 from connections.webhooks.verify import sign
-from screensync.asgi_thread import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = json.loads((ROOT / "tests" / "fixtures" / "checkr" / "verbatim" / "event_report_completed.json").read_text())

@@ -245,8 +245,8 @@ def test_unified_views_union_parts_and_read_through_a_read_only_attach(
     shapes.setup(con)
     shapes.page_transaction(con, shapes.stage(range(3), 0), connection_id="conn-a", run_id="r", attempt_id="a",
                             checkpoint={}, append_only_state=True)
-    part = ("SELECT 'spike' AS provider, connection_id, id AS check_id, NULL AS candidate_id, NULL AS candidate_email, "
-            "package::VARCHAR AS package, status, NULL AS result, created_at, NULL::TIMESTAMPTZ AS completed_at, "
+    part = ("SELECT 'spike' AS provider, connection_id, id AS check_id, NULL::VARCHAR AS candidate_id, NULL::VARCHAR AS candidate_email, "
+            "package::VARCHAR AS package, status, NULL::VARCHAR AS result, created_at, NULL::TIMESTAMPTZ AS completed_at, "
             "NULL::DOUBLE AS turnaround_hours FROM spike.checks")
     con.execute("BEGIN TRANSACTION")
     used = create_views(con, [ViewPart("background_checks", part, ("spike.checks",)),

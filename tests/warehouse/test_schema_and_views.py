@@ -15,7 +15,7 @@ from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse.columns import model_columns
 from warehouse.loader import RunRecord, TableTarget, Warehouse, WriteCounts
 from warehouse.query import run_query
-from warehouse.views import clear_view_parts, register_view_part
+from warehouse.views import ViewPart
 
 
 class Color(enum.StrEnum):
@@ -121,22 +121,18 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path, wh: Warehouse) -> None:
 
 
 @pytest.fixture
-def parts() -> Any:
-    clear_view_parts()
-    register_view_part(
+def parts(wh: Warehouse) -> Any:
+    wh.use_view_parts([ViewPart.of(
         "background_checks",
-        "SELECT 'checkr' AS provider, connection_id, id AS check_id, candidate_id, NULL AS candidate_email, "
-        "NULL AS package, status, result, created_at, NULL::TIMESTAMPTZ AS completed_at, NULL::DOUBLE AS "
+        "SELECT 'checkr' AS provider, connection_id, id AS check_id, candidate_id, NULL::VARCHAR AS candidate_email, "
+        "NULL::VARCHAR AS package, status, result, created_at, NULL::TIMESTAMPTZ AS completed_at, NULL::DOUBLE AS "
         "turnaround_hours FROM checkr.reports WHERE _deleted_at IS NULL",
         ["checkr.reports"],
-    )
-    register_view_part(
+    ), ViewPart.of(
         "background_checks",
         "SELECT 'clearchecks' AS provider, connection_id, id AS check_id FROM clearchecks.reports",
         ["clearchecks.reports"],
-    )
-    yield
-    clear_view_parts()
+    )])
 
 
 def test_unified_views_use_only_parts_whose_tables_exist(parts: Any, wh: Warehouse) -> None:
@@ -147,7 +143,66 @@ def test_unified_views_use_only_parts_whose_tables_exist(parts: Any, wh: Warehou
     assert rows == [("checkr", "r1", "complete"), ("checkr", "r2", "pending")]
     assert wh.execute("SELECT count(*) FROM unified.invoices").fetchone() == (0,)  # empty but queryable
     with pytest.raises(ValueError, match="requires 'reports'"):
-        register_view_part("invoices", "SELECT 1", ["reports"])
+        ViewPart.of("invoices", "SELECT 1", ["reports"])
+
+
+_FULL_PART = (
+    "SELECT 'checkr' AS provider, connection_id, id AS check_id, candidate_id, NULL::VARCHAR AS candidate_email, "
+    "NULL::VARCHAR AS package, status, result, created_at, NULL::TIMESTAMPTZ AS completed_at, "
+    "NULL::DOUBLE AS turnaround_hours FROM checkr.reports"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (_FULL_PART.replace(" result,", ""), "lacks column 'result'"),
+        (_FULL_PART.replace(" result,", " result, 1 AS score,"), "has column 'score', which the contract"),
+        (_FULL_PART.replace("NULL::TIMESTAMPTZ AS completed_at", "true AS completed_at"),
+         "returns column 'completed_at' as BOOLEAN; the contract says TIMESTAMPTZ"),
+    ],
+)
+def test_a_part_that_breaks_its_views_column_contract_fails_naming_the_column(
+    wh: Warehouse, sql: str, message: str
+) -> None:
+    wh.write_page(page([batch([rec("r1")])]))
+    assert wh.create_views([ViewPart.of("background_checks", _FULL_PART, ["checkr.reports"])])["background_checks"] == 1
+    with pytest.raises(ValueError, match=message):
+        wh.create_views([ViewPart.of("background_checks", sql, ["checkr.reports"], source="acme")])
+
+
+def test_view_columns_are_the_contracts_whatever_the_parts_return(wh: Warehouse) -> None:
+    """Declared once (warehouse/unified_views.yaml): the view has exactly those columns, in order, typed."""
+    from warehouse.views import view_contracts
+
+    wh.write_page(page([batch([rec("r1")])]))
+    wh.create_views([ViewPart.of("background_checks", _FULL_PART, ["checkr.reports"])])
+    for view, contract in view_contracts().items():
+        described = wh.execute(f"DESCRIBE unified.{view}").fetchall()
+        assert [(r[0], r[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")) for r in described] == list(contract)
+
+
+def test_an_integrations_part_that_breaks_the_contract_fails_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.engine import registry
+
+    folder = tmp_path / "acme_views"
+    folder.mkdir()
+    (folder / "definition.yaml").write_text(
+        "name: acme-views\nextends: checkr\nviews:\n  - view: accounts\n    requires: [accounts]\n"
+        "    sql: SELECT '{integration}' AS provider, connection_id, id AS account_id, name, created_at "
+        "FROM {schema}.accounts\n"
+    )
+    monkeypatch.setenv(registry.PATH_ENV, str(tmp_path))
+    registry.reload()
+    try:
+        with pytest.raises(registry.DefinitionError, match=r"unified\.accounts: the part from acme-views lacks "
+                                                          r"column 'authorized'"):
+            registry.get_integration("acme-views")
+    finally:
+        monkeypatch.delenv(registry.PATH_ENV)
+        registry.reload()
 
 
 def test_sync_freshness_shows_last_success_and_age(wh: Warehouse) -> None:

@@ -29,12 +29,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from common import settings
 from connections.store import ConnectionStore, open_store
 from connections.webhooks import inbox
-from connections.webhooks.routing import affected, route
+from connections.webhooks.routing import affected, facts_of, route
 from flows.locks import LockTimeout, file_lock
+from integrations.engine.views import view_parts
 from integrations.engine.webhook_sink import event_records
-from screensync import settings
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.loader import ObjectWrite, RecordBatch, TableTarget, Warehouse
 from warehouse.rwlock import lock_dir
@@ -157,7 +158,8 @@ class WebhookApplier:
             integration, event_id = row["integration"], row["event_id"]
             try:
                 event = inbox.body(self.store, row)
-                if not inbox.is_object_event(str(event.get("type", ""))):
+                facts = facts_of(integration, event)
+                if facts.kind != "object":
                     # a lifecycle event left pending by a crash mid-delivery: route it again (idempotent)
                     status, detail = route(self.store, integration, event, affected(self.store, integration, event))
                     batch.outcomes.append((integration, event_id, status, detail))
@@ -166,7 +168,7 @@ class WebhookApplier:
                 live = [c for c in targets if c.status != "revoked"]  # a revoked connection is never written again
                 if not targets:
                     batch.outcomes.append((integration, event_id, "unmatched",
-                                           f"no connection with account {event.get('account_id')}"))
+                                           f"no connection with account {facts.account_id}"))
                     continue
                 if not live:
                     batch.outcomes.append((integration, event_id, "dropped",
@@ -216,7 +218,8 @@ class WebhookApplier:
 
     def _wh(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self.path, lock_timeout=self.lock_timeout, purpose="webhook applier")
+            self._warehouse = Warehouse(self.path, lock_timeout=self.lock_timeout,
+                                        purpose="webhook applier").use_view_parts(view_parts())
         return self._warehouse
 
     # -- in the background -----------------------------------------------------------------------
