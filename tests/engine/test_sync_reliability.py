@@ -141,15 +141,28 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
         [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--sync", "candidates"],
         cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    time.sleep(5.0)  # well into the run (30 pages of 100 at >= 250 ms each; writes at least every 2 s)
+    # killed once a page is committed, whenever that is on a loaded machine (30 pages of 100 at >= 250 ms
+    # each; writes at least every 2 s): readers see each committed write while the sync goes on
+    deadline = time.monotonic() + 120
+    while not (env.db.exists() and _checkpoint(env)):
+        assert proc.poll() is None, "the sync finished before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint was committed within 120 s"
+        time.sleep(0.2)
     assert proc.poll() is None, "the sync finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    state = env.rows("SELECT checkpoint FROM _screensync.sync_state WHERE sync = 'candidates'")
-    assert state and state[0][0] is not None, "no checkpoint was committed before the kill"
+    assert _checkpoint(env), "the checkpoint committed before the kill was lost"
     set_faults(sandbox, "checkr")
     result = env.sync("checkr", "cust-1", "candidates")
     assert result.ok and result.resumed, result.error
     for sync in ("account", "reports", "packages", "invitations", "invoices"):
         assert env.sync("checkr", "cust-1", sync).ok
     assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
+
+
+def _checkpoint(env: Env) -> bool:
+    try:
+        state = env.rows("SELECT checkpoint FROM _screensync.sync_state WHERE sync = 'candidates'")
+    except Exception:  # the file exists but its meta tables are not committed yet
+        return False
+    return bool(state) and state[0][0] is not None
