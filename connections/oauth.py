@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import httpx
-
 from connections.app_config import app_urls, require_app_secrets
 from connections.errors import ConnectionsError, ProviderCallFailed
 from connections.models import ConnectionMetadata, Credentials
+from connections.provider_calls import post_for_json
 from connections.store import ConnectionStore
 from integrations.engine.auth import redact_url
+from integrations.engine.client_factory import ONE_TRY
 from integrations.engine.registry import get_integration
 
 STATE_TTL_SECONDS = 600
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class OAuthNotSupported(ConnectionsError):
@@ -58,16 +57,11 @@ def exchange_code(
         "code": code,
         "grant_type": "authorization_code",
     }
+    # an authorization code is single-use: never sent twice
+    body = post_for_json(integration, "token exchange", token_url, payload, retry=ONE_TRY)
     try:
-        response = httpx.post(token_url, json=payload, timeout=TIMEOUT, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise ProviderCallFailed(f"token exchange at {redact_url(token_url)} failed: {type(exc).__name__}") from None
-    if not response.is_success:
-        raise ProviderCallFailed(f"token exchange at {redact_url(token_url)} answered HTTP {response.status_code}")
-    try:
-        body = response.json()
         access_token = body["access_token"]
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise ProviderCallFailed(f"token exchange at {redact_url(token_url)} returned no access_token") from None
     kept = {k: str(body[k]) for k in oauth.token_metadata if body.get(k) is not None}
     account = body.get(oauth.account_id_field) if oauth.account_id_field else None

@@ -11,18 +11,16 @@ import json
 from pathlib import Path
 from string import Template
 
-import httpx
-
 from connections.app_config import app_urls, require_app_secrets
 from connections.errors import ConnectionsError, ProviderCallFailed
 from connections.models import ConnectionMetadata, Credentials
+from connections.provider_calls import post_for_json
 from connections.store import ConnectionStore
 from integrations.engine.auth import redact_url
 from integrations.engine.definition import WidgetConfig
 from integrations.engine.registry import get_integration
 
 STATE_TTL_SECONDS = 1800  # a person fills the provider's sign-up form in between
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class WidgetNotSupported(ConnectionsError):
@@ -78,15 +76,10 @@ def decrypt_token(
     url = urls[config.decrypt_url]
     payload = {config.decrypt_token_field: widget_token}
     payload.update({name: secrets[name].get_secret_value() for name in config.decrypt_secrets})
+    body = post_for_json(integration, "token decrypt", url, payload)
     try:
-        response = httpx.post(url, json=payload, timeout=TIMEOUT, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise ProviderCallFailed(f"token decrypt at {redact_url(url)} failed: {type(exc).__name__}") from None
-    if not response.is_success:
-        raise ProviderCallFailed(f"token decrypt at {redact_url(url)} answered HTTP {response.status_code}")
-    try:
-        credential = response.json()[config.result_field]
-    except (ValueError, KeyError, TypeError):
+        credential = body[config.result_field]
+    except (KeyError, TypeError):
         raise ProviderCallFailed(f"token decrypt at {redact_url(url)} returned no {config.result_field}") from None
     metadata = ConnectionMetadata(environment=settings.get("environment"), base_url=settings.get("base_url"))
     return Credentials(token=str(credential)), metadata

@@ -13,6 +13,8 @@ from integrations.engine.retries import RetryPolicy
 
 # a person is waiting (connections test, revoke): a few quick retries, not a sync's two minutes
 INTERACTIVE_RETRY = RetryPolicy(max_attempts=3, max_total_wait=10.0)
+# a call that must not be sent twice (an OAuth code is single-use): classified, paced, never resent
+ONE_TRY = RetryPolicy(max_attempts=1)
 
 
 def provider_urls_for(integ: Integration, connection: Any) -> dict[str, str]:
@@ -48,4 +50,20 @@ def open_client(
         credential_fingerprint=credential_fingerprint(token),
         errors=d.errors,
         retry=retry,
+    )
+
+
+def app_client(integ: Integration, url: str, *, retry: RetryPolicy | None = None) -> ProviderClient:
+    """A client for the platform's own calls (OAuth token exchange, widget decrypt): no connection
+    credential (the app secrets travel in the body), pinned to `url`'s origin."""
+    d = integ.definition
+    return ProviderClient(
+        integration=d.name,
+        connection_id="(app)",
+        api_base=url,
+        auth=None,
+        rate_limit=d.rate_limit,
+        credential_fingerprint="(app)",
+        errors=d.errors,
+        retry=retry or INTERACTIVE_RETRY,
     )

@@ -70,7 +70,7 @@ class ProviderClient:
         integration: str,
         connection_id: str,
         api_base: str,
-        auth: httpx.Auth,
+        auth: httpx.Auth | None,
         rate_limit: RateLimitConfig,
         credential_fingerprint: str,
         errors: ErrorsConfig,

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import re
 
+from pydantic import ValidationError
+
+from integrations.engine.checkpoint import Checkpoint
 from integrations.engine.errors import (
     EngineError,
     MalformedResponse,
@@ -47,6 +50,11 @@ def discard_reason(state: SyncState | None, *, full_refresh: bool) -> str | None
             f"the saved position failed {state.failures} times the same way; it was discarded"
             " and the list read from the start"
         )
+    try:
+        Checkpoint.from_stored(state.checkpoint)
+    except ValidationError as exc:  # written by another version, or damaged: it cannot say where to resume
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return f"the saved position could not be read ({problems}); it was discarded and the list read from the start"
     return None
 
 

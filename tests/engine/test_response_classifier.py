@@ -128,3 +128,34 @@ def test_deauthorize_keeps_the_connection_when_the_provider_refuses(connect) -> 
         revoke("typed-fake", "c1", store=store)
     assert TOKEN not in str(err.value)
     assert store.get("typed-fake", "c1").status == "active"
+
+
+def test_app_calls_go_through_the_engine_client_and_a_code_is_sent_once(connect) -> None:
+    """OAuth token exchange and widget decrypt: a one-time code is never resent; a decrypt is retried."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from connections.errors import ProviderCallFailed
+    from connections.provider_calls import post_for_json
+    from integrations.engine.client_factory import ONE_TRY
+    from tests.support.asgi_server import serve_asgi
+
+    seen: list[dict] = []
+
+    async def flaky(request: Request) -> JSONResponse:
+        seen.append(await request.json())
+        if len(seen) <= 2:  # the first two calls are answered 503
+            return JSONResponse({"error": "busy"}, status_code=503)
+        return JSONResponse({"access_token": "tok-from-app-call"})
+
+    connect()  # registers the `typed-fake` integration
+    with serve_asgi(Starlette(routes=[Route("/oauth/token", flaky, methods=["POST"])])) as base:
+        secret = "client-secret-" + uuid4().hex
+        with pytest.raises(ProviderCallFailed, match=r"token exchange at .* failed: .*gave up after 1 attempts.*HTTP 503") as err:
+            post_for_json("typed-fake", "token exchange", f"{base}/oauth/token", {"code": "c1", "client_secret": secret},
+                          retry=ONE_TRY)
+        assert len(seen) == 1 and secret not in str(err.value)
+        body = post_for_json("typed-fake", "token decrypt", f"{base}/oauth/token", {"token": "w"})
+        assert body == {"access_token": "tok-from-app-call"} and len(seen) == 3  # a 503, then the retry

@@ -118,3 +118,64 @@ def test_cursors_are_sent_back_with_the_filters_and_resume(client: ProviderClien
     assert pages[0].checkpoint is not None and pages[0].checkpoint["params"]["status"] == "clear"
     rest = list(iterate_pages(client, config, "/cursored", resume=pages[1].checkpoint))
     assert [p.number for p in rest] == [3] and ids(rest) == ALL_IDS[20:]
+
+
+CURSOR_PROVIDER = """
+name: cursor-fake
+provider:
+  name: Cursor fake
+  environments:
+    production: {api: "https://fake.invalid/v1"}
+auth: {type: bearer}
+rate_limit: {requests: 6000, per_seconds: 60}
+pagination: {type: cursor, data_path: items, cursor_path: meta.next_cursor, cursor_param: after,
+             has_more_path: meta.has_more, page_size: 10}
+test_endpoint: /account
+syncs:
+  - {name: items, model: Item, table: items, endpoint: /cursored, params: {status: clear}, frequency: every 1h,
+     track_deletes: true}
+"""
+
+ITEM_MODEL = """
+from integrations.engine.coercion import ProviderRecord
+
+class Item(ProviderRecord):
+    id: str
+    n: int
+"""
+
+
+def test_a_bearer_cursor_provider_syncs_from_its_folder_alone(tmp_path, monkeypatch, fake_provider) -> None:
+    import duckdb
+    from cryptography.fernet import Fernet
+
+    from connections.models import Connection, ConnectionMetadata, Credentials
+    from connections.store import open_store
+    from integrations.engine import registry
+    from integrations.engine.sync_runner import run_sync
+    from warehouse.loader import Warehouse
+
+    folder = tmp_path / "integrations" / "cursor_fake"
+    folder.mkdir(parents=True)
+    (folder / "definition.yaml").write_text(CURSOR_PROVIDER)
+    (folder / "models.py").write_text(ITEM_MODEL)
+    monkeypatch.setenv(registry.PATH_ENV, str(folder.parent))
+    monkeypatch.setenv("SCREENSYNC_CONNECTIONS", str(tmp_path / "conn.sqlite"))
+    monkeypatch.setenv("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
+    registry.reload()
+    try:
+        store = open_store()
+        store.add(Connection(connection_id="k1", integration="cursor-fake", credential_kind="api_key",
+                             metadata=ConnectionMetadata(base_url=fake_provider.base)), Credentials(token=TOKEN))
+        db = tmp_path / "wh.duckdb"
+        with Warehouse(db) as wh:
+            result = run_sync("cursor-fake", "k1", "items", warehouse=wh, store=store)
+        assert result.ok, result.error
+        assert (result.added, result.pages) == (25, 3)
+        con = duckdb.connect(str(db), read_only=True)
+        rows = con.execute("select id, n from cursor_fake.items order by n").fetchall()
+        con.close()
+        assert rows == [(r["id"], r["n"]) for r in ITEMS]
+    finally:
+        monkeypatch.delenv(registry.PATH_ENV)
+        registry.reload()
