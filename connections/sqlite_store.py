@@ -210,7 +210,7 @@ class SqliteConnectionStore:
         con.row_factory = sqlite3.Row
         con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not self._ready:
-            con.execute("PRAGMA journal_mode=WAL")
+            _wal(con)
             con.execute("BEGIN IMMEDIATE")
             migrate_account_column(con)
             con.executescript("" + SCHEMA.replace("\n;", ";"))  # executescript commits
@@ -717,3 +717,21 @@ def _check_integration(integration: str) -> None:
     from integrations.engine.registry import get_integration
 
     get_integration(integration)  # unknown names fail with the registry's message
+
+
+def _wal(con: sqlite3.Connection) -> None:
+    """Switch the file to WAL (persistent, so once per file). Taking that lock does not wait on SQLite's
+    busy handler: processes opening a new store together got "database is locked" at once, so wait here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.01
+    while True:
+        try:
+            (mode,) = con.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
