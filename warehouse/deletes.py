@@ -16,6 +16,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from warehouse.changes import DELETED, record_changes
 from warehouse.columns import model_columns
 from warehouse.records import TableTarget
 from warehouse.tables import SUPERSEDED, ident, table_ref
@@ -99,6 +100,7 @@ def end_live_versions(
     reason: str,
     run_id: str,
     observed_at: datetime | None = None,
+    action: str = DELETED,
 ) -> None:
     """Soft-delete the live rows of the connection whose key is in relation `keys` (column named
     as the primary key): the live version moves to `_superseded`, and the row itself then stands
@@ -125,3 +127,4 @@ def end_live_versions(
         WHERE {live}""",
         {"conn": connection_id, "run": run_id, "reason": reason, "observed": observed_at},
     )
+    record_changes(con, target, connection_id=connection_id, keys=keys, action=action)  # `action` in the feed

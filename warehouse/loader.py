@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import gone, owed, references
+from warehouse import changes, gone, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
@@ -89,6 +89,7 @@ def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
     con.execute(st.META_DDL)
     con.execute(owed.OWED_DDL)
     con.execute(gone.GONE_DDL)
+    con.execute(changes.CHANGES_DDL)
     if writer.file_id is not None:
         _PREPARED.add(writer.file_id)
 
@@ -227,6 +228,7 @@ class Warehouse:
             with self._transaction() as con:
                 for target in todo:
                     created, _added = ensure_model_tables(con, target)
+                    changes.note_primary_key(con, target)
                     created_any = created_any or created
             if created_any:
                 self.create_views()

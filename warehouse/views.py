@@ -15,6 +15,7 @@ from typing import Protocol
 
 import duckdb
 
+from warehouse.changes import create_changes_view
 from warehouse.tables import ident
 
 log = logging.getLogger("screensync.warehouse")
@@ -156,4 +157,5 @@ def create_views(con: duckdb.DuckDBPyConnection, parts: Iterable[ViewPartLike] |
             raise ValueError(f"view unified.{view} could not be created from its parts: {exc}") from exc
         used[view] = len(sqls)
     con.execute(SYNC_FRESHNESS)
+    create_changes_view(con)
     return used
