@@ -491,6 +491,11 @@ class Warehouse:
             gone.mark_gone(con, target, integration=integration, connection_id=connection_id, ids=ids,
                            reason=reason, run_id=run_id, observed_at=observed_at)
 
+    def prune_changes(self, before: int) -> int:
+        """Drop change-feed rows with a cursor below `before` (warehouse/changes.py); returns how many."""
+        with self._transaction() as con:
+            return changes.prune(con, before=before)
+
     # -- reads the engine needs --------------------------------------------------------------
     def missing_references(self, source: TableTarget, field: str, target: TableTarget, *, integration: str,
                            connection_id: str, limit: int) -> list[str]:
