@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse import changes, gone, owed, references
+from warehouse import changes, freshness, gone, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
@@ -90,6 +90,7 @@ def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
     con.execute(owed.OWED_DDL)
     con.execute(gone.GONE_DDL)
     con.execute(changes.CHANGES_DDL)
+    con.execute(freshness.ARRIVALS_DDL)
     if writer.file_id is not None:
         _PREPARED.add(writer.file_id)
 
@@ -420,6 +421,9 @@ class Warehouse:
                                   connection_id=w.connection_id, sync=w.sync)
                 counts.rejected += len(rejects)
                 results.append(counts)
+                if w.received_at is not None:
+                    freshness.note_arrivals(con, integration=w.integration, connection_id=w.connection_id,
+                                            received_at=w.received_at, events=w.events)
         return results
 
     # -- sync state ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Protocol
 import duckdb
 
 from warehouse.changes import create_changes_view
+from warehouse.freshness import OPEN_RECORDS_SHAPE, SYNC_FRESHNESS
 from warehouse.tables import ident
 
 log = logging.getLogger("screensync.warehouse")
@@ -83,21 +84,9 @@ EMPTY_SHAPES: dict[str, list[tuple[str, str]]] = {
         ("authorized", "BOOLEAN"),
         ("created_at", "TIMESTAMPTZ"),
     ],
+    "open_records": OPEN_RECORDS_SHAPE,  # warehouse/freshness.py
 }
 
-SYNC_FRESHNESS = """
-CREATE OR REPLACE VIEW unified.sync_freshness AS
-SELECT integration, connection_id, model,
-       max(finished_at) FILTER (WHERE status IN ('success', 'partial')) AS last_success_at,
-       arg_max(run_id, finished_at) FILTER (WHERE status IN ('success', 'partial')) AS last_success_run_id,
-       round(epoch(current_timestamp - max(finished_at) FILTER (WHERE status IN ('success', 'partial'))) / 3600.0, 2)
-           AS age_hours,
-       arg_max(status, started_at) AS last_status,
-       max(started_at) AS last_run_started_at,
-       arg_max(error, started_at) AS last_error
-FROM _screensync.sync_runs
-GROUP BY integration, connection_id, model
-"""
 
 
 def register_view_part(view: str, sql: str, requires: list[str]) -> None:

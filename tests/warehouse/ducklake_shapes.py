@@ -25,6 +25,7 @@ from warehouse import ducklake, owed
 from warehouse import state as st
 from warehouse.changes import CHANGES_DDL
 from warehouse.columns import Column
+from warehouse.freshness import ARRIVALS_DDL
 from warehouse.records import RejectedRecord, TableTarget, WriteCounts
 from warehouse.staging import build_stage
 from warehouse.tables import ensure_model_tables, target_columns
@@ -96,6 +97,7 @@ def setup(con: duckdb.DuckDBPyConnection, *, versions: bool = True) -> None:
     con.execute(st.META_DDL)
     con.execute(owed.OWED_DDL)
     con.execute(CHANGES_DDL)
+    con.execute(ARRIVALS_DDL)
     con.execute(POSITIONS_DDL)
     con.execute("BEGIN TRANSACTION")
     ensure_model_tables(con, CHECKS)
