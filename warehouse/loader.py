@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from warehouse import changes, freshness, gone, owed, references
@@ -509,6 +510,20 @@ class Warehouse:
         with self._session() as con:
             return references.missing_references(con, source, field, target, integration=integration,
                                                  connection_id=connection_id, limit=limit)
+
+    def stored_raws(self, target: TableTarget, connection_id: str, ids: list[str]) -> dict[str, Any]:
+        """id -> the stored record (`_raw`, parsed) of these live ids: what a partial answer is laid over."""
+        if not ids:
+            return {}
+        pk = ident(target.primary_key)
+        self._cols(target)
+        with self._session() as con:
+            rows = con.execute(
+                f"""SELECT CAST({pk} AS VARCHAR), _raw FROM {table_ref(target)}
+                WHERE connection_id = $conn AND _deleted_at IS NULL AND CAST({pk} AS VARCHAR) IN (SELECT unnest($ids))""",
+                {"conn": connection_id, "ids": ids},
+            ).fetchall()
+        return {rid: orjson.loads(raw) for rid, raw in rows}
 
     def open_record_ids(
         self, target: TableTarget, connection_id: str, state_field: str, terminal_states: Iterable[Any]

@@ -152,6 +152,7 @@ class RepollConfig(_Strict):
     state_field: str
     terminal_states: list[str]
     endpoint: str  # with {id}
+    merge: bool = False  # the endpoint answers part of the record (a status): laid over the stored one
 
 
 class SyncConfig(_Strict):

@@ -26,6 +26,7 @@ from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import date_header_time, provider_time, stamp
 from integrations.engine.paginators import Page, iterate_pages
+from integrations.engine.partial_records import merge_partial
 from integrations.engine.pending_write import PendingWrite
 from integrations.engine.prefetch import prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
@@ -308,12 +309,13 @@ class SyncRun:
         table = TableTarget(self.integ.definition.schema_name, rp.table, self.targets.main.model,
                             self.sync.primary_key)
         ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
+        stored = self.wh.stored_raws(table, self.connection.connection_id, ids) if rp.merge else None
         batch: list[Any] = []
         fetched_at: dict[str, datetime] = {}
         for i, rid in enumerate(ids, 1):
             try:
                 body, response = client.get_json(rp.endpoint.format(id=rid))
-                batch.append(body)
+                batch.append(body if stored is None else merge_partial(stored.get(rid), body))
                 fetched_at[rid] = self.observed(provider_time(response)) or datetime.now(UTC)
             except ProviderError as exc:  # a 404 is about this record, not the run
                 reason = gone_reason(exc, rp.endpoint)
