@@ -3,14 +3,15 @@
 A record added, updated (or brought back), deleted by a full sync or gone at the provider (404),
 whether from a sync page, a re-poll, a refetch, a referenced record or a webhook, adds one row to
 `_screensync.changes` in the same transaction as the change itself: the cursor exists exactly when
-the change does. Cursors come from a one-row counter (`_screensync.change_counter`) moved in that
-transaction, so they are gap-free, strictly increasing in commit order and never reused, even after
-a prune. That is safe because the embedded warehouse lets one write transaction in at a time
+the change does. Each write numbers its changes on from the feed's last cursor, in that transaction,
+so cursors are gap-free, strictly increasing in commit order and never reused (a prune keeps the
+newest row). That is safe because the embedded warehouse lets one write transaction in at a time
 (warehouse/access.py); a backend with concurrent writers (DuckLake, issue 15) needs the same
 guarantee from its own commit order (docs/analysts.md, "Change feed").
 
-The feed row is slim (which record, what happened, when): the record's content at that change is the
-version in `<table>_history` that starts at the change (`_valid_from = changed_at`, both the write
+The feed row is slim (which record, what happened, when; each small write adds a row group to it,
+so every column costs file space between vacuums): the run, the provider time and the content of the
+change are the version in `<table>_history` that starts at the change (`_valid_from = changed_at`, both the write
 transaction's `current_timestamp`), so payloads are not stored twice. `unified.changes` and
 `changes_sql()` join the two; nothing expires unless `prune()` is run, and even then only the feed
 rows go (history keeps every version).
@@ -29,16 +30,15 @@ from warehouse.tables import HISTORY, ident, table_ref
 CHANGES_DDL = """
 CREATE TABLE IF NOT EXISTS _screensync.changes (
     "cursor" BIGINT, integration VARCHAR, "table" VARCHAR, connection_id VARCHAR, record_id VARCHAR,
-    action VARCHAR, changed_at TIMESTAMPTZ, run_id VARCHAR
+    action VARCHAR, changed_at TIMESTAMPTZ
 );
-CREATE TABLE IF NOT EXISTS _screensync.change_counter (last_cursor BIGINT);
-INSERT INTO _screensync.change_counter SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM _screensync.change_counter);
 """
 
 ADDED, UPDATED, DELETED, GONE = "added", "updated", "deleted", "gone"
 ACTIONS = (ADDED, UPDATED, DELETED, GONE)
 
-_NEW = "_screensync_new_changes"
+# the last cursor given: the newest feed row is never pruned (`prune`), so this never goes back
+LAST = 'SELECT coalesce(max("cursor"), 0) FROM _screensync.changes'
 
 
 def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, keys: str,
@@ -51,25 +51,16 @@ def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, conne
             else f"CASE WHEN t._first_seen_at = current_timestamp THEN {lit(ADDED)} ELSE {lit(UPDATED)} END")
     changed = "t._deleted_at = current_timestamp" if action in (DELETED, GONE) else (
         "t._last_modified_at = current_timestamp AND t._deleted_at IS NULL")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_NEW} AS
-        SELECT CAST(t.{pk} AS VARCHAR) AS record_id, {what} AS action, t._run_id AS run_id
+    row = con.execute(
+        f"""INSERT INTO _screensync.changes
+        SELECT ({LAST}) + row_number() OVER (ORDER BY CAST(t.{pk} AS VARCHAR)), $integ, $table, $conn,
+               CAST(t.{pk} AS VARCHAR), {what}, current_timestamp
         FROM {table_ref(target)} t
         WHERE t.connection_id = $conn AND {changed}
           AND CAST(t.{pk} AS VARCHAR) IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})""",
-        {"conn": connection_id},
-    )
-    (count,) = con.execute(f"SELECT count(*) FROM {_NEW}").fetchone() or (0,)
-    if count:
-        con.execute(
-            f"""INSERT INTO _screensync.changes
-            SELECT c.last_cursor + row_number() OVER (ORDER BY n.record_id), $integ, $table, $conn, n.record_id,
-                   n.action, current_timestamp, n.run_id
-            FROM {_NEW} n, _screensync.change_counter c""",
-            {"integ": target.schema, "table": target.table, "conn": connection_id},
-        )
-        con.execute("UPDATE _screensync.change_counter SET last_cursor = last_cursor + $n", {"n": count})
-    con.execute(f"DROP TABLE {_NEW}")
+        {"integ": target.schema, "table": target.table, "conn": connection_id},
+    ).fetchone()
+    count = row[0] if row else 0
     return int(count)
 
 
@@ -82,7 +73,7 @@ def history_views(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return [(schema, view[: -len(HISTORY)]) for schema, view in rows]
 
 
-_COLUMNS = ("cursor", "integration", "table", "connection_id", "record_id", "action", "changed_at", "run_id")
+_COLUMNS = ("cursor", "integration", "table", "connection_id", "record_id", "action", "changed_at")
 
 
 def changes_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -94,7 +85,7 @@ def changes_sql(con: duckdb.DuckDBPyConnection) -> str:
         pk = ident(_pk(con, schema, table))
         # one version per change: the one that started at it (a late arrival never did: it was never current)
         parts.append(
-            f"""SELECT {feed}, h._observed_at AS observed_at, h._hash AS version_hash, h._raw AS record
+            f"""SELECT {feed}, h._run_id AS run_id, h._observed_at AS observed_at, h._hash AS version_hash, h._raw AS record
             FROM _screensync.changes c LEFT JOIN (
                 SELECT * FROM {hist} WHERE _change <> 'late'
                 QUALIFY row_number() OVER (PARTITION BY connection_id, {pk}, _valid_from
@@ -104,7 +95,7 @@ def changes_sql(con: duckdb.DuckDBPyConnection) -> str:
             WHERE c.integration = {lit(schema)} AND c."table" = {lit(table)}"""
         )
     if not parts:
-        return (f"SELECT {feed}, NULL::TIMESTAMPTZ AS observed_at, NULL::VARCHAR AS version_hash, "
+        return (f"SELECT {feed}, NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS observed_at, NULL::VARCHAR AS version_hash, "
                 "NULL::JSON AS record FROM _screensync.changes c WHERE false")
     return "\nUNION ALL\n".join(parts)
 
@@ -158,12 +149,15 @@ def read_changes(con: duckdb.DuckDBPyConnection, *, since: int, limit: int | Non
 
 
 def last_cursor(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT last_cursor FROM _screensync.change_counter").fetchone()
+    row = con.execute(LAST).fetchone()
     return int(row[0]) if row else 0
 
 
 def prune(con: duckdb.DuckDBPyConnection, *, before: int) -> int:
-    """Drop feed rows with a cursor below `before` (history keeps the versions); returns how many."""
-    (count,) = con.execute('SELECT count(*) FROM _screensync.changes WHERE "cursor" < $b', {"b": before}).fetchone() or (0,)
-    con.execute('DELETE FROM _screensync.changes WHERE "cursor" < $b', {"b": before})
+    """Drop feed rows with a cursor below `before` (history keeps the versions); returns how many. The
+    newest row always stays: the next cursor is counted from it, so a cursor is never given twice."""
+    bound = f'least($b, ({LAST}))'
+    (count,) = con.execute(f'SELECT count(*) FROM _screensync.changes WHERE "cursor" < {bound}',
+                           {"b": before}).fetchone() or (0,)
+    con.execute(f'DELETE FROM _screensync.changes WHERE "cursor" < {bound}', {"b": before})
     return int(count)

@@ -202,8 +202,8 @@ def page_transaction(
             st.insert_rejects(con, rejects, run_id=run_id, integration=INTEGRATION, connection_id=connection_id,
                               sync=SYNC)
             owed.owe(con, rejects, integration=INTEGRATION, connection_id=connection_id, sync=SYNC, run_id=run_id)
-        # feed=False: the change feed's one-row cursor counter is a write-write conflict between
-        # concurrent DuckLake committers (docs/analysts.md, "Change feed"); this measures the upsert alone
+        # feed=False: the change feed's cursors count on from the last one, which concurrent DuckLake
+        # committers would both give out (docs/analysts.md, "Change feed"); this measures the upsert alone
         counts = upsert_stage(con, CHECKS, columns(), table, connection_id=connection_id, run_id=run_id,
                               seen_attempt=attempt_id, feed=False)
         if append_only_state:

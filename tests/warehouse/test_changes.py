@@ -84,10 +84,10 @@ def test_a_late_version_is_no_change_and_a_revived_record_is_updated(wh: Warehou
 def test_prune_drops_feed_rows_only_and_cursors_never_repeat(wh: Warehouse, db: Path) -> None:
     wh.write_page(page([batch([rec("r1"), rec("r2")])]))
     with wh._transaction() as con:  # the CLI's `changes prune` runs this in a write session
-        assert prune(con, before=3) == 2
-    assert _feed(db) == []
+        assert prune(con, before=3) == 1  # the newest row stays: the next cursor counts on from it
+    assert [c["cursor"] for c in _feed(db)] == [2]
     wh.write_page(page([batch([rec("r3")])]))
-    assert [c["cursor"] for c in _feed(db)] == [3]
+    assert [c["cursor"] for c in _feed(db)] == [2, 3]
     with read_session(db) as con:
         assert last_cursor(con) == 3
     assert wh.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (3,)
