@@ -24,7 +24,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from warehouse import changes, freshness, gone, owed, references
+from warehouse import changes, due, freshness, gone, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
@@ -92,6 +92,7 @@ def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
     con.execute(gone.GONE_DDL)
     con.execute(changes.CHANGES_DDL)
     con.execute(freshness.ARRIVALS_DDL)
+    con.execute(due.DUE_DDL)
     if writer.file_id is not None:
         _PREPARED.add(writer.file_id)
 
@@ -510,6 +511,16 @@ class Warehouse:
         with self._session() as con:
             return references.missing_references(con, source, field, target, integration=integration,
                                                  connection_id=connection_id, limit=limit)
+
+    def due_record_ids(self, target: TableTarget, **kw: Any) -> list[str]:
+        """Open records due for a re-check, most overdue first (warehouse/due.py)."""
+        self._cols(target)
+        with self._session() as con:
+            return due.due_ids(con, target, **kw)
+
+    def note_checked(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str]) -> None:
+        with self._transaction() as con:
+            due.note_checked(con, target, integration=integration, connection_id=connection_id, ids=ids)
 
     def stored_raws(self, target: TableTarget, connection_id: str, ids: list[str]) -> dict[str, Any]:
         """id -> the stored record (`_raw`, parsed) of these live ids: what a partial answer is laid over."""

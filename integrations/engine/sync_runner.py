@@ -20,6 +20,7 @@ from integrations.engine.auth import build_auth, remember_secret
 from integrations.engine.batches import build_batches, targets_for
 from integrations.engine.cursor_hold import cursor_to_store, earlier, page_floor
 from integrations.engine.definition import SyncConfig
+from integrations.engine.due import due_arguments
 from integrations.engine.errors import AuthFailed, EngineError, ProviderError
 from integrations.engine.gc_tuning import fewer_collections
 from integrations.engine.gone import gone_reason
@@ -308,7 +309,13 @@ class SyncRun:
         assert rp is not None
         table = TableTarget(self.integ.definition.schema_name, rp.table, self.targets.main.model,
                             self.sync.primary_key)
-        ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
+        if rp.due is None:
+            ids = self.wh.open_record_ids(table, self.connection.connection_id, rp.state_field, rp.terminal_states)
+        else:  # only what is due, most overdue first, within the declared share of the rate budget
+            ids = self.wh.due_record_ids(
+                table, integration=self.integ.name, connection_id=self.connection.connection_id,
+                state_field=rp.state_field, terminal=rp.terminal_states,
+                **due_arguments(rp.due, self.sync, self.integ.definition.rate_limit))  # type: ignore[arg-type]
         stored = self.wh.stored_raws(table, self.connection.connection_id, ids) if rp.merge else None
         batch: list[Any] = []
         fetched_at: dict[str, datetime] = {}
@@ -332,6 +339,9 @@ class SyncRun:
                 batch = []
                 if self.progress:
                     self.progress(self.records, len(ids))
+        if rp.due is not None:  # every id asked for, gone ones too (they are no longer open)
+            self.wh.note_checked(table, integration=self.integ.name, connection_id=self.connection.connection_id,
+                                 ids=ids)
 
     def mark_gone(self, target: TableTarget, ids: list[str], reason: str, *, observed_at: datetime | None = None) -> None:
         """Records the provider answered 404/410 for: soft-deleted with `reason`, never fetched again."""

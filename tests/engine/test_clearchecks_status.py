@@ -12,6 +12,16 @@ from tests.engine.conftest import Env
 OPEN = "SELECT id FROM clearchecks.reports WHERE status_code NOT IN ('C', 'X') ORDER BY id"
 
 
+def _hours_pass(env: Env, hours: float) -> None:
+    """Our own clock moves on: what the warehouse remembers of changes and checks is that much older."""
+    from warehouse.loader import Warehouse
+
+    shift = f"INTERVAL {int(hours * 60)} MINUTE"
+    with Warehouse(env.db) as wh:
+        wh.execute(f"UPDATE clearchecks.reports SET _last_modified_at = _last_modified_at - {shift}")
+        wh.execute(f"UPDATE _screensync.due_checks SET checked_at = checked_at - {shift}")
+
+
 def test_status_repoll_asks_only_open_reports_and_lands_what_the_list_would(env: Env, fresh_sandbox: Any) -> None:
     sandbox = fresh_sandbox(scale=30, open_reports={"clearchecks": 8}, rate_limits={"clearchecks": 6000})
     account = env.connect(sandbox, "clearchecks", "cc-1")
@@ -20,6 +30,9 @@ def test_status_repoll_asks_only_open_reports_and_lands_what_the_list_would(env:
     open_ids = [r for (r,) in env.rows(OPEN)]
     assert 0 < len(open_ids) < total
     sandbox.advance(days=10)  # open reports move on
+    # just listed: nothing is due for an hour (the sandbox's orders are older than their 3 days already)
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == 0
+    _hours_pass(env, 2)
 
     status = env.sync("clearchecks", "cc-1", "report_status")
     assert status.ok, status.error
@@ -41,3 +54,60 @@ def test_status_repoll_asks_only_open_reports_and_lands_what_the_list_would(env:
     for r in changed:
         assert {**listed[r], "completed_date": None} == {**merged[r], "completed_date": None}
         assert merged[r]["completed_date"] is None and listed[r]["completed_date"] is not None
+
+
+def test_status_checks_back_off_while_nothing_changes_and_start_over_on_a_change(
+    env: Env, fresh_sandbox: Any
+) -> None:
+    sandbox = fresh_sandbox(scale=30, open_reports={"clearchecks": 8}, rate_limits={"clearchecks": 6000})
+    env.connect(sandbox, "clearchecks", "cc-1")
+    assert env.sync("clearchecks", "cc-1", "reports").ok
+    open_ids = [r for (r,) in env.rows(OPEN)]
+    _hours_pass(env, 2)
+    first = env.sync("clearchecks", "cc-1", "report_status")  # nothing moved at the provider: all unchanged
+    assert first.requests == len(open_ids) and first.updated == 0
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == 0  # just checked
+    _hours_pass(env, 1.5)
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == len(open_ids)  # 1 h after a check
+    sandbox.advance(days=10)
+    assert env.sync("clearchecks", "cc-1", "reports").updated >= 1  # the list sees changes: those start over
+    changed = {r for (r,) in env.rows(
+        "SELECT r.id FROM clearchecks.reports r JOIN _screensync.due_checks d ON d.record_id = r.id "
+        "WHERE r._last_modified_at > d.checked_at AND r.status_code NOT IN ('C', 'X')")}
+    still_open = {r for (r,) in env.rows(OPEN)}
+    _hours_pass(env, 1.5)
+    # unchanged twice in a row: they wait 2 h now; the changed ones 1 h
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == len(changed)
+    _hours_pass(env, 1)  # 2.5 h since the unchanged ones' check, 1 h since the changed ones' first one
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == len(still_open)
+
+
+def test_a_run_spends_at_most_its_share_of_the_rate_budget() -> None:
+    from integrations.engine.definition import DueConfig, RateLimitConfig
+    from integrations.engine.due import budget
+    from integrations.engine.registry import get_integration
+
+    sync = get_integration("clearchecks").definition.sync("report_status")
+    assert budget(DueConfig(budget_share=0.2), sync, RateLimitConfig(requests=60, per_seconds=60)) == 360
+    assert budget(DueConfig(budget_share=0.05), sync, RateLimitConfig(requests=1200, per_seconds=60)) == 1800
+
+
+def test_flowing_webhooks_push_checks_out_and_quiet_ones_pull_them_back(env: Env, fresh_sandbox: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from warehouse.loader import ObjectWrite, Warehouse
+
+    sandbox = fresh_sandbox(scale=30, open_reports={"clearchecks": 8}, rate_limits={"clearchecks": 6000})
+    env.connect(sandbox, "clearchecks", "cc-1")
+    assert env.sync("clearchecks", "cc-1", "reports").ok
+    open_ids = [r for (r,) in env.rows(OPEN)]
+    _hours_pass(env, 2)
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == len(open_ids)
+    with Warehouse(env.db) as wh:  # a webhook for this connection arrived ten minutes ago (the applier's write)
+        wh.write_objects([ObjectWrite("clearchecks", "cc-1", [], received_at=datetime.now(UTC) - timedelta(minutes=10),
+                                      events=1)])
+    _hours_pass(env, 1.5)
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == 0  # 1 h x 4 while webhooks flow
+    with Warehouse(env.db) as wh:  # ...and then none for two hours: treated as having none
+        wh.execute("UPDATE _screensync.webhook_arrivals SET last_received_at = last_received_at - INTERVAL 2 HOUR")
+    assert env.sync("clearchecks", "cc-1", "report_status").requests == len(open_ids)
