@@ -119,6 +119,15 @@ def note_primary_key(con: duckdb.DuckDBPyConnection, target: TableTarget) -> Non
     con.execute(f"COMMENT ON TABLE {table_ref(target)} IS {lit(_PK + target.primary_key)}")
 
 
+def feed_view_missing(con: duckdb.DuckDBPyConnection) -> bool:
+    """No `unified.changes` yet: the `unified` views were made by an earlier version and need remaking."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'unified' "
+        "AND view_name = 'changes'"
+    ).fetchone()
+    return not row or not row[0]
+
+
 def create_changes_view(con: duckdb.DuckDBPyConnection) -> None:
     """`unified.changes` (recreated with the other views, so it covers every model table)."""
     has_feed = con.execute(

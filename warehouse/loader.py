@@ -233,6 +233,8 @@ class Warehouse:
                     created, _added = ensure_model_tables(con, target)
                     changes.note_primary_key(con, target)
                     created_any = created_any or created
+                # a file written before the change feed: its views (sync_freshness too) are from then
+                created_any = created_any or changes.feed_view_missing(con)
             if created_any:
                 self.create_views()
         for target in todo:

@@ -105,3 +105,13 @@ def test_a_failed_write_takes_no_cursor(wh: Warehouse, db: Path) -> None:
         pass
     wh.write_page(page([batch([rec("r3")])]))
     assert [(c["cursor"], c["record_id"]) for c in _feed(db)] == [(1, "r1"), (2, "r3")]
+
+
+def test_a_file_from_before_the_feed_gets_its_views_remade(wh: Warehouse, db: Path) -> None:
+    wh.write_page(page([batch([rec("r1")])]))
+    wh.execute("DROP VIEW unified.changes")  # as a file written by the previous version has it
+    with Warehouse(db) as again:
+        again.ensure_tables([REPORTS])
+    assert query('SELECT "cursor", record_id FROM unified.changes', path=db) == [(1, "r1")]
+    # sync_freshness is remade too (this column is new with it; a missing one fails the query)
+    assert query("SELECT overdue_records, last_webhook_at FROM unified.sync_freshness", path=db) == []
