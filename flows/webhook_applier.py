@@ -192,7 +192,8 @@ class WebhookApplier:
 
     def _write(self, writes: dict[tuple[str, str], list[tuple[dict[str, Any], list[RecordBatch]]]]) -> None:
         """Every connection's records in ONE transaction, one upsert per table per connection."""
-        objects = [ObjectWrite(integration, connection_id, _merged(items), run_id="webhook")
+        objects = [ObjectWrite(integration, connection_id, _merged(items), run_id="webhook",
+                               received_at=max(_received(row) for row, _ in items), events=len(items))
                    for (integration, connection_id), items in writes.items()]
         self._wh().write_objects(objects)
 

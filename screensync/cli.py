@@ -39,6 +39,9 @@ def _mount() -> None:
     from screensync.webhooks_cli import register as register_webhooks
 
     register_webhooks(app)
+    from screensync.changes_cli import register as register_changes
+
+    register_changes(app)
     app.command("demo")(demo_command)
     app.command("definition-schema")(definition_schema_command)
 

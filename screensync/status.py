@@ -49,6 +49,9 @@ class SyncStatus(BaseModel):
     last_error_at: datetime | None = None
     next_run_at: datetime | None = None
     next_run_source: str  # "prefect", "frequency", or why there is none
+    last_webhook_at: datetime | None = None  # of the connection: the latest webhook event received and applied
+    overdue_records: int = 0  # of the connection: open records past their due time (warehouse/freshness.py)
+    oldest_overdue_seconds: float | None = None  # how long past its due time the oldest of them is
 
 
 def read_sync_runs(warehouse: Path, timeout: float) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -66,6 +69,17 @@ def read_sync_runs(warehouse: Path, timeout: float) -> dict[tuple[str, str, str]
             return {}
         columns = [d[0] for d in cur.description]
         return {(r[0], r[1], r[2]): dict(zip(columns, r, strict=True)) for r in cur.fetchall()}
+
+
+def read_connection_freshness(warehouse: Path, timeout: float) -> dict[tuple[str, str], tuple[Any, int, Any]]:
+    """(integration, connection) -> (last webhook, overdue open records, oldest due time); see warehouse/freshness.py."""
+    from warehouse.freshness import connection_freshness
+    from warehouse.read import read_session
+
+    if not warehouse.exists():
+        return {}
+    with read_session(warehouse, timeout=timeout) as con:
+        return connection_freshness(con)
 
 
 def short_error(error: str | None) -> str | None:
@@ -108,6 +122,7 @@ def collect_status(
 
     now = now or datetime.now(UTC)
     runs = read_sync_runs(warehouse, timeout)
+    fresh = read_connection_freshness(warehouse, timeout)
     definitions = {name: integ.definition for name, integ in all_integrations().items()}
     statuses = {(c.integration, c.connection_id): c.status for c in connections}
     pairs = set(statuses) | {(i, c) for i, c, _ in runs}
@@ -137,6 +152,9 @@ def collect_status(
                 last_error_at=facts.get("last_error_at"),
                 next_run_source="",
             )
+            row.last_webhook_at, row.overdue_records, oldest = fresh.get((integ_name, connection_id), (None, 0, None))
+            if oldest is not None:
+                row.oldest_overdue_seconds = round((now - oldest).total_seconds(), 1)
             if row.last_success_at is not None:
                 row.lag_seconds = round((now - row.last_success_at).total_seconds(), 1)
             seconds = sync_frequency_seconds(sync) if sync else None
@@ -186,10 +204,12 @@ def status_table(rows: list[SyncStatus], now: datetime) -> Any:
 
     table = Table(
         title=f"sync status at {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-        caption="lag: time since the last success; last run: status +added ~updated -deleted"
+        caption="lag: time since the last success; last run: status +added ~updated -deleted; last webhook, "
+        "overdue (open records past their due time): per connection"
         + ("; * next run computed from the sync's frequency" if any(r.next_run_source == "frequency" for r in rows) else ""),
     )
-    for col in ("integration", "connection", "sync", "last success", "lag", "last run", "last error", "next run"):
+    for col in ("integration", "connection", "sync", "last success", "lag", "last run", "last error", "next run",
+                "last webhook", "overdue"):
         table.add_column(col, justify="right" if col == "lag" else "left")
     previous = None
     for r in rows:
@@ -207,6 +227,9 @@ def status_table(rows: list[SyncStatus], now: datetime) -> Any:
         table.add_row(
             r.integration if r.integration != previous else "", connection, r.sync, _clock(r.last_success_at, now),
             human_duration(r.lag_seconds), last_run, error, _next(r, now),
+            _clock(r.last_webhook_at, now) if r.integration != previous else "",
+            (f"{r.overdue_records}, oldest {human_duration(r.oldest_overdue_seconds)}" if r.overdue_records else "0")
+            if r.integration != previous else "",
         )
         previous = r.integration
     return table

@@ -16,6 +16,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from warehouse.changes import DELETED, record_changes
 from warehouse.columns import model_columns
 from warehouse.records import TableTarget
 from warehouse.tables import SUPERSEDED, ident, table_ref
@@ -99,6 +100,7 @@ def end_live_versions(
     reason: str,
     run_id: str,
     observed_at: datetime | None = None,
+    action: str = DELETED,
 ) -> None:
     """Soft-delete the live rows of the connection whose key is in relation `keys` (column named
     as the primary key): the live version moves to `_superseded`, and the row itself then stands
@@ -125,6 +127,7 @@ def end_live_versions(
         WHERE {live}""",
         {"conn": connection_id, "run": run_id, "reason": reason, "observed": observed_at},
     )
+    record_changes(con, target, connection_id=connection_id, keys=keys, action=action)  # `action` in the feed
 
 
 def delete_marked(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, run_id: str) -> int:
@@ -134,11 +137,28 @@ def delete_marked(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connec
     arrives later is refused there, and a deletion older than what is stored never applies."""
     assert target.deleted_field is not None
     main, pk, field = table_ref(target), ident(target.primary_key), ident(target.deleted_field)
-    keys = (f"(SELECT {pk} FROM {main} WHERE connection_id = $conn AND _deleted_at IS NULL "
-            f"AND _synced_at = current_timestamp AND {field} IS NOT NULL) AS marked")
-    (count,) = con.execute(f"SELECT count(*) FROM {keys}", {"conn": connection_id}).fetchone() or (0,)
-    if count:
-        end_live_versions(con, target, connection_id=connection_id, keys=keys,
-                          reason=f"deleted at the provider ({target.deleted_field} is set)", run_id=run_id)
-        log.info("%s/%s: %d record(s) the provider marked deleted", target.qualified, connection_id, count)
-    return int(count)
+    return end_selected(
+        con, target, connection_id=connection_id, run_id=run_id,
+        select=(f"SELECT {pk} FROM {main} WHERE connection_id = $conn AND _deleted_at IS NULL "
+                f"AND _synced_at = current_timestamp AND {field} IS NOT NULL"),
+        reason=f"deleted at the provider ({target.deleted_field} is set)",
+    )
+
+
+_SELECTED = "_screensync_selected_keys"
+
+
+def end_selected(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, run_id: str,
+                 select: str, reason: str, params: dict[str, object] | None = None) -> int:
+    """Soft-delete the live rows whose keys `select` returns (it may use $conn): the keys are taken
+    first, since the select may no longer match once they are deleted (the change feed reads them after)."""
+    keys = con.execute(select, {"conn": connection_id, **(params or {})}).fetch_arrow_table()
+    if not keys.num_rows:
+        return 0
+    con.register(_SELECTED, keys)
+    try:
+        end_live_versions(con, target, connection_id=connection_id, keys=_SELECTED, reason=reason, run_id=run_id)
+    finally:
+        con.unregister(_SELECTED)
+    log.info("%s/%s: %d record(s) soft-deleted: %s", target.qualified, connection_id, keys.num_rows, reason)
+    return int(keys.num_rows)

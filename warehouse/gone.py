@@ -14,6 +14,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from warehouse.changes import GONE
 from warehouse.deletes import end_live_versions
 from warehouse.records import TableTarget
 from warehouse.tables import ident
@@ -45,7 +46,7 @@ def mark_gone(
     con.register(_IDS, pa.table({target.primary_key: pa.array(sorted(set(ids)), type=pa.string())}))
     try:
         end_live_versions(con, target, connection_id=connection_id, keys=_IDS, reason=reason, run_id=run_id,
-                          observed_at=observed_at)
+                          observed_at=observed_at, action=GONE)
         scope = {"integ": integration, "conn": connection_id, "table": target.table}
         pk = ident(target.primary_key)
         con.execute(

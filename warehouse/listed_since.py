@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
-from warehouse.deletes import end_live_versions
+from warehouse.deletes import end_selected
 from warehouse.records import TableTarget
 from warehouse.sql import lit
 from warehouse.tables import ident, table_ref
@@ -53,10 +53,7 @@ def delete_unlisted_arrivals(
         f"(SELECT record_id FROM _screensync.rejected_records WHERE integration = {lit(integration)} "
         f"AND connection_id = $conn AND model = {lit(target.table)} AND record_id IS NOT NULL)"
     )
-    keys = (f"(SELECT {pk} FROM {main} WHERE connection_id = $conn AND _deleted_at IS NULL "
-            f"AND _first_seen_at = current_timestamp AND _observed_at < {listed_from} "
-            f"AND CAST({pk} AS VARCHAR) NOT IN {quarantined}) AS unlisted")
-    (count,) = con.execute(f"SELECT count(*) FROM {keys}", {"conn": connection_id}).fetchone() or (0,)
-    if count:
-        end_live_versions(con, target, connection_id=connection_id, keys=keys, reason=REASON, run_id=run_id)
-    return int(count)
+    select = (f"SELECT {pk} FROM {main} WHERE connection_id = $conn AND _deleted_at IS NULL "
+              f"AND _first_seen_at = current_timestamp AND _observed_at < {listed_from} "
+              f"AND CAST({pk} AS VARCHAR) NOT IN {quarantined}")
+    return end_selected(con, target, connection_id=connection_id, run_id=run_id, select=select, reason=REASON)

@@ -21,9 +21,10 @@ from types import TracebackType
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
-from warehouse import gone, listed_since, owed, references
+from warehouse import changes, due, freshness, gone, listed_since, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter
 from warehouse.columns import Column
@@ -44,7 +45,7 @@ from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedu
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
 from warehouse.upsert import upsert_stage
-from warehouse.views import ViewPartLike, create_views
+from warehouse.views import ViewPartLike, create_meta_views, create_views
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -89,6 +90,9 @@ def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
     con.execute(st.META_DDL)
     con.execute(owed.OWED_DDL)
     con.execute(gone.GONE_DDL)
+    con.execute(changes.CHANGES_DDL)
+    con.execute(freshness.ARRIVALS_DDL)
+    con.execute(due.DUE_DDL)
     if writer.file_id is not None:
         _PREPARED.add(writer.file_id)
 
@@ -228,9 +232,15 @@ class Warehouse:
             with self._transaction() as con:
                 for target in todo:
                     created, _added = ensure_model_tables(con, target)
+                    changes.note_primary_key(con, target)
                     created_any = created_any or created
+                # a file written before the change feed: its views (sync_freshness too) are from then
+                created_any = created_any or changes.feed_view_missing(con)
             if created_any and self._view_parts is not None:
                 self.create_views()
+            elif created_any:  # no integration parts given: leave their views, make screensync's own
+                with self._transaction() as con:
+                    create_meta_views(con)
         for target in todo:
             self._columns[target] = target_columns(target)
 
@@ -431,6 +441,9 @@ class Warehouse:
                                   connection_id=w.connection_id, sync=w.sync)
                 counts.rejected += len(rejects)
                 results.append(counts)
+                if w.received_at is not None:
+                    freshness.note_arrivals(con, integration=w.integration, connection_id=w.connection_id,
+                                            received_at=w.received_at, events=w.events)
         return results
 
     # -- sync state ----------------------------------------------------------------------------
@@ -503,6 +516,11 @@ class Warehouse:
             gone.mark_gone(con, target, integration=integration, connection_id=connection_id, ids=ids,
                            reason=reason, run_id=run_id, observed_at=observed_at)
 
+    def prune_changes(self, before: int) -> int:
+        """Drop change-feed rows with a cursor below `before` (warehouse/changes.py); returns how many."""
+        with self._transaction() as con:
+            return changes.prune(con, before=before)
+
     # -- reads the engine needs --------------------------------------------------------------
     def missing_references(self, source: TableTarget, field: str, target: TableTarget, *, integration: str,
                            connection_id: str, limit: int) -> list[str]:
@@ -512,6 +530,30 @@ class Warehouse:
         with self._session() as con:
             return references.missing_references(con, source, field, target, integration=integration,
                                                  connection_id=connection_id, limit=limit)
+
+    def due_record_ids(self, target: TableTarget, **kw: Any) -> list[str]:
+        """Open records due for a re-check, most overdue first (warehouse/due.py)."""
+        self._cols(target)
+        with self._session() as con:
+            return due.due_ids(con, target, **kw)
+
+    def note_checked(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str]) -> None:
+        with self._transaction() as con:
+            due.note_checked(con, target, integration=integration, connection_id=connection_id, ids=ids)
+
+    def stored_raws(self, target: TableTarget, connection_id: str, ids: list[str]) -> dict[str, Any]:
+        """id -> the stored record (`_raw`, parsed) of these live ids: what a partial answer is laid over."""
+        if not ids:
+            return {}
+        pk = ident(target.primary_key)
+        self._cols(target)
+        with self._session() as con:
+            rows = con.execute(
+                f"""SELECT CAST({pk} AS VARCHAR), _raw FROM {table_ref(target)}
+                WHERE connection_id = $conn AND _deleted_at IS NULL AND CAST({pk} AS VARCHAR) IN (SELECT unnest($ids))""",
+                {"conn": connection_id, "ids": ids},
+            ).fetchall()
+        return {rid: orjson.loads(raw) for rid, raw in rows}
 
     def open_record_ids(
         self, target: TableTarget, connection_id: str, state_field: str, terminal_states: Iterable[Any]

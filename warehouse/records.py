@@ -86,6 +86,8 @@ class ObjectWrite:
     rejects: list[RejectedRecord] = field(default_factory=list)
     run_id: str = "webhook"  # for the rejects; rows carry their own `run_ids` when given
     sync: str = "webhook"
+    received_at: datetime | None = None  # webhooks: when the latest of its events arrived (warehouse/freshness.py)
+    events: int = 0  # how many events it carries
 
 
 @dataclass

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
+from warehouse.changes import record_changes
 from warehouse.columns import Column
 from warehouse.records import TableTarget, WriteCounts
 from warehouse.sql import lit
@@ -48,12 +49,14 @@ def upsert_stage(
     run_id: str,
     seen_attempt: str | None = None,
     expect_existing: bool = False,
+    feed: bool = True,
 ) -> WriteCounts:
     """Upsert `stage` (typed columns + `_raw` + `_hash` + `_observed_at`, optionally `_run_id`: see
     staging.build_stage; keys already unique) for one connection.
 
     `expect_existing` (the previous batch of this table found existing rows) skips the key-only
     probe and diffs at once: one query instead of two when re-syncing known records.
+    `feed`: give each added or updated row a change-feed cursor (warehouse/changes.py) in this transaction.
     """
     if stage.num_rows == 0:
         return WriteCounts()
@@ -141,6 +144,8 @@ def upsert_stage(
             )
         if statements:
             con.execute(";\n".join(statements))
+        if feed and (added or updated):  # the change feed's cursors, in this same transaction
+            record_changes(con, target, connection_id=connection_id, keys=STAGE, action=None)
     finally:
         con.unregister(STAGE)
     return WriteCounts(added=added, updated=updated, unchanged=stage.num_rows - added - updated - late, late=late)

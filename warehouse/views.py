@@ -22,6 +22,8 @@ from typing import Protocol
 import duckdb
 import yaml
 
+from warehouse.changes import create_changes_view
+from warehouse.freshness import SYNC_FRESHNESS
 from warehouse.tables import ident
 
 log = logging.getLogger("screensync.warehouse")
@@ -107,19 +109,6 @@ def _cast_to(contract: tuple[tuple[str, str], ...], sql: str) -> str:
     return f"SELECT {cols} FROM ({sql})"
 
 
-SYNC_FRESHNESS = """
-CREATE OR REPLACE VIEW unified.sync_freshness AS
-SELECT integration, connection_id, model,
-       max(finished_at) FILTER (WHERE status IN ('success', 'partial')) AS last_success_at,
-       arg_max(run_id, finished_at) FILTER (WHERE status IN ('success', 'partial')) AS last_success_run_id,
-       round(epoch(current_timestamp - max(finished_at) FILTER (WHERE status IN ('success', 'partial'))) / 3600.0, 2)
-           AS age_hours,
-       arg_max(status, started_at) AS last_status,
-       max(started_at) AS last_run_started_at,
-       arg_max(error, started_at) AS last_error
-FROM _screensync.sync_runs
-GROUP BY integration, connection_id, model
-"""
 
 
 def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -165,5 +154,19 @@ def create_views(con: duckdb.DuckDBPyConnection, parts: Iterable[ViewPartLike] |
         except duckdb.Error as exc:
             raise ValueError(f"view unified.{view} could not be created from its parts: {exc}") from exc
         used[view] = len(sqls)
-    con.execute(SYNC_FRESHNESS)
+    create_meta_views(con)
     return used
+
+
+def create_meta_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The views of screensync's own tables (`sync_freshness`, `changes`), which need no integration's
+    parts; `open_records`, which `sync_freshness` reads, is the empty shape until parts are given."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    (found,) = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
+        f"AND schema_name = '{SCHEMA}' AND view_name = 'open_records'"
+    ).fetchone() or (0,)
+    if not found:
+        con.execute(f"CREATE VIEW {SCHEMA}.open_records AS {_empty_select(view_contracts()['open_records'])}")
+    con.execute(SYNC_FRESHNESS)
+    create_changes_view(con)

@@ -242,6 +242,17 @@ class ReferenceConfig(_Strict):
     max_per_run: int = Field(200, gt=0)  # the rest wait for the next run (a first run can name thousands)
 
 
+class DueConfig(_Strict):
+    """Re-poll only the open records that are due, most overdue first (integrations/engine/due.py)."""
+
+    after: str | None = None  # a column with the provider's own estimate: not asked before it (+ after_plus)
+    after_plus: str = "0s"
+    intervals: list[str] = ["1h", "2h", "4h", "8h", "24h"]  # after a change or a check; the last repeats
+    webhook_stretch: float = Field(4.0, ge=1)  # intervals x this while the connection's webhooks flow
+    webhooks_quiet_after: str = "1h"  # no webhook for this long: treated as having none
+    budget_share: float = Field(0.2, gt=0, le=1)  # of the rate budget over the sync's interval, at most
+
+
 class RepollConfig(_Strict):
     """Re-fetch stored records one by one until they reach a terminal state."""
 
@@ -249,6 +260,8 @@ class RepollConfig(_Strict):
     state_field: str
     terminal_states: list[str]
     endpoint: str  # with {id}
+    merge: bool = False  # the endpoint answers part of the record (a status): laid over the stored one
+    due: DueConfig | None = None  # None: every open record, every run
 
 
 class SyncConfig(_Strict):

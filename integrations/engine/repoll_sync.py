@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from integrations.engine.due import due_arguments
 from integrations.engine.errors import ProviderError
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import date_header_time, provider_time, stamp
+from integrations.engine.partial_records import merge_partial
 from integrations.engine.sync_run import SyncRun
 from warehouse.loader import TableTarget
 
@@ -20,13 +22,20 @@ def run_repoll(run: SyncRun, client: ProviderClient, attempt_id: str) -> None:
     assert rp is not None
     table = TableTarget(run.integ.definition.schema_name, rp.table, run.targets.main.model,
                         run.sync.primary_key)
-    ids = run.wh.open_record_ids(table, run.connection.connection_id, rp.state_field, rp.terminal_states)
+    if rp.due is None:
+        ids = run.wh.open_record_ids(table, run.connection.connection_id, rp.state_field, rp.terminal_states)
+    else:  # only what is due, most overdue first, within the declared share of the rate budget
+        ids = run.wh.due_record_ids(
+            table, integration=run.integ.name, connection_id=run.connection.connection_id,
+            state_field=rp.state_field, terminal=rp.terminal_states,
+            **due_arguments(rp.due, run.sync, run.integ.definition.rate_limit))  # type: ignore[arg-type]
+    stored = run.wh.stored_raws(table, run.connection.connection_id, ids) if rp.merge else None
     batch: list[Any] = []
     fetched_at: dict[str, datetime] = {}
     for i, rid in enumerate(ids, 1):
         try:
             body, response = client.get_json(rp.endpoint.format(id=rid))
-            batch.append(body)
+            batch.append(body if stored is None else merge_partial(stored.get(rid), body))
             fetched_at[rid] = run.observed(provider_time(response)) or datetime.now(UTC)
         except ProviderError as exc:  # a 404 is about this record, not the run
             reason = gone_reason(exc, rp.endpoint)
@@ -43,3 +52,5 @@ def run_repoll(run: SyncRun, client: ProviderClient, attempt_id: str) -> None:
             batch = []
             if run.progress:
                 run.progress(run.records, len(ids))
+    if rp.due is not None:  # every id asked for, gone ones too (they are no longer open)
+        run.wh.note_checked(table, integration=run.integ.name, connection_id=run.connection.connection_id, ids=ids)

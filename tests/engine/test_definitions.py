@@ -22,7 +22,8 @@ def test_builtin_integrations_load_and_resolve_every_model() -> None:
     assert checkr.sync("reports").repoll is not None
     assert checkr.sync("packages").track_deletes and checkr.sync("invitations").track_deletes
     cc = get_integration("clearchecks").definition
-    assert {s.name for s in cc.syncs} == {"account", "reports", "packages", "invoices"}
+    assert {s.name for s in cc.syncs} == {"account", "reports", "report_status", "packages", "invoices"}
+    assert cc.sync("report_status").repoll is not None and cc.sync("report_status").repoll.merge
     assert cc.auth.type == "query" and cc.pagination.type == "page_number"
 
 

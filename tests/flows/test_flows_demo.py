@@ -188,9 +188,9 @@ def test_the_prefect_database_holds_the_deployments_and_completed_deployment_run
     # the runs explain themselves: engine log lines and one event per finished (connection, sync)
     run_ids = tuple(r for _, _, r in runs)
     engine_lines = demo.sql(f"SELECT count(*) FROM log WHERE name = 'screensync.sync' AND flow_run_id IN {run_ids}")
-    assert engine_lines[0][0] >= 2 * 16
+    assert engine_lines[0][0] >= 2 * 17
     events = dict(demo.sql("SELECT event, count(*) FROM events WHERE event LIKE 'screensync.sync.%' GROUP BY 1"))
-    assert events == {"screensync.sync.completed": 2 * 16}
+    assert events == {"screensync.sync.completed": 2 * 17}  # 6 Checkr + 6 partner staging + 5 ClearChecks syncs (report_status)
     # and the schedules are live: Prefect's scheduler created upcoming runs for every sync deployment
     scheduled = {n for (n,) in demo.sql(
         "SELECT DISTINCT d.name FROM flow_run r JOIN deployment d ON d.id = r.deployment_id "

@@ -263,7 +263,7 @@ def test_status_shows_last_runs_and_prefects_next_scheduled_runs(
         return rows if good and all(r["next_run_source"] == "prefect" for r in good) else []
 
     rows = {(r["connection_id"], r["sync"]): r for r in _eventually(scheduled, "Prefect's scheduled runs")}
-    assert set(rows) == {(c, s) for c in (GOOD, BAD) for s in ("account", "reports", "packages", "invoices")}
+    assert set(rows) == {(c, s) for c in (GOOD, BAD) for s in ("account", "reports", "report_status", "packages", "invoices")}
 
     account = rows[(GOOD, "account")]
     assert account["last_run_status"] == "success" and account["added"] == 1

@@ -50,7 +50,7 @@ def test_a_new_connection_shows_every_sync_as_never_run_and_due_now(
     assert code == 0, output
     rows = json.loads(output)
     assert [(r["connection_id"], r["sync"]) for r in rows] == [
-        ("new-1", s) for s in ("account", "reports", "packages", "invoices")
+        ("new-1", s) for s in ("account", "reports", "report_status", "packages", "invoices")
     ]
     for r in rows:
         assert r["last_run_status"] is None and r["last_success_at"] is None and r["lag_seconds"] is None

@@ -60,7 +60,8 @@ def test_563_concurrent_signed_deliveries_all_land(site: Site) -> None:
     assert set(site.statuses().values()) == {"processed"}
     assert site.rows("SELECT count(*) FROM checkr.reports WHERE connection_id = 'cust-1'") == [(563,)]
     # applied in batches, not one file open and checkpoint per event (which grew the file ~0.5 MB each)
-    assert site.warehouse.stat().st_size < 20 * 1024 * 1024
+    # (measured 12-20 MB batched; the change feed's own small row groups per write add 2-8 MB until a vacuum)
+    assert site.warehouse.stat().st_size < 32 * 1024 * 1024
 
 
 HOLDER = """

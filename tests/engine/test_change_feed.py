@@ -1,0 +1,162 @@
+"""The change feed end to end: real sandbox syncs and signed webhook deliveries on loopback HTTP,
+a real DuckDB file, and a consumer that resumes from its stored cursor (issue 16 item 3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from tests.engine.conftest import Env
+from tests.support.webhooks import ROOT
+from warehouse.changes import history_views, read_changes
+from warehouse.connection import WarehouseError
+from warehouse.read import read_session
+
+
+def _versions(env: Env) -> set[tuple[str, str, str, Any]]:
+    """Every version the warehouse took, from each table's history (a late arrival was never current)."""
+    out: set[tuple[str, str, str, Any]] = set()
+    with read_session(env.db) as con:
+        for schema, table in history_views(con):
+            rows = con.execute(f"SELECT connection_id, CAST(id AS VARCHAR), _valid_from FROM {schema}.{table}_history "
+                               "WHERE _change <> 'late'").fetchall()
+            out |= {(table, conn, rid, at) for conn, rid, at in rows}
+    return out
+
+
+def _feed(env: Env, since: int = 0) -> list[dict[str, Any]]:
+    with read_session(env.db) as con:
+        return read_changes(con, since=since)
+
+
+def _webhooks(env: Env, sandbox: Any, web: str) -> None:
+    httpx.put(f"{sandbox.info['control_url']}/webhooks",
+              json={"url": f"{web}/webhooks/checkr", "provider": "checkr"}).raise_for_status()
+
+
+def _settled(env: Env) -> bool:
+    return not env.store.events(status="pending", integration="checkr")
+
+
+def test_every_change_source_is_in_the_feed_once(env: Env, fresh_sandbox: Any) -> None:
+    from common.asgi_thread import serve_in_thread
+    from connections.web.app import create_app
+    from flows.webhook_applier import WebhookApplier
+
+    sandbox = fresh_sandbox(scale=20, open_reports={"checkr": 6})
+    account = env.connect(sandbox, "checkr", "c1")
+    assert all(r.ok for r in env.sync_all("checkr", "c1"))  # list sync: added
+    open_ids = [r[0] for r in env.rows("SELECT id FROM checkr.reports WHERE status NOT IN ('complete', 'canceled') "
+                                       "ORDER BY id")]
+    assert len(open_ids) >= 3
+    victim = next(p["id"] for p in sandbox.export("checkr", account)[account]["packages"])
+    sandbox.remove("checkr", "package", victim)
+    sandbox.remove("checkr", "report", open_ids[0])
+    with serve_in_thread(create_app(env.store, applier=WebhookApplier(env.store, env.db))) as web:
+        _webhooks(env, sandbox, web)
+        sandbox.advance(days=1)  # some reports move: delivered as signed webhooks
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (env.store.events(integration="checkr") and _settled(env)):
+            time.sleep(0.2)
+    assert env.sync("checkr", "c1", "packages").deleted == 1  # full-sync delete
+    sandbox.advance(days=5)  # the rest complete, without webhooks now (the app is gone)
+    repoll = env.sync("checkr", "c1", "reports")  # re-poll: updates, and a 404 marks one gone
+    assert repoll.gone == 1 and repoll.updated >= 1
+
+    feed = _feed(env)
+    assert [c["cursor"] for c in feed] == list(range(1, len(feed) + 1))
+    kinds = {(c["table"], c["action"], "webhook" if c["run_id"].startswith("webhook:") else "run") for c in feed}
+    assert {("candidates", "added", "run"), ("reports", "added", "run"), ("packages", "added", "run"),
+            ("packages", "deleted", "run"), ("reports", "gone", "run"), ("reports", "updated", "run"),
+            ("reports", "updated", "webhook")} <= kinds, kinds
+    assert next(c for c in feed if c["action"] == "gone")["record_id"] == open_ids[0]
+    assert next(c for c in feed if c["action"] == "deleted")["record_id"] == victim
+    # one cursor per version the warehouse took, each carrying that version's record
+    assert {(c["table"], c["connection_id"], c["record_id"], c["changed_at"]) for c in feed} == _versions(env)
+    assert len(feed) == len(_versions(env)) and all(c["record"] for c in feed)
+
+
+def _cli(env: Env, *args: str) -> list[dict[str, Any]]:
+    import os
+
+    out = subprocess.run([sys.executable, "-m", "screensync", "changes", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_a_consumer_reading_during_syncs_and_webhooks_sees_each_change_once_and_resumes(
+    env: Env, fresh_sandbox: Any, tmp_path: Path
+) -> None:
+    from common.asgi_thread import serve_in_thread
+    from connections.web.app import create_app
+    from flows.webhook_applier import WebhookApplier
+
+    sandbox = fresh_sandbox(scale=60, open_reports={"checkr": 20})
+    env.connect(sandbox, "checkr", "c1")
+    seen: list[int] = []
+    stored = tmp_path / "consumer.cursor"  # what a consumer keeps between restarts
+    stop = threading.Event()
+
+    def consume() -> None:
+        while True:
+            last = int(stored.read_text()) if stored.exists() else 0  # a fresh consumer each round: a restart
+            try:
+                batch = [c["cursor"] for c in _feed(env, since=last)[:25]]
+            except (WarehouseError, duckdb.CatalogException):  # no file yet, or held past the timeout
+                batch = []
+            seen.extend(batch)
+            if batch:
+                stored.write_text(str(batch[-1]))
+            elif stop.is_set():
+                return
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=consume)
+    with serve_in_thread(create_app(env.store, applier=WebhookApplier(env.store, env.db))) as web:
+        reader.start()
+        try:
+            assert all(r.ok for r in env.sync_all("checkr", "c1"))
+            _webhooks(env, sandbox, web)
+            for _ in range(3):
+                sandbox.advance(hours=12)  # webhooks land while the re-poll writes too
+                assert env.sync("checkr", "c1", "reports").ok
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _settled(env):
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            reader.join(timeout=60)
+    feed = _feed(env)
+    assert any(c["run_id"].startswith("webhook:") for c in feed), "no webhook landed during the run"
+    assert seen == list(range(1, len(feed) + 1))  # no gap, no repeat, in order
+    # the CLI resumes the same way: two invocations split at a stored cursor give the whole feed once
+    head = _cli(env, "--limit", "7")
+    rest = _cli(env, "--since", str(head[-1]["cursor"]))
+    assert [c["cursor"] for c in head + rest] == seen
+    assert {c["record_id"] for c in head + rest} == {c["record_id"] for c in feed}
+    reports = _cli(env, "--table", "reports", "--connection", "c1", "--integration", "checkr", "--limit", "3")
+    assert len(reports) == 3 and {c["table"] for c in reports} == {"reports"} and reports[0]["record"]["id"]
+
+
+@pytest.mark.parametrize("before", [5])
+def test_prune_from_the_cli_keeps_later_changes(env: Env, fresh_sandbox: Any, before: int) -> None:
+    import os
+
+    sandbox = fresh_sandbox(scale=20)
+    env.connect(sandbox, "checkr", "c1")
+    assert env.sync("checkr", "c1", "packages").ok
+    total = len(_feed(env))
+    out = subprocess.run([sys.executable, "-m", "screensync", "changes", "prune", "--before", str(before)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=True,
+                         env={**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)})
+    assert f"pruned {before - 1} change(s)" in out.stdout
+    assert [c["cursor"] for c in _cli(env)] == list(range(before, total + 1))

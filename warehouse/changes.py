@@ -1,0 +1,172 @@
+"""The change feed: every change the warehouse takes gets a cursor, in the transaction that makes it.
+
+A record added, updated (or brought back), deleted by a full sync or gone at the provider (404),
+whether from a sync page, a re-poll, a refetch, a referenced record or a webhook, adds one row to
+`_screensync.changes` in the same transaction as the change itself: the cursor exists exactly when
+the change does. Each write numbers its changes on from the feed's last cursor, in that transaction,
+so cursors are gap-free, strictly increasing in commit order and never reused (a prune keeps the
+newest row). That is safe because the embedded warehouse lets one write transaction in at a time
+(warehouse/access.py); a backend with concurrent writers (DuckLake, issue 15) needs the same
+guarantee from its own commit order (docs/analysts.md, "Change feed").
+
+The feed row is slim (which record, what happened, when; each small write adds a row group to it,
+so every column costs file space between vacuums): the run, the provider time and the content of the
+change are the version in `<table>_history` that starts at the change (`_valid_from = changed_at`, both the write
+transaction's `current_timestamp`), so payloads are not stored twice. `unified.changes` and
+`changes_sql()` join the two; nothing expires unless `prune()` is run, and even then only the feed
+rows go (history keeps every version).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from warehouse.records import TableTarget
+from warehouse.sql import lit
+from warehouse.tables import HISTORY, ident, table_ref
+
+CHANGES_DDL = """
+CREATE TABLE IF NOT EXISTS _screensync.changes (
+    "cursor" BIGINT, integration VARCHAR, "table" VARCHAR, connection_id VARCHAR, record_id VARCHAR,
+    action VARCHAR, changed_at TIMESTAMPTZ
+);
+"""
+
+ADDED, UPDATED, DELETED, GONE = "added", "updated", "deleted", "gone"
+ACTIONS = (ADDED, UPDATED, DELETED, GONE)
+
+# the last cursor given: the newest feed row is never pruned (`prune`), so this never goes back
+LAST = 'SELECT coalesce(max("cursor"), 0) FROM _screensync.changes'
+
+
+def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, keys: str,
+                   action: str | None) -> int:
+    """Give a cursor to each row of the connection in `target` that this transaction just changed and
+    whose key is in relation `keys` (a column named as the primary key). `action` None: `added` for a
+    row first seen now, else `updated`; `deleted`/`gone` for soft deletes. Caller owns the transaction."""
+    pk = ident(target.primary_key)
+    what = (lit(action) if action is not None
+            else f"CASE WHEN t._first_seen_at = current_timestamp THEN {lit(ADDED)} ELSE {lit(UPDATED)} END")
+    changed = "t._deleted_at = current_timestamp" if action in (DELETED, GONE) else (
+        "t._last_modified_at = current_timestamp AND t._deleted_at IS NULL")
+    row = con.execute(
+        f"""INSERT INTO _screensync.changes
+        SELECT ({LAST}) + row_number() OVER (ORDER BY CAST(t.{pk} AS VARCHAR)), $integ, $table, $conn,
+               CAST(t.{pk} AS VARCHAR), {what}, current_timestamp
+        FROM {table_ref(target)} t
+        WHERE t.connection_id = $conn AND {changed}
+          AND CAST(t.{pk} AS VARCHAR) IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})""",
+        {"integ": target.schema, "table": target.table, "conn": connection_id},
+    ).fetchone()
+    count = row[0] if row else 0
+    return int(count)
+
+
+def history_views(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of every model table with a `_history` view in this file."""
+    rows = con.execute(
+        "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
+        "AND view_name LIKE '%\\_history' ESCAPE '\\' ORDER BY ALL"
+    ).fetchall()
+    return [(schema, view[: -len(HISTORY)]) for schema, view in rows]
+
+
+_COLUMNS = ("cursor", "integration", "table", "connection_id", "record_id", "action", "changed_at")
+
+
+def changes_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """A SELECT of the feed with each change's record version: the body of `unified.changes`."""
+    feed = ", ".join(f"c.{ident(c)}" for c in _COLUMNS)
+    parts = []
+    for schema, table in history_views(con):
+        hist = f"{ident(schema)}.{ident(table + HISTORY)}"
+        pk = ident(_pk(con, schema, table))
+        # one version per change: the one that started at it (a late arrival never did: it was never current)
+        parts.append(
+            f"""SELECT {feed}, h._run_id AS run_id, h._observed_at AS observed_at, h._hash AS version_hash, h._raw AS record
+            FROM _screensync.changes c LEFT JOIN (
+                SELECT * FROM {hist} WHERE _change <> 'late'
+                QUALIFY row_number() OVER (PARTITION BY connection_id, {pk}, _valid_from
+                                           ORDER BY _valid_to DESC NULLS FIRST) = 1
+            ) h ON h.connection_id = c.connection_id
+               AND CAST(h.{pk} AS VARCHAR) = c.record_id AND h._valid_from = c.changed_at
+            WHERE c.integration = {lit(schema)} AND c."table" = {lit(table)}"""
+        )
+    if not parts:
+        return (f"SELECT {feed}, NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS observed_at, NULL::VARCHAR AS version_hash, "
+                "NULL::JSON AS record FROM _screensync.changes c WHERE false")
+    return "\nUNION ALL\n".join(parts)
+
+
+def _pk(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
+    """The model table's primary key, as `note_primary_key` left it on the table (`id` before it did)."""
+    row = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
+        "AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    comment = row[0] if row else None
+    return comment[len(_PK):] if comment and comment.startswith(_PK) else "id"
+
+
+_PK = "primary key: "
+
+
+def note_primary_key(con: duckdb.DuckDBPyConnection, target: TableTarget) -> None:
+    """Remember the table's primary key where a reader can find it (the feed joins on it)."""
+    con.execute(f"COMMENT ON TABLE {table_ref(target)} IS {lit(_PK + target.primary_key)}")
+
+
+def feed_view_missing(con: duckdb.DuckDBPyConnection) -> bool:
+    """No `unified.changes` yet: the `unified` views were made by an earlier version and need remaking."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'unified' "
+        "AND view_name = 'changes'"
+    ).fetchone()
+    return not row or not row[0]
+
+
+def create_changes_view(con: duckdb.DuckDBPyConnection) -> None:
+    """`unified.changes` (recreated with the other views, so it covers every model table)."""
+    has_feed = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = '_screensync' AND table_name = 'changes'"
+    ).fetchone()
+    if not has_feed or not has_feed[0]:  # a file no writer of this version has prepared
+        return
+    con.execute(f"CREATE OR REPLACE VIEW unified.changes AS {changes_sql(con)}")
+
+
+def read_changes(con: duckdb.DuckDBPyConnection, *, since: int, limit: int | None = None,
+                 integration: str | None = None, table: str | None = None,
+                 connection_id: str | None = None) -> list[dict[str, Any]]:
+    """Changes after cursor `since`, in cursor order, each with its record (a dict)."""
+    where = ['"cursor" > $since']
+    params: dict[str, Any] = {"since": since}
+    for column, value in (("integration", integration), ("table", table), ("connection_id", connection_id)):
+        if value is not None:
+            where.append(f"{ident(column)} = ${column}")
+            params[column] = value
+    sql = f"SELECT * FROM ({changes_sql(con)}) WHERE {' AND '.join(where)} ORDER BY \"cursor\""
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def last_cursor(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(LAST).fetchone()
+    return int(row[0]) if row else 0
+
+
+def prune(con: duckdb.DuckDBPyConnection, *, before: int) -> int:
+    """Drop feed rows with a cursor below `before` (history keeps the versions); returns how many. The
+    newest row always stays: the next cursor is counted from it, so a cursor is never given twice."""
+    bound = f'least($b, ({LAST}))'
+    (count,) = con.execute(f'SELECT count(*) FROM _screensync.changes WHERE "cursor" < {bound}',
+                           {"b": before}).fetchone() or (0,)
+    con.execute(f'DELETE FROM _screensync.changes WHERE "cursor" < {bound}', {"b": before})
+    return int(count)
