@@ -6,7 +6,7 @@ import duckdb
 
 from integrations.engine.batches import targets_for
 from integrations.engine.registry import Integration, all_integrations
-from warehouse.tables import ensure_model_tables
+from warehouse.tables import ident, main_columns_sql, table_ref
 from warehouse.views import ViewPart, usable_parts
 
 
@@ -34,9 +34,12 @@ def check_view_parts(integ: Integration) -> None:
         return
     con = duckdb.connect(":memory:")
     try:
-        for sync in integ.definition.syncs:
-            for target in targets_for(integ, sync).all():
-                ensure_model_tables(con, target)
+        needed = {t for p in parts for t in p.requires}
+        targets = {t.qualified: t for sync in integ.definition.syncs for t in targets_for(integ, sync).all()
+                   if t.qualified in needed}  # a table may be landed by two syncs (embedded children)
+        ddl = [f"CREATE TABLE {table_ref(t)} ({main_columns_sql(t)})" for t in targets.values()]
+        schemas = sorted({t.split(".")[0] for t in needed})
+        con.execute(";".join([*(f"CREATE SCHEMA IF NOT EXISTS {ident(s)}" for s in schemas), *ddl]))
         usable_parts(con, parts)  # a part whose tables no sync lands is never used (an `extends` child's)
     finally:
         con.close()
