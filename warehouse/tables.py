@@ -155,6 +155,12 @@ def history_view_sql(target: TableTarget, columns: list[str]) -> str:
     FROM {table_ref(target)}"""
 
 
+def main_columns_sql(target: TableTarget) -> str:
+    """The column list of a main table, as `ensure_model_tables` creates it (for throwaway copies)."""
+    columns = [META_COLUMNS[0], *((c.name, c.duckdb_type) for c in target_columns(target)), *META_COLUMNS[1:]]
+    return ", ".join(f"{ident(n)} {t}" for n, t in columns)
+
+
 def ensure_model_tables(con: duckdb.DuckDBPyConnection, target: TableTarget) -> tuple[bool, list[str]]:
     """Create/evolve `<table>`, `<table>_superseded` and the `<table>_history` view; returns
     (created, added columns).

@@ -24,7 +24,8 @@ import yaml
 
 from warehouse.changes import create_changes_view
 from warehouse.freshness import SYNC_FRESHNESS
-from warehouse.tables import ident
+from warehouse.records import TableTarget
+from warehouse.tables import ident, main_columns_sql, table_ref
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -136,6 +137,20 @@ def usable_parts(con: duckdb.DuckDBPyConnection, parts: Iterable[ViewPartLike]) 
             check_part(con, p, contracts[p.view])
             usable.append(p)
     return usable
+
+
+def check_parts_over_empty_tables(parts: list[ViewPartLike], targets: list[TableTarget]) -> None:
+    """Check parts against their contracts over empty copies of `targets` in a throwaway in-memory
+    database (a definition's parts, at load). A part whose tables are not among them is not used."""
+    con = duckdb.connect(":memory:")
+    try:
+        schemas = sorted({t.schema for t in targets})
+        ddl = [f"CREATE TABLE {table_ref(t)} ({main_columns_sql(t)})" for t in targets]
+        if ddl:
+            con.execute(";".join([*(f"CREATE SCHEMA IF NOT EXISTS {ident(s)}" for s in schemas), *ddl]))
+        usable_parts(con, parts)
+    finally:
+        con.close()
 
 
 def create_views(con: duckdb.DuckDBPyConnection, parts: Iterable[ViewPartLike] | None = None) -> dict[str, int]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import duckdb
-
 from integrations.engine.batches import targets_for
 from integrations.engine.registry import Integration, all_integrations
-from warehouse.tables import ensure_model_tables
-from warehouse.views import ViewPart, usable_parts
+from warehouse.views import ViewPart, check_parts_over_empty_tables
 
 
 def parts_of(integ: Integration) -> list[ViewPart]:
@@ -32,11 +29,7 @@ def check_view_parts(integ: Integration) -> None:
     parts = parts_of(integ)
     if not parts:
         return
-    con = duckdb.connect(":memory:")
-    try:
-        for sync in integ.definition.syncs:
-            for target in targets_for(integ, sync).all():
-                ensure_model_tables(con, target)
-        usable_parts(con, parts)  # a part whose tables no sync lands is never used (an `extends` child's)
-    finally:
-        con.close()
+    needed = {t for p in parts for t in p.requires}
+    targets = {t.qualified: t for sync in integ.definition.syncs for t in targets_for(integ, sync).all()
+               if t.qualified in needed}  # a table may be landed by two syncs (embedded children)
+    check_parts_over_empty_tables(parts, list(targets.values()))

@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # deploys and runs a 
 
 TOKEN, ACCOUNT = "orb-token-1", "orb-acct-1"
 ACTION_DEPLOYMENT = "orbit-screens-start-screen"
+POOL = "fifth-provider"
 
 DEFINITION = """
 # the whole provider: nothing outside this folder names it
@@ -221,18 +222,22 @@ def test_a_fifth_provider_from_a_folder_outside_the_repository(
         # 3. its action's deployment is generated, typed, and runs as a real Prefect flow run by a worker
         spec = next(d for d in build_prefect_yaml()["deployments"] if d["name"] == ACTION_DEPLOYMENT)
         assert spec["entrypoint"] == "flows/action_flows.py:orbit_screens_start_screen"
-        prefect_file = tmp_path / "prefect.yaml"
-        prefect_file.write_text(render_prefect_yaml())
+        prefect_file = tmp_path / "prefect.yaml"  # its own pool: the session's server is shared with other tests
+        rendered = render_prefect_yaml()
+        assert ACTION_DEPLOYMENT in rendered
+        prefect_file.write_text(rendered.replace("    name: screensync\n    work_queue_name",
+                                                 f"    name: {POOL}\n    work_queue_name"))
         env = {**prefect_server.env, "SCREENSYNC_SECRET_KEY": key, "SCREENSYNC_CONNECTIONS": str(store_path),
                "SCREENSYNC_WAREHOUSE": str(warehouse), "SCREENSYNC_INTEGRATIONS_PATH": str(orbit_folder.parent),
                "PWD": str(REPO)}
-        assert yaml.safe_load(prefect_file.read_text())["deployments"]
-        _prefect(["work-pool", "create", "--type", "process", "screensync", "--overwrite"], env)
+        deployed = {d["name"]: d for d in yaml.safe_load(prefect_file.read_text())["deployments"]}
+        assert deployed[ACTION_DEPLOYMENT]["work_pool"]["name"] == POOL
+        _prefect(["work-pool", "create", "--type", "process", POOL], env)
         _prefect(["deploy", "--prefect-file", str(prefect_file), "--name", ACTION_DEPLOYMENT], env)
         full_name = f"{ACTION_DEPLOYMENT}/{ACTION_DEPLOYMENT}"
         request = json.dumps({"subject": "ann", "package": "basic"})
         _prefect(["deployment", "run", full_name, "-p", "connection_id=orb-1", "-p", f"request={request}"], env)
-        _prefect(["worker", "start", "--pool", "screensync", "--run-once"], env, timeout=240)
+        _prefect(["worker", "start", "--pool", POOL, "--run-once"], env, timeout=240)
 
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
