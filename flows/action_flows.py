@@ -29,12 +29,15 @@ FLOWS_FILE = "flows/action_flows.py"
 
 def run_action_flow(integration: str, connection_id: str, action: str, request: BaseModel) -> Any:
     """The body of every action flow: run it, then record the artifact and the action log row."""
+    from connections import revoke
     from connections.store import open_store
 
     logger = get_run_logger()
     logger.info("connection=%s action=%s: starting", connection_id, action)
+    store = open_store()
     try:
-        output, record = run_action(integration, connection_id, action, request, store=open_store())
+        output, record = run_action(integration, connection_id, action, request, store=store,
+                                    revoke=lambda: revoke(integration, connection_id, store=store))
     except ActionFailed as exc:
         publish_action_artifact(exc.record)
         append_action_log(exc.record)

@@ -66,7 +66,7 @@ def violations(root: Path = ROOT) -> list[str]:
 # Known and owned elsewhere (issue 14's provider-folder half): Checkr's deauthorize action calls
 # connections.revoke; it goes once actions get what they need passed in. Listed so a NEW violation
 # still fails, and so does this one's fix until the entry is removed.
-PENDING = ["integrations/checkr/actions.py:152: integrations.<provider> imports connections (connections)"]
+PENDING: list[str] = []
 
 
 def test_no_module_imports_from_a_layer_above_it() -> None:

@@ -148,10 +148,11 @@ def report_status(ctx: ActionContext) -> ReportStatus:
 
 
 def deauthorize(ctx: ActionContext) -> DeauthorizeResult:
-    """Revoke the partner token at Checkr and mark the connection revoked (the connections package does both)."""
-    from connections import revoke
-
-    connection = revoke(ctx.integration.name, ctx.connection_id, store=ctx.store)
+    """Revoke the partner token at Checkr and mark the connection revoked (the connections package does
+    both, lent by the caller as `ctx.revoke`)."""
+    if ctx.revoke is None:
+        raise RuntimeError("deauthorize needs the caller to lend it the connections package's revoke")
+    connection = ctx.revoke()
     return DeauthorizeResult(connection_id=ctx.connection_id, status=str(connection.status))
 
 

@@ -97,6 +97,9 @@ class ActionContext:
     client: Any  # integrations.engine.http_client.ProviderClient
     store: Any
     idempotency_key: str | None
+    # what the layer above lends a handler that must change the connection itself (Checkr's deauthorize
+    # revokes the token and marks the connection): integrations do not import the connections package
+    revoke: Callable[[], Any] | None = None
 
     def send(
         self,
@@ -199,6 +202,7 @@ def run_action(
     *,
     store: Any,
     retry: Any = None,
+    revoke: Callable[[], Any] | None = None,
 ) -> tuple[BaseModel, ActionRecord]:
     """Validate, check the connection, call the provider, return (typed output, record).
 
@@ -217,7 +221,7 @@ def run_action(
     log.info("action %s/%s %s starting", integration, connection_id, action_name)
     try:
         with open_client(integ, connection, token, retry=retry) as client:
-            ctx = ActionContext(integ, action, connection, connection_id, validated, client, store, key)
+            ctx = ActionContext(integ, action, connection, connection_id, validated, client, store, key, revoke)
             if action.handler:
                 handler: Handler = integ.resolve(action.handler)
                 body = handler(ctx)
