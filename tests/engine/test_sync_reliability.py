@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import orjson
 import pytest
 
 from tests.engine.conftest import Env
 from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
+from warehouse.connection import WarehouseError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,6 +165,6 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
 def _checkpoint(env: Env) -> bool:
     try:
         state = env.rows("SELECT checkpoint FROM _screensync.sync_state WHERE sync = 'candidates'")
-    except Exception:  # the file exists but its meta tables are not committed yet
+    except (duckdb.Error, WarehouseError):  # the file exists but its meta tables are not committed yet
         return False
     return bool(state) and state[0][0] is not None
