@@ -34,15 +34,15 @@ def connection_test(integration: str, connection_id: str) -> CheckResult:
 
 
 @flow(name="sync-connection-now", flow_run_name="{integration}-sync-now", retries=0)
-def sync_connection_now(integration: str, connection_id: str, models: list[str] | None = None) -> list[SyncResult]:
-    """Run one connection's syncs now (all of them unless `models` names some), from their cursors."""
-    return sync_integration(integration=integration, connections=[connection_id], models=models)
+def sync_connection_now(integration: str, connection_id: str, syncs: list[str] | None = None) -> list[SyncResult]:
+    """Run one connection's syncs now (all of them unless `syncs` names some), from their cursors."""
+    return sync_integration(integration=integration, connections=[connection_id], syncs=syncs)
 
 
 @flow(name="full-resync", flow_run_name="{integration}-full-resync", retries=0)
-def full_resync(integration: str, connection_id: str, model: str) -> list[SyncResult]:
+def full_resync(integration: str, connection_id: str, sync: str) -> list[SyncResult]:
     """Re-read one connection's sync from the start (cursor ignored; deletes applied on completion)."""
-    return sync_integration(integration=integration, connections=[connection_id], models=[model], full_refresh=True)
+    return sync_integration(integration=integration, connections=[connection_id], syncs=[sync], full_refresh=True)
 
 
 COMMON_ACTION_FLOWS = {

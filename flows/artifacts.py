@@ -53,7 +53,7 @@ def failures_markdown(integration: str, results: list[SyncResult]) -> str:
             f"- **error:** {r.error or 'no message'}",
             f"- **what to do:** {r.hint or 'check the task logs'}",
             f"- **re-run just this one:** `screensync sync {integration} -c {r.connection_id} -s {r.sync}`"
-            " or run the deployment with `connections` and `models` set.",
+            " or run the deployment with `connections` and `syncs` set.",
             "",
         ]
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """`prefect.yaml` generated from the integration definitions, so schedules never drift from them.
 
 One sync deployment per integration, with one schedule per distinct frequency carrying that
-schedule's syncs as its `models` parameter (Prefect's per-schedule parameters), so a 15-minute
+schedule's syncs as its `syncs` parameter (Prefect's per-schedule parameters), so a 15-minute
 sync and a daily one share a deployment but not a cadence; a sync's declared `sweep` is one more
 schedule, with `full_refresh: true`. A manual run with the defaults syncs
 everything. Every declared action (a flow generated from its definition, flows/action_flows.py)
@@ -46,7 +46,7 @@ def _schedule(frequency: str, syncs: list[SyncConfig], *, sweep: bool = False) -
     A sweep schedule runs its syncs with `full_refresh` (the whole list again, deletes noticed)."""
     seconds = frequency_seconds(frequency, f"syncs {[s.name for s in syncs]}")
     when: dict[str, Any] = {"interval": seconds} if seconds is not None else {"cron": frequency, "timezone": "UTC"}
-    params: dict[str, Any] = {"models": [s.name for s in syncs]}
+    params: dict[str, Any] = {"syncs": [s.name for s in syncs]}
     if sweep:
         params["full_refresh"] = True
     return {**when, "active": True, "parameters": params}
@@ -67,7 +67,7 @@ def sync_deployment(name: str) -> dict[str, Any]:
         "description": f"Sync {definition.provider.name}: every active connection, each sync on its own schedule.",
         "entrypoint": SYNC_ENTRYPOINT,
         "tags": ["screensync", "sync", name],
-        "parameters": {"integration": name, "connections": None, "models": None, "full_refresh": False},
+        "parameters": {"integration": name, "connections": None, "syncs": None, "full_refresh": False},
         "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": {}},
         "schedules": schedules,
     }

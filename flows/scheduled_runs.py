@@ -12,12 +12,12 @@ class ScheduledSyncRun(BaseModel):
 
     integration: str
     expected_start: datetime
-    models: list[str] | None = None
+    syncs: list[str] | None = None
     connections: list[str] | None = None
 
     def covers(self, connection_id: str, sync: str, connection_active: bool) -> bool:
         """Whether this run will sync `sync` for that connection (a run for "all" skips inactive ones)."""
-        if self.models is not None and sync not in self.models:
+        if self.syncs is not None and sync not in self.syncs:
             return False
         if self.connections is None:
             return connection_active
@@ -61,7 +61,7 @@ def scheduled_sync_runs(integrations: list[str], *, timeout: float = 3.0, limit:
             ScheduledSyncRun(
                 integration=params["integration"],
                 expected_start=run.expected_start_time,
-                models=params.get("models"),
+                syncs=params.get("syncs") or params.get("models"),
                 connections=params.get("connections"),
             )
         )

@@ -82,7 +82,7 @@ def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool
     what = f"sync {integration}/{connection_id}/{sync}"
     with file_lock(lock, timeout=SYNC_LOCK_TIMEOUT, what=what):
         logger.info(
-            "connection=%s model=%s: sync starting%s", connection_id, sync, " (full refresh)" if full_refresh else ""
+            "connection=%s sync=%s: sync starting%s", connection_id, sync, " (full refresh)" if full_refresh else ""
         )
         warehouse = Warehouse(warehouse_path, lock_timeout=WAREHOUSE_LOCK_TIMEOUT, purpose=what)
         result = run_sync(
@@ -90,7 +90,7 @@ def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool
         )
     if not result.ok:
         logger.error(
-            "connection=%s model=%s: %s — %s (hint: %s)",
+            "connection=%s sync=%s: %s — %s (hint: %s)",
             connection_id,
             sync,
             result.status.value,
@@ -99,9 +99,9 @@ def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool
         )
         raise SyncTaskFailed(result)
     if result.status == RunStatus.PARTIAL:
-        logger.warning("connection=%s model=%s: partial — %s", connection_id, sync, result.hint)
+        logger.warning("connection=%s sync=%s: partial — %s", connection_id, sync, result.hint)
     logger.info(
-        "connection=%s model=%s: %d page(s), +%d ~%d -%d =%d rejected %d in %.1fs",
+        "connection=%s sync=%s: %d page(s), +%d ~%d -%d =%d rejected %d in %.1fs",
         connection_id,
         sync,
         result.pages,
@@ -115,18 +115,18 @@ def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool
     return result
 
 
-def plan(integration: str, connections: list[str] | None, models: list[str] | None) -> tuple[list[str], list[str]]:
+def plan(integration: str, connections: list[str] | None, wanted: list[str] | None) -> tuple[list[str], list[str]]:
     """(connection ids, sync names) to run; unknown names fail here, before anything runs."""
     from connections.store import open_store
     from integrations.engine.registry import get_integration
 
     definition = get_integration(integration).definition
     syncs = [s.name for s in definition.syncs]
-    if models:
-        unknown = [m for m in models if m not in syncs]
+    if wanted:
+        unknown = [m for m in wanted if m not in syncs]
         if unknown:
             raise ValueError(f"{integration} has no sync(s) {unknown}; it has {syncs}")
-        syncs = [s for s in syncs if s in models]  # keep the declared order
+        syncs = [s for s in syncs if s in wanted]  # keep the declared order
     if connections:
         return list(dict.fromkeys(connections)), syncs
     stored = open_store().list(integration=integration)
@@ -203,25 +203,30 @@ def run_fan_out(
 def sync_integration(
     integration: str,
     connections: list[str] | None = None,
-    models: list[str] | None = None,
+    syncs: list[str] | None = None,
     full_refresh: bool = False,
+    models: list[str] | None = None,
 ) -> list[SyncResult]:
     """Sync an integration's connections (default: every active one) for the given syncs (default: all).
 
     Ends Failed, naming each failed (connection, sync), when any of them failed; the others
     still land. `full_refresh` re-reads everything instead of resuming from the cursor.
+    `models` is the old name of `syncs`, kept for deployments created before the rename.
     """
     logger = get_run_logger()
-    connection_ids, syncs = plan(integration, connections, models)
+    if models and not syncs:
+        logger.warning("the `models` parameter is deprecated: name the syncs in `syncs`")
+        syncs = models
+    connection_ids, names = plan(integration, connections, syncs)
     if not connection_ids:
         logger.warning("no active %s connections: nothing to sync", integration)
         return []
-    logger.info("syncing %d %s connection(s) x syncs %s", len(connection_ids), integration, syncs)
+    logger.info("syncing %d %s connection(s) x syncs %s", len(connection_ids), integration, names)
 
     def submit(*args: Any, wait_for: Any = None) -> PrefectFuture[SyncResult]:
         return sync_one.submit(*args, wait_for=wait_for)
 
-    results = run_fan_out(integration, connection_ids, syncs, full_refresh=full_refresh, submit=submit)
+    results = run_fan_out(integration, connection_ids, names, full_refresh=full_refresh, submit=submit)
     publish_sync_artifacts(integration, results)
     emit_sync_events(results)  # screensync.sync.completed / .failed, for automations
     failed = [r for r in results if not r.ok]

@@ -83,7 +83,7 @@ def _run_every_schedule_once(env: Env, connection_id: str) -> None:
 
     for schedule in sync_deployment("checkr")["schedules"]:
         params = schedule["parameters"]
-        for model in params["models"]:
+        for model in params["syncs"]:
             result = env.sync("checkr", connection_id, model, full_refresh=params.get("full_refresh", False))
             assert result.ok, (model, result.error)
 
@@ -138,7 +138,7 @@ def test_the_sweep_is_a_schedule_of_the_generated_deployment() -> None:
     assert sync.sweep == "every 1d"
     sweeps = [s for s in sync_deployment("checkr")["schedules"] if s["parameters"].get("full_refresh")]
     assert sweeps == [{"interval": 86400, "active": True,
-                       "parameters": {"models": ["candidates"], "full_refresh": True}}]
+                       "parameters": {"syncs": ["candidates"], "full_refresh": True}}]
 
 
 CAPPED = """

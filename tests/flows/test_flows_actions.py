@@ -66,7 +66,7 @@ def test_checkr_candidate_invitation_and_reads(flow_env: FlowEnv, checkr_conn: s
 
 
 def test_checkr_report_status_from_a_synced_report(flow_env: FlowEnv, checkr_conn: str) -> None:
-    af.sync_connection_now(integration="checkr", connection_id=checkr_conn, models=["candidates"])
+    af.sync_connection_now(integration="checkr", connection_id=checkr_conn, syncs=["candidates"])
     report_id, status = read_rows(flow_env.warehouse, "select id, status from checkr.reports limit 1")[0]
     result = gen.checkr_get_report_status(connection_id=checkr_conn, request={"report_id": report_id})
     assert isinstance(result, checkr.ReportStatus)
@@ -93,9 +93,9 @@ def test_clearchecks_order_status_widget_and_billing(flow_env: FlowEnv, clearche
 
 def test_common_actions_test_sync_and_full_resync(flow_env: FlowEnv, clearchecks_conn: str) -> None:
     assert af.connection_test(integration="clearchecks", connection_id=clearchecks_conn).ok
-    first = af.sync_connection_now(integration="clearchecks", connection_id=clearchecks_conn, models=["packages"])
+    first = af.sync_connection_now(integration="clearchecks", connection_id=clearchecks_conn, syncs=["packages"])
     assert [(r.sync, r.status.value) for r in first] == [("packages", "success")] and first[0].added > 0
-    again = af.full_resync(integration="clearchecks", connection_id=clearchecks_conn, model="packages")
+    again = af.full_resync(integration="clearchecks", connection_id=clearchecks_conn, sync="packages")
     assert again[0].mode == "full" and again[0].added == 0 and again[0].unchanged == first[0].added
 
 

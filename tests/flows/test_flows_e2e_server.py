@@ -129,7 +129,7 @@ def deployed(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         for connection, models in ((GOOD, '["account", "packages"]'), (BAD, '["account"]')):
             out = _prefect(
                 ["deployment", "run", "sync-integration/sync-clearchecks",
-                 "-p", f'connections=["{connection}"]', "-p", f"models={models}"],
+                 "-p", f'connections=["{connection}"]', "-p", f"syncs={models}"],
                 env,
             )  # fmt: skip
             assert "sync-integration/sync-clearchecks" in out
@@ -184,7 +184,7 @@ def test_run_logs_carry_the_engines_info_lines(deployed: Deployed) -> None:
     lines = [(log.name, log.message) for log in deployed.client_call(logs)]
     assert ("screensync.sync", f"sync clearchecks/{GOOD}/account starting (full)") in lines
     assert any(n == "screensync.sync" and m.startswith(f"sync clearchecks/{GOOD}/packages success: +") for n, m in lines)
-    assert any(f"connection={GOOD} model=packages: 1 page(s), +" in m for _, m in lines)
+    assert any(f"connection={GOOD} sync=packages: 1 page(s), +" in m for _, m in lines)
 
 
 def _screensync_events(api_url: str) -> list[dict[str, Any]]:

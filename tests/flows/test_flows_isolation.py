@@ -20,7 +20,7 @@ def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(
     flow_env.add("clearchecks", "revoked-1", "token-the-customer-revoked-0000", cc["base_url"])
     flow_env.add("clearchecks", "good-2", cc["accounts"][1]["api_token"], cc["base_url"])
 
-    state = sync_integration(integration="clearchecks", models=["account", "packages"], return_state=True)
+    state = sync_integration(integration="clearchecks", syncs=["account", "packages"], return_state=True)
 
     assert state.is_failed()
     assert "revoked-1/account" in state.message and "revoked-1/packages" in state.message
@@ -46,7 +46,7 @@ def test_a_connection_revoked_at_the_provider_does_not_stop_the_others(
     assert "good-1" not in failures and "token-the-customer" not in failures
 
     logs = caplog.text
-    assert "connection=good-1 model=packages" in logs and "connection=revoked-1 model=account" in logs
+    assert "connection=good-1 sync=packages" in logs and "connection=revoked-1 sync=account" in logs
     for secret in ("token-the-customer-revoked-0000", cc["accounts"][0]["api_token"], cc["accounts"][1]["api_token"]):
         assert secret not in logs
 
@@ -57,11 +57,11 @@ def test_the_next_run_skips_the_invalid_connection_and_succeeds(flow_env: FlowEn
     flow_env.add("clearchecks", "gone-1", cc["accounts"][1]["api_token"], cc["base_url"])
     flow_env.store.set_status("clearchecks", "gone-1", "revoked", "customer disconnected")
 
-    state = sync_integration(integration="clearchecks", models=["account"], return_state=True)
+    state = sync_integration(integration="clearchecks", syncs=["account"], return_state=True)
 
     assert state.is_completed()
     results = state.result()
     assert [(r.connection_id, r.sync, r.status.value) for r in results] == [("good-1", "account", "success")]
 
-    named = sync_integration(integration="clearchecks", connections=["gone-1"], models=["account"], return_state=True)
+    named = sync_integration(integration="clearchecks", connections=["gone-1"], syncs=["account"], return_state=True)
     assert named.is_failed() and "gone-1/account" in named.message

@@ -22,12 +22,12 @@ def test_every_sync_is_scheduled_once_at_its_declared_frequency_and_each_sweep_o
     for name, integ in all_integrations().items():
         dep = deployments[f"sync-{name}"]
         assert dep["work_pool"]["name"] == "screensync"
-        assert set(dep["parameters"]) == {"integration", "connections", "models", "full_refresh"}
+        assert set(dep["parameters"]) == {"integration", "connections", "syncs", "full_refresh"}
         scheduled: dict[str, dict] = {}
         swept: dict[str, dict] = {}
         for schedule in dep["schedules"]:
             into = swept if schedule["parameters"].get("full_refresh") else scheduled
-            for model in schedule["parameters"]["models"]:
+            for model in schedule["parameters"]["syncs"]:
                 assert model not in into, f"{name}/{model} scheduled twice"
                 into[model] = schedule
         assert set(scheduled) == {s.name for s in integ.definition.syncs}

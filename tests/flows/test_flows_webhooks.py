@@ -25,7 +25,7 @@ def test_a_sync_flow_run_applies_the_events_waiting_in_the_inbox(flow_env: FlowE
         event = report_event(f"evt-{i}", f"rep-hook-{i}", account["id"])
         flow_env.store.record_event("checkr", event["id"], event["type"], account["id"], json.dumps(event).encode())
 
-    state = sync_integration(integration="checkr", models=["account"], return_state=True)
+    state = sync_integration(integration="checkr", syncs=["account"], return_state=True)
 
     assert state.is_completed(), state.message
     assert {e["status"] for e in flow_env.store.events()} == {"processed"}

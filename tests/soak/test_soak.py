@@ -54,7 +54,7 @@ class Schedules:
         for i, spec in enumerate(self.specs):
             if now - self.last[i] >= spec["interval"]:
                 self.last[i] = now
-                models = spec["parameters"]["models"]
+                models = spec["parameters"]["syncs"]
                 if spec["parameters"].get("full_refresh"):
                     sweeps.append((models, True))
                 else:
@@ -63,8 +63,8 @@ class Schedules:
 
     def every_one(self) -> list[tuple[list[str], bool]]:
         """Each schedule once, plain ones first: what a day of the deployment runs (the catch-up)."""
-        plain = [m for s in self.specs if not s["parameters"].get("full_refresh") for m in s["parameters"]["models"]]
-        return [(plain, False)] + [(s["parameters"]["models"], True) for s in self.specs
+        plain = [m for s in self.specs if not s["parameters"].get("full_refresh") for m in s["parameters"]["syncs"]]
+        return [(plain, False)] + [(s["parameters"]["syncs"], True) for s in self.specs
                                    if s["parameters"].get("full_refresh")]
 
 
