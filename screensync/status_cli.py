@@ -29,9 +29,9 @@ def status_command(
         typer.secho(f"unknown integration {integration!r}; known: {known}", fg="red", err=True)
         raise typer.Exit(2)
     connections: list[Any] = []
-    if settings.connections_path().exists():  # status never creates a store
-        from connections.store import open_store
+    from connections.store import open_store, store_exists
 
+    if store_exists():  # status never creates a store file
         connections = open_store().list()
     now = datetime.now(UTC)
     try:
