@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -98,6 +99,8 @@ CREATE TABLE IF NOT EXISTS webhook_events (
 );
 CREATE INDEX IF NOT EXISTS webhook_events_by_status ON webhook_events (status, received_at);
 """
+
+SCHEMA_OBJECTS = tuple(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA))
 
 
 def check_url(url: str) -> str:
@@ -179,9 +182,7 @@ class PostgresConnectionStore(SqlConnectionStore):
         con.adapters.register_loader("timestamptz", _IsoTimestamptz)
         con.adapters.register_loader("jsonb", TextLoader)
         if not self._ready:
-            with con.transaction():
-                con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (SCHEMA_LOCK,))
-                con.execute(SCHEMA)
+            _create_schema(con)
             self._ready = True
         return con
 
@@ -224,6 +225,21 @@ class PostgresConnectionStore(SqlConnectionStore):
             idle, self._idle = self._idle, []
         for con in idle:
             con.close()
+
+
+def _create_schema(con: psycopg.Connection[Any]) -> None:
+    """Create what is missing, one process at a time. Only when something is missing: CREATE INDEX
+    IF NOT EXISTS still locks its table, and would make every new process wait for a rotation."""
+    present = con.execute(
+        "SELECT count(*) AS n FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+        "AND relname = ANY(%s)",
+        (list(SCHEMA_OBJECTS),),
+    ).fetchone()
+    if present is not None and present["n"] == len(SCHEMA_OBJECTS):
+        return
+    with con.transaction():
+        con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (SCHEMA_LOCK,))
+        con.execute(SCHEMA)
 
 
 def _first_line(exc: BaseException) -> str:
