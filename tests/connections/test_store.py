@@ -42,7 +42,7 @@ def test_round_trip_and_lookups(any_store: ConnectionStore) -> None:
 
 def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConnectionStore, tmp_path: Path) -> None:
     """Stores from before the provider-neutral schema have a `checkr_account_id` column and metadata
-    key; opening one migrates both, so routing by account keeps working."""
+    key; opening one migrates both, so routing by account keeps working (and inboxes get their claim column)."""
     import json
     import sqlite3
 
@@ -51,6 +51,7 @@ def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConn
     con.execute("ALTER TABLE connections RENAME COLUMN provider_account_id TO checkr_account_id")
     old_meta = {"checkr_account_id": "acct_old", "credentialed": True, "tags": {"plan": "gold"}}
     con.execute("UPDATE connections SET metadata = ?", (json.dumps(old_meta),))
+    con.execute("ALTER TABLE webhook_events DROP COLUMN claimed_until")  # inboxes from before claims
     con.commit()
     con.close()
 
@@ -60,6 +61,8 @@ def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConn
     assert got.metadata.credentialed and got.metadata.tags == {"plan": "gold"}
     assert [c.connection_id for c in reopened.find_by_account("checkr", "acct_old")] == ["acme"]
     assert reopened.credentials("checkr", "acme").token.get_secret_value() == TOKEN
+    reopened.record_event("checkr", "evt_1", "report.completed", "acct_old", b"{}")
+    assert [e["event_id"] for e in reopened.claim_events(5)] == ["evt_1"]
     con = sqlite3.connect(tmp_path / "connections.sqlite")
     columns = {row[1] for row in con.execute("PRAGMA table_info(connections)")}
     con.close()
