@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types.datetime import TimestamptzLoader
 from psycopg.types.string import TextLoader
@@ -158,6 +159,9 @@ class PostgresConnectionStore(SqlConnectionStore):
         self._idle: list[psycopg.Connection[Any]] = []
         self._pool_lock = threading.Lock()
         self._pid = os.getpid()
+        # UTC timestamps as the SQLite store writes them, after whatever `options` the URL gives
+        given = conninfo_to_dict(self.url).get("options") or ""
+        self._options = f"{given} -c TimeZone=UTC".strip()
 
     def __repr__(self) -> str:
         return f"PostgresConnectionStore({self.url!r})"
@@ -174,7 +178,7 @@ class PostgresConnectionStore(SqlConnectionStore):
                 autocommit=True,
                 row_factory=dict_row,
                 connect_timeout=CONNECT_TIMEOUT_S,
-                options="-c TimeZone=UTC",
+                options=self._options,
                 application_name="screensync",
             )
         except psycopg.OperationalError as exc:
