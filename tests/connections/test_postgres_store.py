@@ -194,3 +194,16 @@ def test_cli_works_against_a_postgres_url(postgres_db: PgDatabase, secret_key: s
     refused = run_cli("connections", "list", env={**env, "SCREENSYNC_CONNECTIONS": bad_url})
     assert refused.returncode == 1 and "must not carry a password" in refused.stderr
     assert "pw-in-url-99" not in refused.stdout + refused.stderr
+
+
+def test_url_options_reach_the_server(postgres_server: Any, postgres_db: PgDatabase, secret_key: str) -> None:
+    """libpq parameters in the URL pass through: here a search_path puts the tables in their own schema."""
+    postgres_server.psql("CREATE SCHEMA screensync", database=postgres_db.name)
+    store = open_store(postgres_db.url + "?options=-csearch_path%3Dscreensync")
+    store.add(Connection(connection_id="acme", integration="checkr"), Credentials(token="tok-1"))
+    assert store.get("checkr", "acme").created_at.tzinfo is not None
+    tables = postgres_server.psql(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_name = 'connections'", database=postgres_db.name,
+    ).split()
+    assert tables == ["screensync.connections"]
