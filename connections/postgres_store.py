@@ -186,7 +186,13 @@ class PostgresConnectionStore(SqlConnectionStore):
         con.adapters.register_loader("timestamptz", _IsoTimestamptz)
         con.adapters.register_loader("jsonb", TextLoader)
         if not self._ready:
-            _create_schema(con)
+            try:
+                _create_schema(con)
+            except psycopg.Error as exc:
+                con.close()
+                raise StoreUnavailable(
+                    f"cannot create the connection store's tables in {self.url}: {_first_line(exc)}"
+                ) from None
             self._ready = True
         return con
 
@@ -200,6 +206,8 @@ class PostgresConnectionStore(SqlConnectionStore):
             con = self._open()
         try:
             yield con
+        except psycopg.OperationalError as exc:  # the server went away, or refused what we asked
+            raise StoreUnavailable(f"the connection store {self.url} failed: {_first_line(exc)}") from exc
         finally:
             reusable = not con.closed and not con.broken and con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             with self._pool_lock:
