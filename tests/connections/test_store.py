@@ -230,3 +230,32 @@ def test_mark_invalid_and_local_revoke(any_store: ConnectionStore) -> None:
     assert revoked.status == "revoked" and "locally" in (revoked.status_reason or "")
     with pytest.raises(ConnectionNotFound):
         revoke("checkr", "ghost", store=store)
+
+
+def test_a_connect_session_stores_one_result_as_far_as_it_allows(any_store: ConnectionStore) -> None:
+    from connections.connect_sessions import mint
+    from connections.crypto import sha256_hex
+    from connections.errors import InvalidState, ReplaceRefused
+
+    store, browser = any_store, sha256_hex("cookie")
+
+    def connected(session_token: str, account: str, token: str, *, reconnect: bool = False) -> Connection:
+        _, session = mint(store, "checkr", "acme", reconnect=reconnect)
+        state = f"{session.session_id}.{session_token}"
+        store.begin_connect(session, "oauth", browser_hash=browser, state=state, state_ttl=600, settings={})
+        taken, _ = store.take_state(state, "oauth", browser_hash=browser)
+        conn = _conn(provider_account_id=account)
+        stored = store.complete_connect(taken, conn, Credentials(token=token))
+        with pytest.raises(InvalidState, match="already used"):  # one result per session
+            store.complete_connect(taken, conn, Credentials(token="second-" + token))
+        return stored
+
+    first = connected("a", "acct_1", "tok-first")
+    assert store.credentials("checkr", "acme").token.get_secret_value() == "tok-first"
+    with pytest.raises(ReplaceRefused, match="already connected and active"):
+        connected("b", "acct_1", "tok-other")
+    with pytest.raises(ReplaceRefused, match="belongs to provider account acct_1"):
+        connected("c", "acct_2", "tok-other", reconnect=True)
+    again = connected("d", "acct_1", "tok-fresh", reconnect=True)
+    assert again.created_at == first.created_at
+    assert store.credentials("checkr", "acme").token.get_secret_value() == "tok-fresh"
