@@ -24,6 +24,7 @@ import functools
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +41,7 @@ from connections.errors import BadStoreLocation, StoreUnavailable
 from connections.parts.sql_store import SqlConnectionStore
 
 IDLE_CONNECTIONS = 4  # kept open per process between calls; more are opened when threads need them
+IDLE_SECONDS = 60.0  # an idle connection older than this is closed, not reused (server/firewall idle timeouts)
 CONNECT_TIMEOUT_S = 10
 SCHEMA_LOCK = "screensync connection store schema"
 
@@ -156,7 +158,7 @@ class PostgresConnectionStore(SqlConnectionStore):
         super().__init__(keys=keys)
         self.url = check_url(url)
         self._ready = False
-        self._idle: list[psycopg.Connection[Any]] = []
+        self._idle: list[tuple[psycopg.Connection[Any], float]] = []  # (connection, when it was put back)
         self._pool_lock = threading.Lock()
         self._pid = os.getpid()
         # UTC timestamps as the SQLite store writes them, after whatever `options` the URL gives
@@ -198,24 +200,38 @@ class PostgresConnectionStore(SqlConnectionStore):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._pool_lock:
-            if self._pid != os.getpid():  # a forked child must not share its parent's sockets
-                self._idle, self._pid = [], os.getpid()
-            con = self._idle.pop() if self._idle else None
-        if con is None or con.closed:
-            con = self._open()
+        con = self._take_idle() or self._open()
         try:
             yield con
         except psycopg.OperationalError as exc:  # the server went away, or refused what we asked
             raise StoreUnavailable(f"the connection store {self.url} failed: {_first_line(exc)}") from exc
         finally:
-            reusable = not con.closed and not con.broken and con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            with self._pool_lock:
-                if reusable and len(self._idle) < IDLE_CONNECTIONS and self._pid == os.getpid():
-                    self._idle.append(con)
-                    con = None
-            if con is not None:
-                con.close()
+            self._put_back(con)
+
+    def _take_idle(self) -> psycopg.Connection[Any] | None:
+        stale = []
+        with self._pool_lock:
+            if self._pid != os.getpid():  # a forked child must not share its parent's sockets
+                self._idle, self._pid = [], os.getpid()
+            found = None
+            while self._idle and found is None:
+                con, since = self._idle.pop()
+                if con.closed or time.monotonic() - since > IDLE_SECONDS:
+                    stale.append(con)
+                else:
+                    found = con
+        for con in stale:
+            con.close()
+        return found
+
+    def _put_back(self, con: psycopg.Connection[Any]) -> None:
+        idle = psycopg.pq.TransactionStatus.IDLE
+        reusable = not con.closed and not con.broken and con.info.transaction_status == idle
+        with self._pool_lock:
+            if reusable and len(self._idle) < IDLE_CONNECTIONS and self._pid == os.getpid():
+                self._idle.append((con, time.monotonic()))
+                return
+        con.close()
 
     @contextmanager
     def _read(self) -> Iterator[_PgDb]:
@@ -235,7 +251,7 @@ class PostgresConnectionStore(SqlConnectionStore):
         """Close the idle connections (the store stays usable: the next call opens one)."""
         with self._pool_lock:
             idle, self._idle = self._idle, []
-        for con in idle:
+        for con, _ in idle:
             con.close()
 
 
