@@ -25,7 +25,14 @@ def _conn(cid: str = "acme", integration: str = "checkr", **meta: object) -> Con
 
 
 def test_round_trip_and_lookups(any_store: ConnectionStore) -> None:
+    from connections.parts.app_secrets import AppSecretStore
+    from connections.parts.connect_sessions import ConnectSessionStore
+    from connections.parts.credentials import CredentialStore
+    from connections.parts.webhook_inbox import WebhookInboxStore
+
     store = any_store
+    parts = (CredentialStore, AppSecretStore, ConnectSessionStore, WebhookInboxStore, ConnectionStore)
+    assert all(isinstance(store, part) for part in parts)  # each backend implements all four parts
     store.add(_conn(provider_account_id="acct_1", tags={"plan": "gold"}), Credentials(token=TOKEN))
     store.add(_conn("other"), Credentials(token="another-token"))
     got = store.get("checkr", "acme")
