@@ -80,3 +80,11 @@ class WrongBrowser(ConnectNotAuthorised):
 
 class ReplaceRefused(ConnectionsError):
     """A connect flow would replace a connection the platform did not ask to replace."""
+
+
+class BadStoreLocation(ConnectionsError):
+    """SCREENSYNC_CONNECTIONS names a store the way it must not (a password in a URL)."""
+
+
+class StoreUnavailable(ConnectionsError):
+    """The store's server could not be reached or refused us; the message names it, never a password."""

@@ -29,10 +29,15 @@ def status_command(
         typer.secho(f"unknown integration {integration!r}; known: {known}", fg="red", err=True)
         raise typer.Exit(2)
     connections: list[Any] = []
-    if settings.connections_path().exists():  # status never creates a store
-        from connections.store import open_store
+    from connections.errors import ConnectionsError
+    from connections.store import open_store, store_exists
 
-        connections = open_store().list()
+    if store_exists():  # status never creates a store file
+        try:
+            connections = open_store().list()
+        except ConnectionsError as exc:  # a PostgreSQL store that is down or misnamed
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from None
     now = datetime.now(UTC)
     try:
         rows = collect_status(

@@ -3,8 +3,8 @@ we answer 2xx, so a crash after that answer loses nothing and the provider's ret
 before it.
 
 Object events (those the definition's `webhooks.objects` routes to a sync) stay `pending` here
-until the webhook applier (flows/webhook_applier.py) has written them to the warehouse; it reads them with `pending` and
-settles them with `settle`. Statuses: `pending`, `processed`, `failed` (the applier could not use
+until the webhook applier (flows/webhook_applier.py) has written them to the warehouse; it reads them with `pending`
+(or, where several appliers share one store, takes them with `claim`) and settles them with `settle`. Statuses: `pending`, `processed`, `failed` (the applier could not use
 it; `detail` says why; `screensync webhooks replay --failed` retries), `dropped` (its connection is
 revoked), `unmatched` (no connection for its account), `ignored` (a type we do not use).
 """
@@ -22,6 +22,14 @@ QUEUED = "queued for the warehouse"
 def pending(store: ConnectionStore, *, limit: int | None = None, integration: str | None = None) -> list[dict[str, Any]]:
     """The oldest pending events (each row as `store.events` gives it)."""
     return store.events(status="pending", integration=integration, limit=limit)
+
+
+def claim(
+    store: ConnectionStore, *, limit: int, integration: str | None = None, lease_seconds: float = 300.0
+) -> list[dict[str, Any]]:
+    """Like `pending`, but each event goes to one caller only (until settled or its lease runs out):
+    several appliers, on several hosts, can drain one inbox without applying an event twice."""
+    return store.claim_events(limit, integration, lease_seconds=lease_seconds)
 
 
 def body(store: ConnectionStore, row: dict[str, Any]) -> dict[str, Any]:

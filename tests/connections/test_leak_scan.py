@@ -243,3 +243,42 @@ def test_files_that_can_hold_customer_data_are_owner_only(hostile_run: dict[str,
         if p.is_file() and p.stat().st_mode & 0o077
     }
     assert others == {}
+
+
+def test_the_postgres_store_holds_no_secret_in_clear_on_disk(postgres_server: Any, postgres_db: Any) -> None:
+    """The PostgreSQL store, written through the CLI and the store (a webhook body carrying a token,
+    a rotation re-writing every row): no secret in the output, a pg_dump, or any file of the
+    cluster (tables, indexes, WAL) once a checkpoint has flushed them."""
+    from cryptography.fernet import Fernet
+    from store_helpers import raw_bytes
+
+    from connections.postgres_store import PostgresConnectionStore
+
+    key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    env = {"SCREENSYNC_CONNECTIONS": postgres_db.url, "SCREENSYNC_SECRET_KEY": key}
+    secrets = {
+        "api key": "ck_live_pg_leak_0a1b2c3d4e",
+        "client secret": "cs_pg_leak_5f6a7b8c9d",
+        "webhook access code": "ac_pg_leak_1e2f3a4b5c",
+        "encryption key": key,
+        "new encryption key": new_key,
+    }
+    outputs = [run_cli("connections", "add", "checkr", "pg-leak-cust", env=env, stdin=secrets["api key"] + "\n")]
+    assert outputs[0].returncode == 0, outputs[0].stderr
+    store = PostgresConnectionStore(postgres_db.url, keys=[key])
+    store.set_app_secrets("checkr", {"client_id": "cid_public", "client_secret": secrets["client secret"]})
+    body = f'{{"id":"evt_pg_leak","type":"token.issued","access_code":"{secrets["webhook access code"]}"}}'
+    store.record_event("checkr", "evt_pg_leak", "token.issued", None, body.encode())
+    outputs.append(run_cli("connections", "rotate-key", env=env, stdin=new_key + "\n"))
+    assert outputs[-1].returncode == 0, outputs[-1].stderr
+    postgres_server.psql("CHECKPOINT")
+
+    printed = "".join(o.stdout + o.stderr for o in outputs)
+    dump = raw_bytes(store)
+    on_disk = b"".join(p.read_bytes() for p in postgres_server.data_dir.rglob("*") if p.is_file())
+    assert b"pg-leak-cust" in dump and b"pg-leak-cust" in on_disk and b"evt_pg_leak" in on_disk
+    leaks = [
+        name for name, value in secrets.items()
+        if value in printed or value.encode() in dump or value.encode() in on_disk
+    ]
+    assert leaks == []

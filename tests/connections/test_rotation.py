@@ -7,29 +7,31 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli
 from cryptography.fernet import Fernet
-from store_helpers import add_connection
+from store_helpers import add_connection, reopen
 
 from connections.errors import BadSecretKey
 from connections.models import Connection, Credentials
 from connections.sqlite_store import SqliteConnectionStore
+from connections.store import ConnectionStore
 
 
-def _fill(store: SqliteConnectionStore) -> None:
+def _fill(store: ConnectionStore) -> None:
     for i in range(3):
         store.add(Connection(connection_id=f"c{i}", integration="checkr"), Credentials(token=f"token-{i}"))
     store.set_app_secrets("clearchecks", {"source_token": "src-1", "private_key": "pk-1"})
 
 
-def test_rotation_re_encrypts_everything(store: SqliteConnectionStore, secret_key: str) -> None:
+def test_rotation_re_encrypts_everything(any_store: ConnectionStore, secret_key: str) -> None:
+    store = any_store
     _fill(store)
     store.record_event("checkr", "evt_1", "report.created", "acct", b'{"id":"evt_1"}')
     new_key = Fernet.generate_key().decode()
     # during a rollout, processes configured with "new,old" read old ciphertexts
-    rolling = SqliteConnectionStore(store.path, keys=[new_key, secret_key])
+    rolling = reopen(store, keys=[new_key, secret_key])
     assert rolling.credentials("checkr", "c0").token.get_secret_value() == "token-0"
 
     assert store.rotate_key(new_key) == 5
-    only_new = SqliteConnectionStore(store.path, keys=[new_key])
+    only_new = reopen(store, keys=[new_key])
     assert [only_new.credentials("checkr", f"c{i}").token.get_secret_value() for i in range(3)] == [
         "token-0",
         "token-1",
@@ -39,12 +41,13 @@ def test_rotation_re_encrypts_everything(store: SqliteConnectionStore, secret_ke
     assert only_new.event_body("checkr", "evt_1") == b'{"id":"evt_1"}'
     found = only_new.find_by_token("checkr", "token-1")  # lookup hash re-keyed too
     assert found is not None and found.connection_id == "c1"
-    only_old = SqliteConnectionStore(store.path, keys=[secret_key])
+    only_old = reopen(store, keys=[secret_key])
     with pytest.raises(BadSecretKey):
         only_old.credentials("checkr", "c0")
 
 
-def test_rotation_rejects_a_bad_key(store: SqliteConnectionStore) -> None:
+def test_rotation_rejects_a_bad_key(any_store: ConnectionStore) -> None:
+    store = any_store
     _fill(store)
     with pytest.raises(BadSecretKey, match="not a valid Fernet key"):
         store.rotate_key("short")

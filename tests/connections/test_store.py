@@ -1,4 +1,5 @@
-"""The encrypted SQLite store: CRUD, lookups, errors that say what to do, multi-process writes."""
+"""The encrypted store on both backends (`any_store`: SQLite and PostgreSQL): CRUD, lookups, errors that
+say what to do, multi-process writes; SQLite-only where a test is about the file."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from store_helpers import raw_bytes, reopen
 
 from connections.errors import BadSecretKey, ConnectionExists, ConnectionNotFound, NoSecretKey
 from connections.models import Connection, ConnectionMetadata, Credentials
 from connections.sqlite_store import SqliteConnectionStore
-from connections.store import api_urls, open_store
+from connections.store import ConnectionStore, api_urls, open_store
 
 TOKEN = "tok_live_4f9a8c7e2b1d"
 
@@ -22,7 +24,15 @@ def _conn(cid: str = "acme", integration: str = "checkr", **meta: object) -> Con
     return Connection(connection_id=cid, integration=integration, metadata=ConnectionMetadata(**meta))
 
 
-def test_round_trip_and_lookups(store: SqliteConnectionStore) -> None:
+def test_round_trip_and_lookups(any_store: ConnectionStore) -> None:
+    from connections.parts.app_secrets import AppSecretStore
+    from connections.parts.connect_sessions import ConnectSessionStore
+    from connections.parts.credentials import CredentialStore
+    from connections.parts.webhook_inbox import WebhookInboxStore
+
+    store = any_store
+    parts = (CredentialStore, AppSecretStore, ConnectSessionStore, WebhookInboxStore, ConnectionStore)
+    assert all(isinstance(store, part) for part in parts)  # each backend implements all four parts
     store.add(_conn(provider_account_id="acct_1", tags={"plan": "gold"}), Credentials(token=TOKEN))
     store.add(_conn("other"), Credentials(token="another-token"))
     got = store.get("checkr", "acme")
@@ -39,7 +49,7 @@ def test_round_trip_and_lookups(store: SqliteConnectionStore) -> None:
 
 def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConnectionStore, tmp_path: Path) -> None:
     """Stores from before the provider-neutral schema have a `checkr_account_id` column and metadata
-    key; opening one migrates both, so routing by account keeps working."""
+    key; opening one migrates both, so routing by account keeps working (and inboxes get their claim column)."""
     import json
     import sqlite3
 
@@ -48,6 +58,7 @@ def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConn
     con.execute("ALTER TABLE connections RENAME COLUMN provider_account_id TO checkr_account_id")
     old_meta = {"checkr_account_id": "acct_old", "credentialed": True, "tags": {"plan": "gold"}}
     con.execute("UPDATE connections SET metadata = ?", (json.dumps(old_meta),))
+    con.execute("ALTER TABLE webhook_events DROP COLUMN claimed_until")  # inboxes from before claims
     con.commit()
     con.close()
 
@@ -57,13 +68,16 @@ def test_store_written_by_the_old_schema_keeps_its_account_ids(store: SqliteConn
     assert got.metadata.credentialed and got.metadata.tags == {"plan": "gold"}
     assert [c.connection_id for c in reopened.find_by_account("checkr", "acct_old")] == ["acme"]
     assert reopened.credentials("checkr", "acme").token.get_secret_value() == TOKEN
+    reopened.record_event("checkr", "evt_1", "report.completed", "acct_old", b"{}")
+    assert [e["event_id"] for e in reopened.claim_events(5)] == ["evt_1"]
     con = sqlite3.connect(tmp_path / "connections.sqlite")
     columns = {row[1] for row in con.execute("PRAGMA table_info(connections)")}
     con.close()
     assert "provider_account_id" in columns and "checkr_account_id" not in columns
 
 
-def test_status_metadata_and_remove(store: SqliteConnectionStore) -> None:
+def test_status_metadata_and_remove(any_store: ConnectionStore) -> None:
+    store = any_store
     store.add(_conn(), Credentials(token=TOKEN))
     store.set_status("checkr", "acme", "invalid", "provider answered 401")
     assert [c.connection_id for c in store.list(status="invalid")] == ["acme"]
@@ -79,7 +93,8 @@ def test_status_metadata_and_remove(store: SqliteConnectionStore) -> None:
         store.get("checkr", "acme")
 
 
-def test_add_refuses_duplicates_unless_replace(store: SqliteConnectionStore) -> None:
+def test_add_refuses_duplicates_unless_replace(any_store: ConnectionStore) -> None:
+    store = any_store
     first = store.add(_conn(), Credentials(token=TOKEN))
     with pytest.raises(ConnectionExists, match="already exists"):
         store.add(_conn(), Credentials(token="new"))
@@ -88,7 +103,8 @@ def test_add_refuses_duplicates_unless_replace(store: SqliteConnectionStore) -> 
     assert store.credentials("checkr", "acme").token.get_secret_value() == "new"
 
 
-def test_bad_input_is_named(store: SqliteConnectionStore) -> None:
+def test_bad_input_is_named(any_store: ConnectionStore) -> None:
+    store = any_store
     with pytest.raises(ValueError, match="unknown integration 'nope'"):
         store.add(_conn(integration="nope"), Credentials(token=TOKEN))
     with pytest.raises(ValueError, match="credential is empty"):
@@ -97,13 +113,16 @@ def test_bad_input_is_named(store: SqliteConnectionStore) -> None:
         _conn("has spaces/and slashes")
 
 
-def test_token_is_only_stored_encrypted(store: SqliteConnectionStore) -> None:
+def test_token_is_only_stored_encrypted(any_store: ConnectionStore) -> None:
+    store = any_store
     store.add(_conn(), Credentials(token=TOKEN))
     store.set_app_secrets("checkr", {"client_id": "cid_public_1", "client_secret": "cs_very_secret_2"})
-    raw = b"".join(p.read_bytes() for p in store.path.parent.glob("connections.sqlite*"))
-    assert b"acme" in raw  # the file is the one written
-    assert TOKEN.encode() not in raw and b"cs_very_secret_2" not in raw
-    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+    store.record_event("checkr", "evt_1", "token.issued", None, b'{"access_code": "ac_plain_3"}')
+    raw = raw_bytes(store)
+    assert b"acme" in raw and b"evt_1" in raw  # the bytes are the ones written
+    assert TOKEN.encode() not in raw and b"cs_very_secret_2" not in raw and b"ac_plain_3" not in raw
+    if isinstance(store, SqliteConnectionStore):
+        assert oct(store.path.stat().st_mode & 0o777) == "0o600"
 
 
 def test_no_key_refuses_to_write_and_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,9 +156,10 @@ def test_malformed_key_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         open_store(str(tmp_path / "c.sqlite")).add(_conn(), Credentials(token=TOKEN))
 
 
-def test_wrong_key_cannot_read(store: SqliteConnectionStore, tmp_path: Path) -> None:
+def test_wrong_key_cannot_read(any_store: ConnectionStore, tmp_path: Path) -> None:
+    store = any_store
     store.add(_conn(), Credentials(token=TOKEN))
-    other = SqliteConnectionStore(store.path, keys=[Fernet.generate_key().decode()])
+    other = reopen(store, keys=[Fernet.generate_key().decode()])
     with pytest.raises(BadSecretKey, match="cannot be decrypted"):
         other.credentials("checkr", "acme")
 
@@ -163,20 +183,23 @@ for i in range(int(sys.argv[2])):
 """
 
 
-def test_several_processes_write_at_once(store: SqliteConnectionStore, secret_key: str) -> None:
-    env = {**os.environ, "SCREENSYNC_CONNECTIONS": str(store.path), "SCREENSYNC_SECRET_KEY": secret_key}
+def test_several_processes_write_at_once(store_location: str, secret_key: str) -> None:
+    """Four processes open a new store at once (PostgreSQL: its tables are created then) and write."""
+    env = {**os.environ, "SCREENSYNC_CONNECTIONS": store_location, "SCREENSYNC_SECRET_KEY": secret_key}
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, f"w{n}", "15"], env=env, stderr=subprocess.PIPE)
         for n in range(4)
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    store = open_store(store_location)
     rows = store.list(status="invalid")
     assert len(rows) == 60
     assert store.credentials("checkr", "w3-14").token.get_secret_value() == "t-w3-14"
 
 
-def test_connect_session_states(store: SqliteConnectionStore) -> None:
+def test_connect_session_states(any_store: ConnectionStore) -> None:
+    store = any_store
     from connections.connect_sessions import mint
     from connections.crypto import sha256_hex
     from connections.errors import InvalidState, WrongBrowser
@@ -197,11 +220,13 @@ def test_connect_session_states(store: SqliteConnectionStore) -> None:
     store.begin_connect(session, "oauth", browser_hash=browser, state=again, state_ttl=-1, settings={})
     with pytest.raises(InvalidState, match="expired"):
         store.take_state(again, "oauth", browser_hash=browser)
-    raw = b"".join(p.read_bytes() for p in store.path.parent.glob("connections.sqlite*"))
+    raw = raw_bytes(store)
+    assert session.session_id.encode() in raw
     assert state.encode() not in raw and b"browser-cookie-value" not in raw  # only hashes are kept
 
 
-def test_mark_invalid_and_local_revoke(store: SqliteConnectionStore) -> None:
+def test_mark_invalid_and_local_revoke(any_store: ConnectionStore) -> None:
+    store = any_store
     from connections import mark_invalid, revoke
 
     store.add(_conn(), Credentials(token=TOKEN))
@@ -212,3 +237,32 @@ def test_mark_invalid_and_local_revoke(store: SqliteConnectionStore) -> None:
     assert revoked.status == "revoked" and "locally" in (revoked.status_reason or "")
     with pytest.raises(ConnectionNotFound):
         revoke("checkr", "ghost", store=store)
+
+
+def test_a_connect_session_stores_one_result_as_far_as_it_allows(any_store: ConnectionStore) -> None:
+    from connections.connect_sessions import mint
+    from connections.crypto import sha256_hex
+    from connections.errors import InvalidState, ReplaceRefused
+
+    store, browser = any_store, sha256_hex("cookie")
+
+    def connected(session_token: str, account: str, token: str, *, reconnect: bool = False) -> Connection:
+        _, session = mint(store, "checkr", "acme", reconnect=reconnect)
+        state = f"{session.session_id}.{session_token}"
+        store.begin_connect(session, "oauth", browser_hash=browser, state=state, state_ttl=600, settings={})
+        taken, _ = store.take_state(state, "oauth", browser_hash=browser)
+        conn = _conn(provider_account_id=account)
+        stored = store.complete_connect(taken, conn, Credentials(token=token))
+        with pytest.raises(InvalidState, match="already used"):  # one result per session
+            store.complete_connect(taken, conn, Credentials(token="second-" + token))
+        return stored
+
+    first = connected("a", "acct_1", "tok-first")
+    assert store.credentials("checkr", "acme").token.get_secret_value() == "tok-first"
+    with pytest.raises(ReplaceRefused, match="already connected and active"):
+        connected("b", "acct_1", "tok-other")
+    with pytest.raises(ReplaceRefused, match="belongs to provider account acct_1"):
+        connected("c", "acct_2", "tok-other", reconnect=True)
+    again = connected("d", "acct_1", "tok-fresh", reconnect=True)
+    assert again.created_at == first.created_at
+    assert store.credentials("checkr", "acme").token.get_secret_value() == "tok-fresh"
