@@ -42,11 +42,11 @@ def append_action_log(record: ActionRecord) -> bool:
     """Insert the row, waiting (bounded) for other writers; False (and an error) when it never could."""
     import duckdb
 
-    from common.settings import warehouse_path
+    from common.settings import warehouse_setting
     from warehouse.loader import Warehouse, WarehouseError
 
     try:
-        wh = Warehouse(warehouse_path(), lock_timeout=WAIT_SECONDS, purpose=f"action {record.action}")
+        wh = Warehouse(warehouse_setting(), lock_timeout=WAIT_SECONDS, purpose=f"action {record.action}")
         with wh.transaction() as con:
             con.execute(DDL)
             con.execute(

@@ -20,6 +20,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from warehouse.records import RejectedRecord
+from warehouse.retry import rollback_quietly
 from warehouse.sql import lit
 
 META_DDL = """
@@ -210,7 +211,7 @@ def begin_attempt(
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise
     fresh = get_state(con, integration, connection_id, sync)
     assert fresh is not None
@@ -247,7 +248,7 @@ def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise
     return failures
 
@@ -319,5 +320,5 @@ def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
         con.execute(f"INSERT INTO _screensync.sync_runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})", values)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise

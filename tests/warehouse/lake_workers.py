@@ -1,0 +1,26 @@
+"""Process entry points for the DuckLake backend tests (spawned: importable, picklable arguments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def write_new_reports(url: str, connection_id: str, pages: int, rows: int, barrier: Any, results: Any) -> None:
+    """Commit `pages` pages of new reports of one connection through `Warehouse.write_page`, each
+    with its checkpoint; puts (connection_id, pages committed, error or None) on `results`."""
+    from tests.warehouse.whelpers import REPORTS, batch, page, rec
+    from warehouse.loader import Warehouse
+
+    done, error = 0, None
+    try:
+        wh = Warehouse(url, purpose=f"test writer {connection_id}")
+        wh.ensure_tables([REPORTS])
+        barrier.wait(timeout=120)
+        for p in range(pages):
+            records = [rec(f"{connection_id}-{p}-{i}") for i in range(rows)]
+            wh.write_page(page([batch(records)], conn=connection_id, attempt=f"a-{connection_id}",
+                               checkpoint={"page": p + 1}))
+            done += 1
+    except Exception as exc:  # reported to the test, which fails naming it
+        error = f"{type(exc).__name__}: {exc}"
+    results.put((connection_id, done, error))
