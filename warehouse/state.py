@@ -1,7 +1,15 @@
 """The `_screensync` meta schema: sync runs, cursors/checkpoints, rejected records, seen keys.
 
-Checkpoints live in the same DuckDB file as the records so that one transaction can move
+Checkpoints live in the same warehouse as the records so that one transaction can move
 both; a separate state store could never be kept in step after a crash.
+
+Positions are appended, never updated: each change of a (integration, connection, sync)'s cursor,
+checkpoint or attempt adds a row to `sync_positions` with the next `seq` of that key, and the view
+`sync_state` is the newest row per key. On a DuckLake an UPDATE of a table conflicts with every
+concurrent writer of that table, so an updated state row made every page of every connection
+conflict with every other's; appended rows do not conflict (docs/warehouse.md). One run at a time
+writes a key (the sync lock), so `max(seq) + 1` read in the run's transaction is the order of its
+writes. The end of an attempt drops the key's older rows.
 """
 
 from __future__ import annotations
@@ -31,15 +39,13 @@ CREATE TABLE IF NOT EXISTS _screensync.sync_runs (
     added BIGINT, updated BIGINT, deleted BIGINT, unchanged BIGINT, rejected BIGINT,
     requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR
 );
-CREATE TABLE IF NOT EXISTS _screensync.sync_state (
+-- failures: consecutive failures of the saved position, failure: how it failed (see note_failure);
+-- attempt_from: provider time of the attempt's first list page (what it did not list had vanished by then)
+CREATE TABLE IF NOT EXISTS _screensync.sync_positions (
     integration VARCHAR, connection_id VARCHAR, sync VARCHAR,
-    cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ
+    cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ,
+    failures INTEGER, failure VARCHAR, attempt_from TIMESTAMPTZ, seq BIGINT
 );
--- consecutive failures of the saved position, and how it failed (see note_failure)
-ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failures INTEGER DEFAULT 0;
-ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failure VARCHAR;
--- provider time of the attempt's first list page: what the attempt did not list had vanished by then
-ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS attempt_from TIMESTAMPTZ;
 -- per table: the start (provider time) of the last complete read of its whole list (listed_since.py)
 CREATE TABLE IF NOT EXISTS _screensync.list_reads (
     integration VARCHAR, connection_id VARCHAR, "schema" VARCHAR, "table" VARCHAR,
@@ -53,6 +59,37 @@ CREATE TABLE IF NOT EXISTS _screensync.seen_keys (
     attempt_id VARCHAR, "schema" VARCHAR, "table" VARCHAR, connection_id VARCHAR, id VARCHAR
 );
 """
+
+STATE_COLUMNS = ("cursor", "checkpoint", "attempt_id", "updated_at", "failures", "failure", "attempt_from")
+_KEY = ("integration", "connection_id", "sync")
+STATE_VIEW = f"""CREATE OR REPLACE VIEW _screensync.sync_state AS
+SELECT {", ".join((*_KEY, *STATE_COLUMNS))} FROM _screensync.sync_positions
+QUALIFY row_number() OVER (PARTITION BY {", ".join(_KEY)} ORDER BY seq DESC) = 1"""
+# a warehouse from before positions were appended: its sync_state table, completed, becomes the first rows
+_OLD_STATE_COLUMNS = (
+    "ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failures INTEGER DEFAULT 0",
+    "ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failure VARCHAR",
+    "ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS attempt_from TIMESTAMPTZ",
+)
+
+
+def prepare_state(con: duckdb.DuckDBPyConnection) -> None:
+    """After META_DDL: the `sync_state` view (moving an older warehouse's `sync_state` table into
+    `sync_positions` first). Caller owns the transaction."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = '_screensync' AND table_name = 'sync_state'"
+    ).fetchone()
+    if kind and kind[0] == "BASE TABLE":
+        for alter in _OLD_STATE_COLUMNS:
+            con.execute(alter)
+        cols = ", ".join((*_KEY, *STATE_COLUMNS))
+        con.execute(f"INSERT INTO _screensync.sync_positions ({cols}, seq) SELECT {cols}, 1 FROM _screensync.sync_state")
+        con.execute("DROP TABLE _screensync.sync_state")
+        kind = None
+    if not kind:
+        con.execute(STATE_VIEW)
+
 
 class RunStatus(StrEnum):
     """How a run ended: the engine's results, the flows, the CLI and `_screensync.sync_runs` share it."""
@@ -151,11 +188,19 @@ def _key_filter(integration: str, connection_id: str, sync: str) -> str:
     return f"integration = {lit(integration)} AND connection_id = {lit(connection_id)} AND sync = {lit(sync)}"
 
 
-def _ensure_state_row(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> None:
+def _append(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str,
+            sets: dict[str, str]) -> None:
+    """Append the key's next position: the newest one (`p`) with `sets` (column -> SQL over `p`)
+    applied, `updated_at` now. Caller owns the transaction."""
+    sets = {"updated_at": "current_timestamp", **sets}
+    values = ", ".join(sets.get(c, "coalesce(p.failures, 0)" if c == "failures" else f"p.{c}") for c in STATE_COLUMNS)
+    where = _key_filter(integration, connection_id, sync)
     con.execute(
-        f"""INSERT INTO _screensync.sync_state (integration, connection_id, sync, updated_at)
-        SELECT {lit(integration)}, {lit(connection_id)}, {lit(sync)}, current_timestamp
-        WHERE NOT EXISTS (SELECT 1 FROM _screensync.sync_state WHERE {_key_filter(integration, connection_id, sync)})"""
+        f"""INSERT INTO _screensync.sync_positions ({", ".join((*_KEY, *STATE_COLUMNS))}, seq)
+        SELECT {lit(integration)}, {lit(connection_id)}, {lit(sync)}, {values}, coalesce(p.seq, 0) + 1
+        FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT * FROM _screensync.sync_positions WHERE {where} ORDER BY seq DESC LIMIT 1
+        ) AS p ON true"""
     )
 
 
@@ -174,18 +219,14 @@ def save_position(
     page time once. Caller owns the transaction."""
     if checkpoint is None and cursor is None and list_from is None:
         return
-    sets = ["updated_at = current_timestamp", f"attempt_id = {lit(attempt_id)}"]
+    sets = {"attempt_id": lit(attempt_id)}
     if list_from is not None:
-        sets.append(f"attempt_from = coalesce(attempt_from, {lit(list_from.isoformat())}::TIMESTAMPTZ)")
+        sets["attempt_from"] = f"coalesce(p.attempt_from, {lit(list_from.isoformat())}::TIMESTAMPTZ)"
     if checkpoint is not None:
-        sets.append(f"checkpoint = {lit(_dumps(checkpoint))}")
+        sets["checkpoint"] = f"{lit(_dumps(checkpoint))}::JSON"
     if cursor is not None:
-        sets.append(f"cursor = {lit(_dumps(cursor))}")
-    where = _key_filter(integration, connection_id, sync)
-    (changed,) = con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}").fetchone() or (0,)
-    if not changed:  # no begin_attempt before this write (e.g. a direct caller): create the row, then set it
-        _ensure_state_row(con, integration, connection_id, sync)
-        con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}")
+        sets["cursor"] = f"{lit(_dumps(cursor))}::JSON"
+    _append(con, integration, connection_id, sync, sets)
 
 
 def begin_attempt(
@@ -202,13 +243,9 @@ def begin_attempt(
     try:
         if state is not None and state.attempt_id:
             con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [state.attempt_id])
-        _ensure_state_row(con, integration, connection_id, sync)
-        con.execute(
-            "UPDATE _screensync.sync_state SET attempt_id = ?, checkpoint = NULL, failures = 0, failure = NULL, "
-            "attempt_from = NULL, updated_at = current_timestamp "
-            "WHERE integration = ? AND connection_id = ? AND sync = ?",
-            [attempt_id, integration, connection_id, sync],
-        )
+        _append(con, integration, connection_id, sync, {
+            "attempt_id": lit(attempt_id), "checkpoint": "NULL", "failures": "0", "failure": "NULL",
+            "attempt_from": "NULL"})
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
@@ -221,13 +258,13 @@ def begin_attempt(
 def finish_attempt(
     con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, attempt_id: str
 ) -> None:
-    """Clear the checkpoint and forget the attempt's seen keys. Caller owns the transaction."""
-    con.execute(
-        "UPDATE _screensync.sync_state SET checkpoint = NULL, attempt_id = NULL, failures = 0, failure = NULL, "
-        "attempt_from = NULL, "
-        "updated_at = current_timestamp WHERE integration = ? AND connection_id = ? AND sync = ?",
-        [integration, connection_id, sync],
-    )
+    """Clear the checkpoint, forget the attempt's seen keys and the key's older positions. Caller owns
+    the transaction."""
+    _append(con, integration, connection_id, sync, {
+        "checkpoint": "NULL", "attempt_id": "NULL", "failures": "0", "failure": "NULL", "attempt_from": "NULL"})
+    where = _key_filter(integration, connection_id, sync)
+    con.execute(f"DELETE FROM _screensync.sync_positions WHERE {where} "
+                f"AND seq < (SELECT max(seq) FROM _screensync.sync_positions WHERE {where})")
     con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
 
 
@@ -240,12 +277,8 @@ def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id
     failures = (state.failures if state and state.failure == signature else 0) + 1
     con.execute("BEGIN TRANSACTION")
     try:
-        _ensure_state_row(con, integration, connection_id, sync)
-        con.execute(
-            "UPDATE _screensync.sync_state SET failures = ?, failure = ? "
-            "WHERE integration = ? AND connection_id = ? AND sync = ?",
-            [failures, signature, integration, connection_id, sync],
-        )
+        _append(con, integration, connection_id, sync, {"failures": str(int(failures)), "failure": lit(signature),
+                                                        "updated_at": "p.updated_at"})
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction

@@ -66,10 +66,12 @@ def _tables(env: Env, schema: str) -> list[str]:
 
 
 def _stable_rows(env: Env, schema: str, table: str) -> list[tuple[Any, ...]]:
-    cols = [r[0] for r in env.rows(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        f"AND schema_name = '{schema}' AND table_name = '{table}' ORDER BY column_index")]
-    keep = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in cols if c not in VOLATILE)
+    cols = env.rows(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        f"AND schema_name = '{schema}' AND table_name = '{table}' ORDER BY column_index")
+    keep = ", ".join(f'CAST("{c}" AS VARCHAR)' for c, kind in cols  # our own timestamps: when it ran
+                     if c not in VOLATILE and not (c.startswith("_") and kind.startswith("TIMESTAMP")))
+    cols = [c for c, _ in cols]
     extra = ", _deleted_at IS NULL" if "_deleted_at" in cols else ""
     return env.rows(f'SELECT {keep}{extra} FROM "{schema}"."{table}" ORDER BY ALL')
 
