@@ -24,3 +24,24 @@ def write_new_reports(url: str, connection_id: str, pages: int, rows: int, barri
     except Exception as exc:  # reported to the test, which fails naming it
         error = f"{type(exc).__name__}: {exc}"
     results.put((connection_id, done, error))
+
+
+def sync_connection(url: str, integration: str, connection_id: str, syncs: list[str], barrier: Any,
+                    results: Any) -> None:
+    """Run `syncs` of one connection into the lake, as a worker process would; puts
+    (connection_id, [(sync, status, error)]) on `results`. The store comes from the environment."""
+    from connections.store import open_store
+    from integrations.engine.sync_runner import run_sync
+    from warehouse.loader import Warehouse
+
+    outcomes: list[tuple[str, str, str | None]] = []
+    try:
+        store = open_store()
+        wh = Warehouse(url, purpose=f"test sync {connection_id}")
+        barrier.wait(timeout=120)
+        for sync in syncs:
+            result = run_sync(integration, connection_id, sync, warehouse=wh, store=store)
+            outcomes.append((sync, result.status.value, result.error))
+    except Exception as exc:  # reported to the test, which fails naming it
+        outcomes.append(("-", "crashed", f"{type(exc).__name__}: {exc}"))
+    results.put((connection_id, outcomes))
