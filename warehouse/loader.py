@@ -185,7 +185,12 @@ class Warehouse:
             with self._transaction(bulk=bulk) as con:
                 return work(con)
 
-        return retrying(once, what=f"{what} to {self.name}")
+        try:
+            return retrying(once, what=f"{what} to {self.name}")
+        except duckdb.TransactionException as exc:  # a failed COMMIT: DuckLake's goes on with the rows
+            if is_out_of_memory(exc):
+                raise
+            raise WarehouseError(f"could not write {what} to {self.name}: {short_error(exc)}") from None
 
     def _retried(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str) -> T:
         """`work(con)` in a write session, where `work` runs its own transaction: retried whole on a conflict."""

@@ -9,6 +9,7 @@ providers over loopback HTTP, the engine, the CLI in subprocesses.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import subprocess
@@ -171,6 +172,10 @@ def test_an_analyst_reads_while_a_writer_holds_a_transaction(url: str, tmp_path:
         cli = _cli(["query", "SELECT string_agg(id, '+' ORDER BY id) AS ids FROM checkr.reports"], child)
         assert cli.returncode == 0 and "r1" in cli.stdout and "r2" not in cli.stdout, cli.stdout + cli.stderr
     assert query("SELECT id FROM checkr.reports ORDER BY id", path=url) == [("r1",), ("r2",)]
+    feed = _cli(["changes", "--since", "0"], child)  # the change feed's CLI on the lake
+    lines = [json.loads(line) for line in feed.stdout.splitlines()]
+    assert feed.returncode == 0 and [(c["record_id"], c["action"]) for c in lines] == [("r1", "added"), ("r2", "added")]
+    assert lines[0]["cursor"] < lines[1]["cursor"] and lines[1]["record"]["id"] == "r2"
     # the reader is confined as on the file: no files, no other database
     with pytest.raises(duckdb.Error, match=r"disabled|Permission"):
         query("SELECT * FROM read_text('/etc/hostname')", path=url)
