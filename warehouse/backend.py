@@ -38,7 +38,7 @@ def prepare_meta(con: duckdb.DuckDBPyConnection) -> None:
     """Create/evolve the `_screensync` tables. Caller owns the transaction (or runs it autocommitted)."""
     for ddl in META_DDLS:
         con.execute(ddl)
-    st.prepare_state(con)
+    st.prepare_logs(con)
 
 
 class Backend(Protocol):

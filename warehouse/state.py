@@ -3,13 +3,14 @@
 Checkpoints live in the same warehouse as the records so that one transaction can move
 both; a separate state store could never be kept in step after a crash.
 
-Positions are appended, never updated: each change of a (integration, connection, sync)'s cursor,
+Positions and run rows are appended, never updated: each change of a (integration, connection, sync)'s cursor,
 checkpoint or attempt adds a row to `sync_positions` with the next `seq` of that key, and the view
 `sync_state` is the newest row per key. On a DuckLake an UPDATE of a table conflicts with every
 concurrent writer of that table, so an updated state row made every page of every connection
 conflict with every other's; appended rows do not conflict (docs/warehouse.md). One run at a time
 writes a key (the sync lock), so `max(seq) + 1` read in the run's transaction is the order of its
-writes. The end of an attempt drops the key's older rows.
+writes. The end of an attempt drops the key's older rows. Likewise a run's start and end are two
+rows of `sync_run_events`, and the view `sync_runs` shows the newest per run.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from warehouse.sql import lit
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS _screensync;
-CREATE TABLE IF NOT EXISTS _screensync.sync_runs (
+-- a row when a run starts and one when it ends (`seq` per run); the view `sync_runs` shows the newest
+CREATE TABLE IF NOT EXISTS _screensync.sync_run_events (
     run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR, mode VARCHAR,
     status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
     added BIGINT, updated BIGINT, deleted BIGINT, unchanged BIGINT, rejected BIGINT,
-    requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR
+    requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR, seq BIGINT
 );
 -- failures: consecutive failures of the saved position, failure: how it failed (see note_failure);
 -- attempt_from: provider time of the attempt's first list page (what it did not list had vanished by then)
@@ -73,22 +75,33 @@ _OLD_STATE_COLUMNS = (
 )
 
 
-def prepare_state(con: duckdb.DuckDBPyConnection) -> None:
-    """After META_DDL: the `sync_state` view (moving an older warehouse's `sync_state` table into
-    `sync_positions` first). Caller owns the transaction."""
+def prepare_logs(con: duckdb.DuckDBPyConnection) -> None:
+    """After META_DDL: the `sync_state` and `sync_runs` views over their appended rows (moving an
+    older warehouse's tables of those names into them first). Caller owns the transaction."""
+    cols = ", ".join((*_KEY, *STATE_COLUMNS))
+    if _into_log(con, "sync_state", "sync_positions", cols, _OLD_STATE_COLUMNS):
+        con.execute(STATE_VIEW)
+    cols = ", ".join(RUN_COLUMNS)
+    if _into_log(con, "sync_runs", "sync_run_events", cols):
+        con.execute(f"""CREATE OR REPLACE VIEW _screensync.sync_runs AS
+            SELECT {cols} FROM _screensync.sync_run_events
+            QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY seq DESC) = 1""")
+
+
+def _into_log(con: duckdb.DuckDBPyConnection, old: str, log: str, cols: str, alters: tuple[str, ...] = ()) -> bool:
+    """Move the rows of an older warehouse's table `old` into `log` and drop it; True when the view
+    named `old` is to be created (there is no such view yet)."""
     kind = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
-        "AND table_schema = '_screensync' AND table_name = 'sync_state'"
+        "AND table_schema = '_screensync' AND table_name = ?", [old]
     ).fetchone()
     if kind and kind[0] == "BASE TABLE":
-        for alter in _OLD_STATE_COLUMNS:
+        for alter in alters:
             con.execute(alter)
-        cols = ", ".join((*_KEY, *STATE_COLUMNS))
-        con.execute(f"INSERT INTO _screensync.sync_positions ({cols}, seq) SELECT {cols}, 1 FROM _screensync.sync_state")
-        con.execute("DROP TABLE _screensync.sync_state")
-        kind = None
-    if not kind:
-        con.execute(STATE_VIEW)
+        con.execute(f"INSERT INTO _screensync.{log} ({cols}, seq) SELECT {cols}, 1 FROM _screensync.{old}")
+        con.execute(f"DROP TABLE _screensync.{old}")
+        return True
+    return not kind
 
 
 class RunStatus(StrEnum):
@@ -117,7 +130,7 @@ class SyncState(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One row of `_screensync.sync_runs` (inserted when a run starts or ends, replaced by run_id)."""
+    """One row of `_screensync.sync_runs` (appended when a run starts and when it ends; the newest shows)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -344,14 +357,12 @@ def _refuse(token: str) -> None:
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    """Insert or replace the run's row, in one transaction."""
+    """Append the run's newest row (one statement: its own transaction)."""
     values = {**run.model_dump(), "status": run.status.value}
     placeholders = ", ".join(f"${c}" for c in RUN_COLUMNS)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM _screensync.sync_runs WHERE run_id = $run_id", {"run_id": run.run_id})
-        con.execute(f"INSERT INTO _screensync.sync_runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})", values)
-        con.execute("COMMIT")
-    except BaseException:
-        rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
-        raise
+    con.execute(
+        f"""INSERT INTO _screensync.sync_run_events ({', '.join(RUN_COLUMNS)}, seq)
+        SELECT {placeholders},
+               coalesce((SELECT max(seq) FROM _screensync.sync_run_events WHERE run_id = $run_id), 0) + 1""",
+        values,
+    )

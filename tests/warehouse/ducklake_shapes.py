@@ -95,7 +95,7 @@ def setup(con: duckdb.DuckDBPyConnection, *, versions: bool = True) -> None:
     `CREATE ... IF NOT EXISTS` of one name conflict in DuckLake (the second commit fails).
     `versions` adds the append-only table and its view, which need DuckLake's `snapshot_id`."""
     con.execute(st.META_DDL)
-    st.prepare_state(con)
+    st.prepare_logs(con)
     con.execute(owed.OWED_DDL)
     con.execute(CHANGES_DDL)
     con.execute(ARRIVALS_DDL)
