@@ -282,3 +282,18 @@ def _fresh_sessions() -> Iterator[None]:
     for backend in list(LakeBackend._all.values()):
         backend.close()
     LakeBackend._all.clear()
+
+
+def test_the_setting_is_a_path_or_a_url_and_only_a_path_is_a_file(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    from common import settings
+
+    url = "ducklake:postgres://u@db.internal:5432/lake?data=/srv/lake"
+    monkeypatch.setenv("SCREENSYNC_WAREHOUSE", url)
+    assert settings.warehouse_setting() == url  # as given: Path() would turn its // into /
+    with pytest.raises(ValueError, match="DuckLake URL, not a file"):
+        settings.warehouse_path()
+    anchor = settings.local_lock_anchor()
+    assert anchor.parent == Path.home() / ".screensync" and anchor.name.startswith("lake-")
+    monkeypatch.setenv("SCREENSYNC_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert settings.warehouse_path() == tmp_path / "w.duckdb" == settings.local_lock_anchor()
