@@ -131,6 +131,11 @@ def test_three_processes_sync_different_connections_into_one_lake_losing_and_dou
     accounts = {f"cust-{n}": env.connect(sandbox, "checkr", f"cust-{n}", account=n) for n in range(3)}
     monkeypatch.setenv("SCREENSYNC_WAREHOUSE", url)
     migrate_command(wait=30)  # DDL once, before the writers
+    lake = ducklake.connect(url)
+    try:
+        (migrated,) = lake.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')").fetchone() or (0,)
+    finally:
+        lake.close()
     syncs = {"candidates": "candidates", "reports": "reports"}
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(len(accounts)), ctx.Queue()
@@ -156,6 +161,14 @@ def test_three_processes_sync_different_connections_into_one_lake_losing_and_dou
                 FROM checkr.{table}""")[0]
         assert total == distinct == versions == feed > 0, (table, total, distinct, versions, feed)
     assert env.rows("SELECT count(*) FROM _screensync.sync_state WHERE checkpoint IS NOT NULL") == [(0,)]
+    lake = ducklake.connect(url)
+    try:  # the writers created and altered nothing: every commit after the migration wrote rows only
+        kinds = lake.execute("SELECT DISTINCT unnest(map_keys(changes)) FROM ducklake_snapshots('lake') "
+                             "WHERE snapshot_id > ?", [migrated]).fetchall()
+    finally:
+        lake.close()
+    ddl = ("created", "altered", "dropped", "renamed", "comment")
+    assert kinds and not [k for (k,) in kinds if any(word in k for word in ddl)], kinds
     runs = read_sync_runs(url, timeout=10)  # what `screensync status` reads
     assert sorted((c, s, r["last_run_status"]) for (_, c, s), r in runs.items()) == [
         (cid, s, "success") for cid in accounts for s in sorted(syncs)]
