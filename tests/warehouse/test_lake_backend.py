@@ -195,7 +195,7 @@ def test_an_analyst_reads_while_a_writer_holds_a_transaction(url: str, tmp_path:
 
 
 def test_change_feed_cursors_stay_unique_and_in_commit_order_with_concurrent_writers(url: str) -> None:
-    writers, pages, rows = 3, 6, 3
+    writers, pages, rows = 3, 4, 3
     Warehouse(url).ensure_tables([REPORTS])
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(writers), ctx.Queue()
