@@ -276,6 +276,50 @@ def test_a_conflicting_commit_is_retried_whole_and_a_lasting_one_fails_naming_no
     assert query("SELECT count(*) FROM checkr.reports WHERE id = 'r9'", path=url) == [(0,)]  # nothing of it
 
 
+def test_a_run_whose_writes_keep_conflicting_fails_with_its_checkpoint_kept_and_the_next_resumes(
+    store: Any, url: str, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.engine.retries import RetryPolicy
+    from tests.engine.test_sync_reliability import set_faults
+
+    sandbox = fresh_sandbox(scale=120, rate_limits={"clearchecks": 6000})
+    env = Env(store=store, db=url)  # type: ignore[arg-type]
+    account_id = env.connect(sandbox, "clearchecks", "cc-1")
+    set_faults(sandbox, "clearchecks", malformed_page=2)  # page 1 and its checkpoint land, then it stops
+    assert env.sync("clearchecks", "cc-1", "reports", retry=RetryPolicy(base_delay=0.01, max_delay=0.05)).pages == 1
+    set_faults(sandbox, "clearchecks")
+    checkpoint = env.rows("SELECT checkpoint::VARCHAR FROM _screensync.sync_state WHERE sync = 'reports'")
+    stored = env.rows("SELECT count(*) FROM clearchecks.reports")
+
+    rival = ducklake.connect(url)  # another writer that commits a delete in the table before every page does
+    rival.execute("INSERT INTO clearchecks.reports (connection_id, report_key) VALUES ('rival', 'r')")
+    original = Warehouse._write_page
+
+    def contested(self: Warehouse, con: duckdb.DuckDBPyConnection, page_: Any) -> Any:
+        counts = original(self, con, page_)
+        rival.execute("DELETE FROM clearchecks.reports WHERE connection_id = 'rival'")
+        rival.execute("INSERT INTO clearchecks.reports (connection_id, report_key) VALUES ('rival', 'r')")
+        return counts
+
+    monkeypatch.setattr(Warehouse, "_write_page", contested)
+    monkeypatch.setattr(retry, "MAX_ATTEMPTS", 3)
+    try:
+        failed = env.sync("clearchecks", "cc-1", "reports")
+    finally:
+        rival.execute("DELETE FROM clearchecks.reports WHERE connection_id = 'rival'")
+        rival.close()
+    assert failed.status.value == "failed" and "conflicted with other writers" in (failed.error or ""), failed.error
+    assert env.rows("SELECT checkpoint::VARCHAR FROM _screensync.sync_state WHERE sync = 'reports'") == checkpoint
+    assert env.rows("SELECT count(*) FROM clearchecks.reports") == stored  # nothing of the lost writes
+
+    monkeypatch.setattr(Warehouse, "_write_page", original)
+    resumed = env.sync("clearchecks", "cc-1", "reports")
+    assert resumed.ok and resumed.resumed, resumed.error
+    truth = {r["report_key"] for r in sandbox.export("clearchecks")[account_id]["reports"]}
+    assert set(env.raws("clearchecks", "reports", "cc-1")) == truth
+    assert env.rows("SELECT count(*) = count(DISTINCT report_key) FROM clearchecks.reports") == [(True,)]
+
+
 def test_short_error_keeps_two_lines() -> None:
     text = "TransactionContext Error: Failed to commit\nTransaction conflict - x\nINSERT ... 'a@b.c' ..."
     assert retry.short_error(text) == "TransactionContext Error: Failed to commit\nTransaction conflict - x [...]"
