@@ -119,6 +119,7 @@ def _cli(args: list[str], env: dict[str, str], timeout: float = 240) -> subproce
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_three_processes_sync_different_connections_into_one_lake_losing_and_doubling_nothing(
     store: Any, url: str, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,6 +175,7 @@ def test_three_processes_sync_different_connections_into_one_lake_losing_and_dou
         (cid, s, "success") for cid in accounts for s in sorted(syncs)]
 
 
+@pytest.mark.slow
 def test_an_analyst_reads_while_a_writer_holds_a_transaction(url: str, tmp_path: Path) -> None:
     wh = Warehouse(url)
     wh.ensure_tables([REPORTS])
@@ -194,6 +196,7 @@ def test_an_analyst_reads_while_a_writer_holds_a_transaction(url: str, tmp_path:
         query("SELECT * FROM read_text('/etc/hostname')", path=url)
 
 
+@pytest.mark.slow
 def test_change_feed_cursors_stay_unique_and_in_commit_order_with_concurrent_writers(url: str) -> None:
     writers, pages, rows = 3, 4, 3
     Warehouse(url).ensure_tables([REPORTS])
