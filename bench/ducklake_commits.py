@@ -6,9 +6,11 @@ model table, its superseded versions and seen keys, and the checkpoint.
 
 - first-load: new records (INSERT only) + an appended checkpoint row, never retried: every
   failure is counted.
-- resync: the same records changed on every page (UPDATE path) + the checkpoint UPDATEd in the
-  shared `sync_state`, each page retried whole on a transaction conflict.
-- resync-append-state: the same, with the checkpoint appended instead of UPDATEd.
+- resync: the same records changed on every page (UPDATE path) + the checkpoint by `save_position`,
+  each page retried whole on a transaction conflict. (Until issue 15 `save_position` UPDATEd a
+  shared `sync_state` row; it now appends to `sync_positions`, so this is resync-append-state with
+  the warehouse's own checkpoint code; the figures in docs/scale-out-notes.md are from before.)
+- resync-append-state: the same, with the checkpoint appended to the spike's own table.
 - resync-append-only: the same changes written as appended versions (`spike.checks_versions`, the
   current row of a key being its newest version) + an appended checkpoint, never retried.
 

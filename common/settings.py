@@ -17,8 +17,37 @@ DEFAULT_CONNECTIONS = Path.home() / ".screensync" / "connections.sqlite"
 DEFAULT_SECRET_KEY_FILE = Path.home() / ".screensync" / "secret.key"
 
 
+def warehouse_setting() -> str:
+    """SCREENSYNC_WAREHOUSE as given: a warehouse file's path, or a `ducklake:postgres://...` URL
+    (docs/warehouse.md). Pass it to `Warehouse(...)` and `warehouse.read`: both take either."""
+    return os.environ.get(WAREHOUSE_ENV) or str(DEFAULT_WAREHOUSE)
+
+
+def is_lake_value(warehouse: str | Path) -> bool:
+    """Is this warehouse setting a DuckLake URL (not a file)?"""
+    return isinstance(warehouse, str) and warehouse.startswith("ducklake:")
+
+
 def warehouse_path() -> Path:
-    return Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE)
+    """The warehouse file, for callers that need one (its lock directory, its size). A DuckLake URL
+    is no path (`Path` would mangle its `//`): such callers get a clear error, not a wrong file."""
+    value = warehouse_setting()
+    if is_lake_value(value):
+        raise ValueError(f"{WAREHOUSE_ENV} is a DuckLake URL, not a file: this command needs the embedded "
+                         "warehouse file (or use warehouse_setting())")
+    return Path(value)
+
+
+def local_lock_anchor(warehouse: str | Path | None = None) -> Path:
+    """Where this host keeps the warehouse's lock files (`lock_dir` of it): beside the file, or for a
+    DuckLake a per-URL name under ~/.screensync (such locks bind this host only)."""
+    value = str(warehouse) if warehouse is not None else warehouse_setting()
+    if not is_lake_value(value):
+        return Path(value)
+    import hashlib
+
+    digest = hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+    return Path.home() / ".screensync" / f"lake-{digest}"
 
 
 def connections_path() -> Path:

@@ -42,33 +42,36 @@ def append_action_log(record: ActionRecord) -> bool:
     """Insert the row, waiting (bounded) for other writers; False (and an error) when it never could."""
     import duckdb
 
-    from common.settings import warehouse_path
+    from common.settings import warehouse_setting
     from warehouse.loader import Warehouse, WarehouseError
+    from warehouse.retry import short_error
 
     try:
-        wh = Warehouse(warehouse_path(), lock_timeout=WAIT_SECONDS, purpose=f"action {record.action}")
-        with wh.transaction() as con:
+        wh = Warehouse(warehouse_setting(), lock_timeout=WAIT_SECONDS, purpose=f"action {record.action}")
+        values = [
+            record.action_id,
+            record.integration,
+            record.connection_id,
+            record.action,
+            record.method,
+            record.endpoint,
+            record.idempotency_key,
+            record.status,
+            record.started_at,
+            record.finished_at,
+            record.duration_s,
+            orjson.dumps(record.input).decode(),
+            orjson.dumps(record.output).decode() if record.output is not None else None,
+            record.error,
+        ]
+
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(DDL)
-            con.execute(
-                "INSERT INTO _screensync.action_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    record.action_id,
-                    record.integration,
-                    record.connection_id,
-                    record.action,
-                    record.method,
-                    record.endpoint,
-                    record.idempotency_key,
-                    record.status,
-                    record.started_at,
-                    record.finished_at,
-                    record.duration_s,
-                    orjson.dumps(record.input).decode(),
-                    orjson.dumps(record.output).decode() if record.output is not None else None,
-                    record.error,
-                ],
-            )
+            con.execute("INSERT INTO _screensync.action_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+        wh.write(insert, what=f"action {record.action}'s log row")  # retried on a DuckLake commit conflict
     except (WarehouseError, duckdb.Error) as exc:
-        log.error("action %s on %s not written to the action log: %s", record.action, record.connection_id, exc)
+        log.error("action %s on %s not written to the action log: %s", record.action, record.connection_id,
+                  short_error(exc))
         return False
     return True

@@ -85,14 +85,16 @@ class WebhookApplier:
     def __init__(
         self,
         store: ConnectionStore | None = None,
-        warehouse: Path | None = None,
+        warehouse: str | Path | None = None,
         *,
         batch_size: int = BATCH,
         lock_timeout: float = LOCK_TIMEOUT_S,
         tick: float = TICK_S,
     ) -> None:
         self.store = store or open_store()
-        self.path = Path(warehouse) if warehouse is not None else settings.warehouse_path()
+        # a file path or a DuckLake URL; `path` is where this host's applier lock lives
+        self.target: str | Path = warehouse if warehouse is not None else settings.warehouse_setting()
+        self.path = settings.local_lock_anchor(self.target)
         self.batch_size = batch_size
         self.lock_timeout = lock_timeout
         self.tick = tick
@@ -219,7 +221,7 @@ class WebhookApplier:
 
     def _wh(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self.path, lock_timeout=self.lock_timeout,
+            self._warehouse = Warehouse(self.target, lock_timeout=self.lock_timeout,
                                         purpose="webhook applier").use_view_parts(view_parts())
         return self._warehouse
 

@@ -35,10 +35,10 @@ def _read(since: int, limit: int, filters: dict[str, str | None], wait: float) -
 
     from warehouse.changes import read_changes
     from warehouse.connection import WarehouseError, WarehouseLocked
-    from warehouse.read import read_session
+    from warehouse.read import read_session, warehouse_exists
 
-    path = settings.warehouse_path()
-    if not path.exists():
+    path = settings.warehouse_setting()
+    if not warehouse_exists(path):
         return []
     try:
         with read_session(path, timeout=wait) as con:
@@ -98,7 +98,7 @@ def prune_command(
     """Drop old feed rows (the versions stay in each table's _history); cursors are never reused."""
     from warehouse.connection import WarehouseLocked
 
-    wh = open_warehouse(settings.warehouse_path(), wait, "screensync changes prune")
+    wh = open_warehouse(settings.warehouse_setting(), wait, "screensync changes prune")
     try:
         pruned = wh.prune_changes(before)
     except WarehouseLocked as exc:

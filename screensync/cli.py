@@ -42,6 +42,9 @@ def _mount() -> None:
     from screensync.changes_cli import register as register_changes
 
     register_changes(app)
+    from screensync.warehouse_cli import register as register_warehouse
+
+    register_warehouse(app)
     app.command("demo")(demo_command)
     app.command("definition-schema")(definition_schema_command)
 

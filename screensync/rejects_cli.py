@@ -46,12 +46,12 @@ def list_command(
 
     from warehouse.connection import WarehouseError, WarehouseLocked
     from warehouse.owed import owed_records, unidentified_rejects
-    from warehouse.read import read_session
+    from warehouse.read import read_session, warehouse_exists
 
     chosen = with_deprecated_model([sync] if sync else None, [model] if model else None)
     sync = chosen[-1] if chosen else None
-    path = settings.warehouse_path()
-    if not path.exists():
+    path = settings.warehouse_setting()
+    if not warehouse_exists(path):
         console.print(f"nothing owed: there is no warehouse at {path} yet")
         return
     try:
@@ -95,7 +95,7 @@ def retry_command(
     syncs = known_syncs(integration, with_deprecated_model(sync, model))
     store, conn_ids = checked_store(integration, connection)
     definition = get_integration(integration).definition
-    path = settings.warehouse_path()
+    path = settings.warehouse_setting()
     results = []
     wh = open_warehouse(path, wait, f"screensync rejects retry {integration}")
     owed = [o for o in wh.owed_records(integration=integration) if o.connection_id in conn_ids and o.sync in syncs]

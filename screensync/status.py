@@ -54,13 +54,13 @@ class SyncStatus(BaseModel):
     oldest_overdue_seconds: float | None = None  # how long past its due time the oldest of them is
 
 
-def read_sync_runs(warehouse: Path, timeout: float) -> dict[tuple[str, str, str], dict[str, Any]]:
+def read_sync_runs(warehouse: str | Path, timeout: float) -> dict[tuple[str, str, str], dict[str, Any]]:
     """The latest facts per (integration, connection, sync); empty when nothing has synced yet."""
     import duckdb
 
-    from warehouse.read import read_session
+    from warehouse.read import read_session, warehouse_exists
 
-    if not warehouse.exists():
+    if not warehouse_exists(warehouse):
         return {}
     with read_session(warehouse, timeout=timeout) as con:
         try:
@@ -71,12 +71,12 @@ def read_sync_runs(warehouse: Path, timeout: float) -> dict[tuple[str, str, str]
         return {(r[0], r[1], r[2]): dict(zip(columns, r, strict=True)) for r in cur.fetchall()}
 
 
-def read_connection_freshness(warehouse: Path, timeout: float) -> dict[tuple[str, str], tuple[Any, int, Any]]:
+def read_connection_freshness(warehouse: str | Path, timeout: float) -> dict[tuple[str, str], tuple[Any, int, Any]]:
     """(integration, connection) -> (last webhook, overdue open records, oldest due time); see warehouse/freshness.py."""
     from warehouse.freshness import connection_freshness
-    from warehouse.read import read_session
+    from warehouse.read import read_session, warehouse_exists
 
-    if not warehouse.exists():
+    if not warehouse_exists(warehouse):
         return {}
     with read_session(warehouse, timeout=timeout) as con:
         return connection_freshness(con)
@@ -110,7 +110,7 @@ def _next_run(
 
 def collect_status(
     *,
-    warehouse: Path,
+    warehouse: str | Path,
     connections: list[Any],
     scheduled: list[Any] | None,
     now: datetime | None = None,

@@ -41,7 +41,7 @@ def status_command(
     now = datetime.now(UTC)
     try:
         rows = collect_status(
-            warehouse=settings.warehouse_path(),
+            warehouse=settings.warehouse_setting(),
             connections=connections,
             scheduled=scheduled_sync_runs([integration] if integration else known),
             now=now,

@@ -56,7 +56,7 @@ def results_table(results: list[SyncResult]) -> Table:
     return table
 
 
-def report(integration: str, results: list[SyncResult], path: Path) -> None:
+def report(integration: str, results: list[SyncResult], path: str | Path) -> None:
     """The summary table, a line per run that did not simply succeed, and the exit code."""
     console.print(results_table(results))
     for r in results:
@@ -67,7 +67,7 @@ def report(integration: str, results: list[SyncResult], path: Path) -> None:
                           highlight=False)
         if r.checkpoint_discarded:
             console.print(f"{r.connection_id}/{r.sync}: {r.checkpoint_discarded}", highlight=False)
-    console.print(f"warehouse: {path.resolve()}")
+    console.print(f"warehouse: {path if settings.is_lake_value(path) else Path(path).resolve()}")
     code = exit_codes.for_results(results)
     if code:
         raise typer.Exit(code)
@@ -95,7 +95,7 @@ def checked_store(integration: str, connection_ids: list[str] | None) -> tuple[A
     return store, ids
 
 
-def open_warehouse(path: Path, wait: float, purpose: str) -> Warehouse:
+def open_warehouse(path: str | Path, wait: float, purpose: str) -> Warehouse:
     """The warehouse for writing: each write waits at most `wait` s for the write in progress (a sync's
     page, webhooks) or for a process outside screensync holding the file; held longer: a clean exit."""
     from warehouse.loader import Warehouse, WarehouseLocked
@@ -108,7 +108,7 @@ def open_warehouse(path: Path, wait: float, purpose: str) -> Warehouse:
 
 
 @contextmanager
-def sync_locks(path: Path, integration: str, pairs: list[tuple[str, str]], wait: float) -> Iterator[None]:
+def sync_locks(path: str | Path, integration: str, pairs: list[tuple[str, str]], wait: float) -> Iterator[None]:
     """Hold each (connection, sync) about to run, as the flows do: the same sync never runs twice at
     once. One held elsewhere for longer than `wait`: a clean exit, nothing run."""
     import time
@@ -118,7 +118,7 @@ def sync_locks(path: Path, integration: str, pairs: list[tuple[str, str]], wait:
     deadline = time.monotonic() + wait
     with ExitStack() as stack:
         for cid, name in pairs:
-            lock = sync_lock_path(path, integration, cid, name)
+            lock = sync_lock_path(settings.local_lock_anchor(path), integration, cid, name)
             try:
                 stack.enter_context(file_lock(lock, timeout=max(0.0, deadline - time.monotonic()),
                                               what=f"sync {integration}/{cid}/{name}"))
@@ -130,7 +130,7 @@ def sync_locks(path: Path, integration: str, pairs: list[tuple[str, str]], wait:
         yield
 
 
-def apply_webhooks(store: Any, path: Path) -> None:
+def apply_webhooks(store: Any, path: str | Path) -> None:
     """Webhook events still waiting in the inbox go to the warehouse too (quietly; never fails the command)."""
     from flows.webhook_applier import WebhookApplier
 
@@ -183,7 +183,7 @@ def sync_command(
     syncs = known_syncs(integration, with_deprecated_model(sync, model))
     store, conn_ids = checked_store(integration, connection)
     results: list[SyncResult] = []
-    path = settings.warehouse_path()
+    path = settings.warehouse_setting()
     with sync_locks(path, integration, [(c, s) for c in conn_ids for s in syncs], wait), Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
@@ -213,7 +213,7 @@ def query_command(
     from warehouse.query import run_query
 
     try:
-        columns, rows = run_query(settings.warehouse_path(), sql, limit=limit)
+        columns, rows = run_query(settings.warehouse_setting(), sql, limit=limit)
     except WarehouseError as exc:  # locked file, bad SQL, missing file: say so, no traceback
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None

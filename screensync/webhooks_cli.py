@@ -95,7 +95,7 @@ def replay_command(
     wanted = {(r["integration"], r["event_id"]) for r in chosen}
     if pending:
         wanted |= {(r["integration"], r["event_id"]) for r in every if r["status"] == "pending"}
-    applier = WebhookApplier(store, settings.warehouse_path(), lock_timeout=wait)
+    applier = WebhookApplier(store, settings.warehouse_setting(), lock_timeout=wait)
     done = applier.apply_pending()
     if done.skipped:
         console.print("another process (serve-web, a sync run) is applying events now: they land within seconds; "

@@ -6,8 +6,15 @@ whether from a sync page, a re-poll, a refetch, a referenced record or a webhook
 the change does. Each write numbers its changes on from the feed's last cursor, in that transaction,
 so cursors are gap-free, strictly increasing in commit order and never reused (a prune keeps the
 newest row). That is safe because the embedded warehouse lets one write transaction in at a time
-(warehouse/access.py); a backend with concurrent writers (DuckLake, issue 15) needs the same
-guarantee from its own commit order (docs/analysts.md, "Change feed").
+(warehouse/access.py).
+
+A DuckLake takes concurrent writers, and two INSERT-only transactions do not conflict, so "last + 1"
+would hand the same cursor to both. There the cursor is the feed row's DuckLake row id + 1 instead:
+DuckLake numbers a table's rows when it commits them, in commit order, never reuses a number and
+keeps it through compaction; a reader sees a snapshot, which holds every row numbered below its
+next row id and none above. So a consumer that stored cursor N and reads again sees exactly the
+changes committed after the ones it had (cursors may skip numbers: a prune, rows of a failed
+commit never numbered; they never repeat or go back). The stored `cursor` column stays NULL there.
 
 The feed row is slim (which record, what happened, when; each small write adds a row group to it,
 so every column costs file space between vacuums): the run, the provider time and the content of the
@@ -39,6 +46,24 @@ ACTIONS = (ADDED, UPDATED, DELETED, GONE)
 
 # the last cursor given: the newest feed row is never pruned (`prune`), so this never goes back
 LAST = 'SELECT coalesce(max("cursor"), 0) FROM _screensync.changes'
+LAKE_CURSOR = "(rowid + 1)"  # a DuckLake row id: numbered at commit, in commit order (see above)
+LAKE_LAST = f"SELECT coalesce(max({LAKE_CURSOR}), 0) FROM _screensync.changes"
+
+
+def on_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Is the connection's current database a DuckLake (cursors from row ids, not stored)?"""
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
+def _cursor(con: duckdb.DuckDBPyConnection, alias: str = "") -> str:
+    """The cursor of a feed row: the stored column, or on a DuckLake its row id + 1."""
+    prefix = f"{alias}." if alias else ""
+    return f"({prefix}rowid + 1)" if on_lake(con) else f'{prefix}"cursor"'
+
+
+def _last(con: duckdb.DuckDBPyConnection) -> str:
+    return LAKE_LAST if on_lake(con) else LAST
 
 
 def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, keys: str,
@@ -51,9 +76,11 @@ def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, conne
             else f"CASE WHEN t._first_seen_at = current_timestamp THEN {lit(ADDED)} ELSE {lit(UPDATED)} END")
     changed = "t._deleted_at = current_timestamp" if action in (DELETED, GONE) else (
         "t._last_modified_at = current_timestamp AND t._deleted_at IS NULL")
+    number = ("NULL::BIGINT" if on_lake(con)  # numbered by DuckLake at commit (module docstring)
+              else f"({LAST}) + row_number() OVER (ORDER BY CAST(t.{pk} AS VARCHAR))")
     row = con.execute(
         f"""INSERT INTO _screensync.changes
-        SELECT ({LAST}) + row_number() OVER (ORDER BY CAST(t.{pk} AS VARCHAR)), $integ, $table, $conn,
+        SELECT {number}, $integ, $table, $conn,
                CAST(t.{pk} AS VARCHAR), {what}, current_timestamp
         FROM {table_ref(target)} t
         WHERE t.connection_id = $conn AND {changed}
@@ -78,7 +105,7 @@ _COLUMNS = ("cursor", "integration", "table", "connection_id", "record_id", "act
 
 def changes_sql(con: duckdb.DuckDBPyConnection) -> str:
     """A SELECT of the feed with each change's record version: the body of `unified.changes`."""
-    feed = ", ".join(f"c.{ident(c)}" for c in _COLUMNS)
+    feed = ", ".join(f'{_cursor(con, "c")} AS "cursor"' if c == "cursor" else f"c.{ident(c)}" for c in _COLUMNS)
     parts = []
     for schema, table in history_views(con):
         hist = f"{ident(schema)}.{ident(table + HISTORY)}"
@@ -102,20 +129,28 @@ def changes_sql(con: duckdb.DuckDBPyConnection) -> str:
 
 def _pk(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:
     """The model table's primary key, as `note_primary_key` left it on the table (`id` before it did)."""
+    comment = _comment(con, schema, table)
+    return comment[len(_PK):] if comment and comment.startswith(_PK) else "id"
+
+
+def _comment(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str | None:
     row = con.execute(
         "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
         "AND table_name = ?",
         [schema, table],
     ).fetchone()
-    comment = row[0] if row else None
-    return comment[len(_PK):] if comment and comment.startswith(_PK) else "id"
+    return row[0] if row else None
 
 
 _PK = "primary key: "
 
 
 def note_primary_key(con: duckdb.DuckDBPyConnection, target: TableTarget) -> None:
-    """Remember the table's primary key where a reader can find it (the feed joins on it)."""
+    """Remember the table's primary key where a reader can find it (the feed joins on it). Only
+    when it is not there yet: on a DuckLake a comment is a change of the table that conflicts with
+    every concurrent writer of it."""
+    if _comment(con, target.schema, target.table) == _PK + target.primary_key:
+        return
     con.execute(f"COMMENT ON TABLE {table_ref(target)} IS {lit(_PK + target.primary_key)}")
 
 
@@ -158,15 +193,15 @@ def read_changes(con: duckdb.DuckDBPyConnection, *, since: int, limit: int | Non
 
 
 def last_cursor(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(LAST).fetchone()
+    row = con.execute(_last(con)).fetchone()
     return int(row[0]) if row else 0
 
 
 def prune(con: duckdb.DuckDBPyConnection, *, before: int) -> int:
     """Drop feed rows with a cursor below `before` (history keeps the versions); returns how many. The
     newest row always stays: the next cursor is counted from it, so a cursor is never given twice."""
-    bound = f'least($b, ({LAST}))'
-    (count,) = con.execute(f'SELECT count(*) FROM _screensync.changes WHERE "cursor" < {bound}',
+    bound, cursor = f"least($b, ({_last(con)}))", _cursor(con)
+    (count,) = con.execute(f"SELECT count(*) FROM _screensync.changes WHERE {cursor} < {bound}",
                            {"b": before}).fetchone() or (0,)
-    con.execute(f'DELETE FROM _screensync.changes WHERE "cursor" < {bound}', {"b": before})
+    con.execute(f"DELETE FROM _screensync.changes WHERE {cursor} < {bound}", {"b": before})
     return int(count)

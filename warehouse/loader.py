@@ -1,9 +1,12 @@
 """`Warehouse`: the one object the sync engine, the webhook applier and actions write through.
 
-Every call is one short write session on the process's writer of the file (warehouse/access.py):
-the file is attached for it and let go of afterwards, so readers and other processes get their
-turn between any two writes. A page is one transaction: records, history, seen keys, rejects
-and the checkpoint commit together or not at all.
+Every call is one short write session on the warehouse's backend (warehouse/backend.py): for the
+embedded file, the process's writer attaches it for the call and lets go afterwards, so readers and
+other processes get their turn between any two writes; for a DuckLake, the process's session on it.
+A page is one transaction: records, history, seen keys, rejects and the checkpoint commit together
+or not at all. Every write transaction is a function of the connection, run again whole when its
+commit conflicts with another writer's (DuckLake; warehouse/retry.py): the staged Arrow tables it
+writes are kept, so the retry writes exactly the same page against what the other writer committed.
 """
 
 from __future__ import annotations
@@ -11,14 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import orjson
@@ -26,7 +28,8 @@ import pyarrow as pa
 
 from warehouse import changes, due, freshness, gone, listed_since, owed, references
 from warehouse import state as st
-from warehouse.access import ROW_GROUP_SIZE, FileWriter
+from warehouse.access import ROW_GROUP_SIZE
+from warehouse.backend import is_lake, open_backend
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.deletes import delete_marked, mark_rejects_seen, soft_delete_unseen
@@ -40,7 +43,7 @@ from warehouse.records import (
     TableTarget,
     WriteCounts,
 )
-from warehouse.rwlock import lock_dir
+from warehouse.retry import WarehouseConflict, retrying, rollback_quietly, short_error
 from warehouse.staging import UnstorableValue, bounded_chunks, build_stage, dedupe_table, latest_per_key, per_row
 from warehouse.state import RunRecord, SyncState
 from warehouse.tables import ensure_model_tables, ident, table_ref, target_columns
@@ -61,6 +64,7 @@ __all__ = [
     "SyncState",
     "TableTarget",
     "Warehouse",
+    "WarehouseConflict",
     "WarehouseError",
     "WarehouseLocked",
     "WarehouseOutOfMemory",
@@ -77,37 +81,9 @@ __all__ = [
 # Raise it with SCREENSYNC_WAREHOUSE_MEMORY: the errors say so.
 MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "48MB")
 
-BULK_ROWS = ROW_GROUP_SIZE // 8  # a write this large into one table never vacuums (see Warehouse.__init__)
-VACUUM_EVERY_S = 300.0
-
-_PREPARED: set[tuple[int, int]] = set()  # files (device, inode) whose meta tables this process created
-
-
-def _prepare(writer: FileWriter, con: duckdb.DuckDBPyConnection) -> None:
-    """The meta schema, once per file per process (after the first attach; again for a new file)."""
-    if writer.file_id in _PREPARED and not writer.created:
-        return
-    con.execute(st.META_DDL)
-    con.execute(owed.OWED_DDL)
-    con.execute(gone.GONE_DDL)
-    con.execute(changes.CHANGES_DDL)
-    con.execute(freshness.ARRIVALS_DDL)
-    con.execute(due.DUE_DDL)
-    if writer.file_id is not None:
-        _PREPARED.add(writer.file_id)
-
-
-def _vacuum_due(path: Path) -> bool:
-    """Is it time for a small write's checkpoint to vacuum (once per VACUUM_EVERY_S, across processes)?"""
-    stamp = lock_dir(path) / "vacuumed"
-    try:
-        if time.time() - stamp.stat().st_mtime < VACUUM_EVERY_S:
-            return False
-    except FileNotFoundError:
-        pass
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.touch()
-    return True
+BULK_ROWS = ROW_GROUP_SIZE // 8  # a write this large into one table never vacuums (warehouse/backend.py)
+LAKE_SPILL = Path.home() / ".screensync" / "lake-rejected"  # raws too large to quarantine, lake warehouses
+T = TypeVar("T")
 
 
 def _purpose() -> str:
@@ -140,17 +116,20 @@ class Warehouse:
         memory_limit: str = MEMORY_LIMIT,
         purpose: str | None = None,
     ) -> None:
-        """`lock_timeout`: the longest one write waits for the file (WarehouseLocked after it).
+        """`path`: a warehouse file, or a `ducklake:postgres://...` URL (warehouse/ducklake.py).
+        `lock_timeout`: the longest one write waits for the file (WarehouseLocked after it).
         `threads=1` because the writer runs many ~100-row statements: DuckDB's thread
         scheduling costs more than it saves on those (a page write took half the time in
         measurements). `purpose` names this writer to whoever waits for it.
 
-        The file and its meta tables are created here: a bad path or a held file fails now."""
-        self.path = Path(path)
+        The warehouse and its meta tables are created here: a bad path or URL or a held file fails now."""
+        self.lake = is_lake(path)
+        self.path: Path = LAKE_SPILL if self.lake else Path(path)  # the file (lake: where spilled raws go)
         self.lock_timeout = lock_timeout
         self.memory_limit = memory_limit
         self.purpose = purpose or _purpose()
-        self._writer = FileWriter.of(self.path)
+        self._backend = open_backend(path)
+        self.name = self._backend.name  # for messages
         self._view_parts: list[ViewPartLike] | None = None
         self._settings = {
             "threads": str(int(threads)),
@@ -162,12 +141,8 @@ class Warehouse:
             # A checkpoint's vacuum merged each write's tail row group into its neighbours, re-compressing
             # most of a first load (+15-40% CPU in bench/sync_full.py, files 5-20% larger); and it is
             # global: a vacuum at any checkpoint merges every table's small row groups. So no vacuum...
-            "max_vacuum_tasks": "0",
+            "max_vacuum_tasks": "0",  # ...except at one small write's checkpoint now and then (backend.py)
         }
-        # ...except at one small write's checkpoint every VACUUM_EVERY_S: every write session ends
-        # with a checkpoint (the file is let go), and each small write (a webhook, a run's bookkeeping)
-        # leaves a small row group of its own (200 one-event writes grew a file from 22 to 50 MB).
-        self._vacuum_settings = {**self._settings, "max_vacuum_tasks": "100"}
         self._owing: set[tuple[str, str, str]] | None = None  # (integration, connection, table) owing records
         self._seen_generation = -1
         self._columns: dict[TableTarget, tuple[Column, ...]] = {}
@@ -178,37 +153,62 @@ class Warehouse:
     # -- sessions ------------------------------------------------------------------------------
     @contextmanager
     def _session(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        writer = self._writer
-        settings = self._vacuum_settings if not bulk and _vacuum_due(self.path) else self._settings
-        with writer.session(timeout=self.lock_timeout, what=self.purpose, settings=settings,
-                            prepare=lambda con: _prepare(writer, con)) as con:
-            if writer.generation != self._seen_generation:  # attached again: others may have written since
-                self._seen_generation = writer.generation
+        backend = self._backend
+        with backend.session(timeout=self.lock_timeout, what=self.purpose, settings=self._settings,
+                             bulk=bulk) as con:
+            if backend.generation != self._seen_generation:  # others may have written since
+                self._seen_generation = backend.generation
                 self._owing = None
             yield con
 
     @contextmanager
     def transaction(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction (the file is this thread's until it commits or rolls back).
+        """One write transaction (the file is this thread's until it commits or rolls back), tried
+        once: on a DuckLake its COMMIT can fail with a conflict; `write()` retries it.
         `bulk`: it writes whole row groups (no vacuum at its checkpoint)."""
         with self._session(bulk=bulk) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                rollback_quietly(con)
                 raise
-            con.execute("COMMIT")
+            con.execute("COMMIT")  # a failed COMMIT has ended the transaction: nothing to roll back
 
     _transaction = transaction
 
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str, bulk: bool = False) -> T:
+        """`work(con)` in one write transaction, run again whole (after a jittered pause) while its
+        commit conflicts with another writer's; WarehouseConflict after the bound (warehouse/retry.py).
+        `work` must do all its writing through `con` and keep nothing of a failed attempt."""
+        def once() -> T:
+            with self._transaction(bulk=bulk) as con:
+                return work(con)
+
+        try:
+            return retrying(once, what=f"{what} to {self.name}")
+        except duckdb.TransactionException as exc:  # a failed COMMIT: DuckLake's goes on with the rows
+            if is_out_of_memory(exc):
+                raise
+            raise WarehouseError(f"could not write {what} to {self.name}: {short_error(exc)}") from None
+
+    def _retried(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str) -> T:
+        """`work(con)` in a write session, where `work` runs its own transaction: retried whole on a conflict."""
+        def once() -> T:
+            with self._session() as con:
+                return work(con)
+
+        return retrying(once, what=f"{what} to {self.name}")
+
     def execute(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Rows:
         """Run one statement in a write session and return its rows (fetched before the file is let go)."""
-        with self._session() as con:
+        def run(con: duckdb.DuckDBPyConnection) -> Rows:
             cur = con.execute(sql, params)
             if cur.description is None:
                 return Rows([], [])
             return Rows([d[0] for d in cur.description], cur.fetchall())
+
+        return self._retried(run, what="a statement")
 
     def close(self) -> None:
         """Nothing stays open between calls; kept so `with Warehouse(...)` reads naturally."""
@@ -227,20 +227,21 @@ class Warehouse:
         todo = [t for t in targets if t not in self._columns]
         if not todo:
             return
-        created_any = False
+        def evolve(con: duckdb.DuckDBPyConnection) -> bool:
+            created_any = False
+            for target in todo:
+                created, _added = ensure_model_tables(con, target)
+                changes.note_primary_key(con, target)
+                created_any = created_any or created
+            # a file written before the change feed: its views (sync_freshness too) are from then
+            return created_any or changes.feed_view_missing(con)
+
         with self._session():
-            with self._transaction() as con:
-                for target in todo:
-                    created, _added = ensure_model_tables(con, target)
-                    changes.note_primary_key(con, target)
-                    created_any = created_any or created
-                # a file written before the change feed: its views (sync_freshness too) are from then
-                created_any = created_any or changes.feed_view_missing(con)
+            created_any = self.write(evolve, what="tables")
             if created_any and self._view_parts is not None:
                 self.create_views()
             elif created_any:  # no integration parts given: leave their views, make screensync's own
-                with self._transaction() as con:
-                    create_meta_views(con)
+                self.write(create_meta_views, what="views")
         for target in todo:
             self._columns[target] = target_columns(target)
 
@@ -252,8 +253,8 @@ class Warehouse:
 
     def create_views(self, parts: Iterable[ViewPartLike] | None = None) -> dict[str, int]:
         """(Re)create the `unified` views from `parts` (default: those given to `use_view_parts`)."""
-        with self._transaction() as con:
-            return create_views(con, parts if parts is not None else self._view_parts)
+        chosen = parts if parts is not None else self._view_parts
+        return self.write(lambda con: create_views(con, chosen), what="the unified views")
 
     def _cols(self, target: TableTarget) -> tuple[Column, ...]:
         if target not in self._columns:
@@ -365,7 +366,7 @@ class Warehouse:
             counts = self._commit(page)
         except WarehouseOutOfMemory as exc:
             log.warning("%s Writing its records in smaller parts.", exc)
-            spill = self.path.parent / f".{self.path.name}.rejected"
+            spill = self.path / "rejected" if self.lake else self.path.parent / f".{self.path.name}.rejected"
             counts = write_in_parts(self._commit, page, self.memory_limit, spill)
         counts.rejected += len(rejects)
         return counts
@@ -374,12 +375,12 @@ class Warehouse:
         what = f"{page.integration}/{page.connection_id}/{page.sync}"
         bulk = any(isinstance(b, StagedBatch) and b.num_rows >= BULK_ROWS for b in page.batches)
         try:
-            with self._transaction(bulk=bulk) as con:
-                return self._write_page(con, page)
+            return self.write(lambda con: self._write_page(con, page), what=what, bulk=bulk)
         except duckdb.Error as exc:  # name what was being written, and the setting when it is memory
             if is_out_of_memory(exc):
                 raise WarehouseOutOfMemory(what, self.path, self.memory_limit, exc) from exc
-            raise WarehouseError(f"could not write {what} to {self.path}: {exc}") from exc
+            # a DuckLake commit error goes on with the rows it tried to write: its first lines only
+            raise WarehouseError(f"could not write {what} to {self.name}: {short_error(exc)}") from None
 
     def _write_page(self, con: duckdb.DuckDBPyConnection, page: PageWrite) -> WriteCounts:
         # rejects first: a record rejected and landed in the same write has landed
@@ -429,8 +430,9 @@ class Warehouse:
         for w in writes:
             rejects = list(w.rejects)
             staged.append((w, [self.stage(b, rejects) for b in w.batches if b.rows], rejects))
-        results = []
-        with self._transaction() as con:
+
+        def work(con: duckdb.DuckDBPyConnection) -> list[WriteCounts]:
+            results = []
             for w, batches, rejects in staged:
                 counts = self._write_batches(con, batches, integration=w.integration, connection_id=w.connection_id,
                                              run_id=w.run_id, attempt_id=None)
@@ -444,7 +446,9 @@ class Warehouse:
                 if w.received_at is not None:
                     freshness.note_arrivals(con, integration=w.integration, connection_id=w.connection_id,
                                             received_at=w.received_at, events=w.events)
-        return results
+            return results
+
+        return self.write(work, what=f"{len(writes)} webhook write(s)")
 
     # -- sync state ----------------------------------------------------------------------------
     def get_state(self, integration: str, connection_id: str, sync: str) -> SyncState | None:
@@ -452,12 +456,12 @@ class Warehouse:
             return st.get_state(con, integration, connection_id, sync)
 
     def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False) -> SyncState:
-        with self._session() as con:
-            return st.begin_attempt(con, integration, connection_id, sync, fresh=fresh)
+        return self._retried(lambda con: st.begin_attempt(con, integration, connection_id, sync, fresh=fresh),
+                             what=f"{integration}/{connection_id}/{sync}'s attempt")
 
     def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:
-        with self._session() as con:
-            return st.note_failure(con, integration, connection_id, sync, how)
+        return self._retried(lambda con: st.note_failure(con, integration, connection_id, sync, how),
+                             what=f"{integration}/{connection_id}/{sync}'s failure")
 
     def complete_attempt(
         self,
@@ -474,7 +478,8 @@ class Warehouse:
         `observed_at` (provider clock) is when the run last heard from the provider."""
         for t in deletes:
             self._cols(t)
-        with self._transaction() as con:
+
+        def finish(con: duckdb.DuckDBPyConnection) -> int:
             deleted = sum(
                 soft_delete_unseen(con, t, connection_id=connection_id, attempt_id=attempt_id, run_id=run_id,
                                    observed_at=observed_at)
@@ -482,6 +487,9 @@ class Warehouse:
             )
             listed_since.note_list_read(con, integration, connection_id, sync, deletes)
             st.finish_attempt(con, integration, connection_id, sync, attempt_id)
+            return deleted
+
+        deleted = self.write(finish, what=f"the end of {integration}/{connection_id}/{sync}")
         if deleted:
             log.info(
                 "%s/%s/%s: %d record(s) gone from the provider marked deleted",
@@ -493,8 +501,7 @@ class Warehouse:
         return deleted
 
     def record_run(self, run: RunRecord) -> None:
-        with self._session() as con:
-            st.record_run(con, run)
+        self._retried(lambda con: st.record_run(con, run), what=f"run {run.run_id}")
 
     # -- owed records ------------------------------------------------------------------------
     def owed_records(
@@ -512,14 +519,13 @@ class Warehouse:
         """The provider no longer has these records: soft-delete them with `reason`, owe them no more.
         `observed_at`: the provider's time of the answer that said so."""
         self._cols(target)
-        with self._transaction() as con:
-            gone.mark_gone(con, target, integration=integration, connection_id=connection_id, ids=ids,
-                           reason=reason, run_id=run_id, observed_at=observed_at)
+        self.write(lambda con: gone.mark_gone(con, target, integration=integration, connection_id=connection_id,
+                                              ids=ids, reason=reason, run_id=run_id, observed_at=observed_at),
+                   what=f"{len(ids)} gone record(s)")
 
     def prune_changes(self, before: int) -> int:
         """Drop change-feed rows with a cursor below `before` (warehouse/changes.py); returns how many."""
-        with self._transaction() as con:
-            return changes.prune(con, before=before)
+        return self.write(lambda con: changes.prune(con, before=before), what="a change feed prune")
 
     # -- reads the engine needs --------------------------------------------------------------
     def missing_references(self, source: TableTarget, field: str, target: TableTarget, *, integration: str,
@@ -538,8 +544,8 @@ class Warehouse:
             return due.due_ids(con, target, **kw)
 
     def note_checked(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str]) -> None:
-        with self._transaction() as con:
-            due.note_checked(con, target, integration=integration, connection_id=connection_id, ids=ids)
+        self.write(lambda con: due.note_checked(con, target, integration=integration, connection_id=connection_id,
+                                                ids=ids), what="re-check times")
 
     def stored_raws(self, target: TableTarget, connection_id: str, ids: list[str]) -> dict[str, Any]:
         """id -> the stored record (`_raw`, parsed) of these live ids: what a partial answer is laid over."""

@@ -1,7 +1,16 @@
 """The `_screensync` meta schema: sync runs, cursors/checkpoints, rejected records, seen keys.
 
-Checkpoints live in the same DuckDB file as the records so that one transaction can move
+Checkpoints live in the same warehouse as the records so that one transaction can move
 both; a separate state store could never be kept in step after a crash.
+
+Positions and run rows are appended, never updated: each change of a (integration, connection, sync)'s cursor,
+checkpoint or attempt adds a row to `sync_positions` with the next `seq` of that key, and the view
+`sync_state` is the newest row per key. On a DuckLake an UPDATE of a table conflicts with every
+concurrent writer of that table, so an updated state row made every page of every connection
+conflict with every other's; appended rows do not conflict (docs/warehouse.md). One run at a time
+writes a key (the sync lock), so `max(seq) + 1` read in the run's transaction is the order of its
+writes. The end of an attempt drops the key's older rows. Likewise a run's start and end are two
+rows of `sync_run_events`, and the view `sync_runs` shows the newest per run.
 """
 
 from __future__ import annotations
@@ -20,25 +29,25 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from warehouse.records import RejectedRecord
+from warehouse.retry import rollback_quietly
 from warehouse.sql import lit
 
 META_DDL = """
 CREATE SCHEMA IF NOT EXISTS _screensync;
-CREATE TABLE IF NOT EXISTS _screensync.sync_runs (
+-- a row when a run starts and one when it ends (`seq` per run); the view `sync_runs` shows the newest
+CREATE TABLE IF NOT EXISTS _screensync.sync_run_events (
     run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR, mode VARCHAR,
     status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
     added BIGINT, updated BIGINT, deleted BIGINT, unchanged BIGINT, rejected BIGINT,
-    requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR
+    requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR, seq BIGINT
 );
-CREATE TABLE IF NOT EXISTS _screensync.sync_state (
+-- failures: consecutive failures of the saved position, failure: how it failed (see note_failure);
+-- attempt_from: provider time of the attempt's first list page (what it did not list had vanished by then)
+CREATE TABLE IF NOT EXISTS _screensync.sync_positions (
     integration VARCHAR, connection_id VARCHAR, sync VARCHAR,
-    cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ
+    cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ,
+    failures INTEGER, failure VARCHAR, attempt_from TIMESTAMPTZ, seq BIGINT
 );
--- consecutive failures of the saved position, and how it failed (see note_failure)
-ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failures INTEGER DEFAULT 0;
-ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failure VARCHAR;
--- provider time of the attempt's first list page: what the attempt did not list had vanished by then
-ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS attempt_from TIMESTAMPTZ;
 -- per table: the start (provider time) of the last complete read of its whole list (listed_since.py)
 CREATE TABLE IF NOT EXISTS _screensync.list_reads (
     integration VARCHAR, connection_id VARCHAR, "schema" VARCHAR, "table" VARCHAR,
@@ -52,6 +61,48 @@ CREATE TABLE IF NOT EXISTS _screensync.seen_keys (
     attempt_id VARCHAR, "schema" VARCHAR, "table" VARCHAR, connection_id VARCHAR, id VARCHAR
 );
 """
+
+STATE_COLUMNS = ("cursor", "checkpoint", "attempt_id", "updated_at", "failures", "failure", "attempt_from")
+_KEY = ("integration", "connection_id", "sync")
+STATE_VIEW = f"""CREATE OR REPLACE VIEW _screensync.sync_state AS
+SELECT {", ".join((*_KEY, *STATE_COLUMNS))} FROM _screensync.sync_positions
+QUALIFY row_number() OVER (PARTITION BY {", ".join(_KEY)} ORDER BY seq DESC) = 1"""
+# a warehouse from before positions were appended: its sync_state table, completed, becomes the first rows
+_OLD_STATE_COLUMNS = (
+    "ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failures INTEGER DEFAULT 0",
+    "ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS failure VARCHAR",
+    "ALTER TABLE _screensync.sync_state ADD COLUMN IF NOT EXISTS attempt_from TIMESTAMPTZ",
+)
+
+
+def prepare_logs(con: duckdb.DuckDBPyConnection) -> None:
+    """After META_DDL: the `sync_state` and `sync_runs` views over their appended rows (moving an
+    older warehouse's tables of those names into them first). Caller owns the transaction."""
+    cols = ", ".join((*_KEY, *STATE_COLUMNS))
+    if _into_log(con, "sync_state", "sync_positions", cols, _OLD_STATE_COLUMNS):
+        con.execute(STATE_VIEW)
+    cols = ", ".join(RUN_COLUMNS)
+    if _into_log(con, "sync_runs", "sync_run_events", cols):
+        con.execute(f"""CREATE OR REPLACE VIEW _screensync.sync_runs AS
+            SELECT {cols} FROM _screensync.sync_run_events
+            QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY seq DESC) = 1""")
+
+
+def _into_log(con: duckdb.DuckDBPyConnection, old: str, log: str, cols: str, alters: tuple[str, ...] = ()) -> bool:
+    """Move the rows of an older warehouse's table `old` into `log` and drop it; True when the view
+    named `old` is to be created (there is no such view yet)."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = '_screensync' AND table_name = ?", [old]
+    ).fetchone()
+    if kind and kind[0] == "BASE TABLE":
+        for alter in alters:
+            con.execute(alter)
+        con.execute(f"INSERT INTO _screensync.{log} ({cols}, seq) SELECT {cols}, 1 FROM _screensync.{old}")
+        con.execute(f"DROP TABLE _screensync.{old}")
+        return True
+    return not kind
+
 
 class RunStatus(StrEnum):
     """How a run ended: the engine's results, the flows, the CLI and `_screensync.sync_runs` share it."""
@@ -79,7 +130,7 @@ class SyncState(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One row of `_screensync.sync_runs` (inserted when a run starts or ends, replaced by run_id)."""
+    """One row of `_screensync.sync_runs` (appended when a run starts and when it ends; the newest shows)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -150,11 +201,19 @@ def _key_filter(integration: str, connection_id: str, sync: str) -> str:
     return f"integration = {lit(integration)} AND connection_id = {lit(connection_id)} AND sync = {lit(sync)}"
 
 
-def _ensure_state_row(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> None:
+def _append(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str,
+            sets: dict[str, str]) -> None:
+    """Append the key's next position: the newest one (`p`) with `sets` (column -> SQL over `p`)
+    applied, `updated_at` now. Caller owns the transaction."""
+    sets = {"updated_at": "current_timestamp", **sets}
+    values = ", ".join(sets.get(c, "coalesce(p.failures, 0)" if c == "failures" else f"p.{c}") for c in STATE_COLUMNS)
+    where = _key_filter(integration, connection_id, sync)
     con.execute(
-        f"""INSERT INTO _screensync.sync_state (integration, connection_id, sync, updated_at)
-        SELECT {lit(integration)}, {lit(connection_id)}, {lit(sync)}, current_timestamp
-        WHERE NOT EXISTS (SELECT 1 FROM _screensync.sync_state WHERE {_key_filter(integration, connection_id, sync)})"""
+        f"""INSERT INTO _screensync.sync_positions ({", ".join((*_KEY, *STATE_COLUMNS))}, seq)
+        SELECT {lit(integration)}, {lit(connection_id)}, {lit(sync)}, {values}, coalesce(p.seq, 0) + 1
+        FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT * FROM _screensync.sync_positions WHERE {where} ORDER BY seq DESC LIMIT 1
+        ) AS p ON true"""
     )
 
 
@@ -173,18 +232,14 @@ def save_position(
     page time once. Caller owns the transaction."""
     if checkpoint is None and cursor is None and list_from is None:
         return
-    sets = ["updated_at = current_timestamp", f"attempt_id = {lit(attempt_id)}"]
+    sets = {"attempt_id": lit(attempt_id)}
     if list_from is not None:
-        sets.append(f"attempt_from = coalesce(attempt_from, {lit(list_from.isoformat())}::TIMESTAMPTZ)")
+        sets["attempt_from"] = f"coalesce(p.attempt_from, {lit(list_from.isoformat())}::TIMESTAMPTZ)"
     if checkpoint is not None:
-        sets.append(f"checkpoint = {lit(_dumps(checkpoint))}")
+        sets["checkpoint"] = f"{lit(_dumps(checkpoint))}::JSON"
     if cursor is not None:
-        sets.append(f"cursor = {lit(_dumps(cursor))}")
-    where = _key_filter(integration, connection_id, sync)
-    (changed,) = con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}").fetchone() or (0,)
-    if not changed:  # no begin_attempt before this write (e.g. a direct caller): create the row, then set it
-        _ensure_state_row(con, integration, connection_id, sync)
-        con.execute(f"UPDATE _screensync.sync_state SET {', '.join(sets)} WHERE {where}")
+        sets["cursor"] = f"{lit(_dumps(cursor))}::JSON"
+    _append(con, integration, connection_id, sync, sets)
 
 
 def begin_attempt(
@@ -201,16 +256,12 @@ def begin_attempt(
     try:
         if state is not None and state.attempt_id:
             con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [state.attempt_id])
-        _ensure_state_row(con, integration, connection_id, sync)
-        con.execute(
-            "UPDATE _screensync.sync_state SET attempt_id = ?, checkpoint = NULL, failures = 0, failure = NULL, "
-            "attempt_from = NULL, updated_at = current_timestamp "
-            "WHERE integration = ? AND connection_id = ? AND sync = ?",
-            [attempt_id, integration, connection_id, sync],
-        )
+        _append(con, integration, connection_id, sync, {
+            "attempt_id": lit(attempt_id), "checkpoint": "NULL", "failures": "0", "failure": "NULL",
+            "attempt_from": "NULL"})
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise
     fresh = get_state(con, integration, connection_id, sync)
     assert fresh is not None
@@ -220,13 +271,13 @@ def begin_attempt(
 def finish_attempt(
     con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, attempt_id: str
 ) -> None:
-    """Clear the checkpoint and forget the attempt's seen keys. Caller owns the transaction."""
-    con.execute(
-        "UPDATE _screensync.sync_state SET checkpoint = NULL, attempt_id = NULL, failures = 0, failure = NULL, "
-        "attempt_from = NULL, "
-        "updated_at = current_timestamp WHERE integration = ? AND connection_id = ? AND sync = ?",
-        [integration, connection_id, sync],
-    )
+    """Clear the checkpoint, forget the attempt's seen keys and the key's older positions. Caller owns
+    the transaction."""
+    _append(con, integration, connection_id, sync, {
+        "checkpoint": "NULL", "attempt_id": "NULL", "failures": "0", "failure": "NULL", "attempt_from": "NULL"})
+    where = _key_filter(integration, connection_id, sync)
+    con.execute(f"DELETE FROM _screensync.sync_positions WHERE {where} "
+                f"AND seq < (SELECT max(seq) FROM _screensync.sync_positions WHERE {where})")
     con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
 
 
@@ -239,15 +290,11 @@ def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id
     failures = (state.failures if state and state.failure == signature else 0) + 1
     con.execute("BEGIN TRANSACTION")
     try:
-        _ensure_state_row(con, integration, connection_id, sync)
-        con.execute(
-            "UPDATE _screensync.sync_state SET failures = ?, failure = ? "
-            "WHERE integration = ? AND connection_id = ? AND sync = ?",
-            [failures, signature, integration, connection_id, sync],
-        )
+        _append(con, integration, connection_id, sync, {"failures": str(int(failures)), "failure": lit(signature),
+                                                        "updated_at": "p.updated_at"})
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise
     return failures
 
@@ -310,14 +357,12 @@ def _refuse(token: str) -> None:
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    """Insert or replace the run's row, in one transaction."""
+    """Append the run's newest row (one statement: its own transaction)."""
     values = {**run.model_dump(), "status": run.status.value}
     placeholders = ", ".join(f"${c}" for c in RUN_COLUMNS)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM _screensync.sync_runs WHERE run_id = $run_id", {"run_id": run.run_id})
-        con.execute(f"INSERT INTO _screensync.sync_runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})", values)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    con.execute(
+        f"""INSERT INTO _screensync.sync_run_events ({', '.join(RUN_COLUMNS)}, seq)
+        SELECT {placeholders},
+               coalesce((SELECT max(seq) FROM _screensync.sync_run_events WHERE run_id = $run_id), 0) + 1""",
+        values,
+    )

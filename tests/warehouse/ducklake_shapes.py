@@ -95,6 +95,7 @@ def setup(con: duckdb.DuckDBPyConnection, *, versions: bool = True) -> None:
     `CREATE ... IF NOT EXISTS` of one name conflict in DuckLake (the second commit fails).
     `versions` adds the append-only table and its view, which need DuckLake's `snapshot_id`."""
     con.execute(st.META_DDL)
+    st.prepare_logs(con)
     con.execute(owed.OWED_DDL)
     con.execute(CHANGES_DDL)
     con.execute(ARRIVALS_DDL)
@@ -162,13 +163,13 @@ def append_only_page(
 
 # Append-only checkpoints: one row per page, the newest per (integration, connection, sync) wins.
 POSITIONS_DDL = """
-CREATE TABLE IF NOT EXISTS _screensync.sync_positions (
+CREATE TABLE IF NOT EXISTS _screensync.spike_positions (
     integration VARCHAR, connection_id VARCHAR, sync VARCHAR, attempt_id VARCHAR,
     checkpoint JSON, cursor JSON, written_at TIMESTAMPTZ
 );
 """
 LATEST_POSITION = """
-SELECT connection_id, checkpoint FROM _screensync.sync_positions
+SELECT connection_id, checkpoint FROM _screensync.spike_positions
 QUALIFY row_number() OVER (PARTITION BY integration, connection_id, sync
                            ORDER BY snapshot_id DESC NULLS FIRST, rowid DESC) = 1
 """
@@ -176,7 +177,7 @@ QUALIFY row_number() OVER (PARTITION BY integration, connection_id, sync
 
 def append_position(con: duckdb.DuckDBPyConnection, connection_id: str, attempt_id: str, checkpoint: dict[str, Any]) -> None:
     con.execute(
-        "INSERT INTO _screensync.sync_positions VALUES (?, ?, ?, ?, ?, NULL, current_timestamp)",
+        "INSERT INTO _screensync.spike_positions VALUES (?, ?, ?, ?, ?, NULL, current_timestamp)",
         [INTEGRATION, connection_id, SYNC, attempt_id, orjson.dumps(checkpoint).decode()],
     )
 
@@ -194,8 +195,8 @@ def page_transaction(
 ) -> WriteCounts:
     """One page, one transaction: rejects, records (+ superseded versions, seen keys), checkpoint.
 
-    With `append_only_state` the checkpoint is a new `sync_positions` row (INSERT only); without,
-    it is the UPDATE of the connection's `sync_state` row that `save_position` does today."""
+    With `append_only_state` the checkpoint is a row of the spike's own `spike_positions` table;
+    without, it is `save_position` (appended to `sync_positions` since issue 15)."""
     con.execute("BEGIN TRANSACTION")
     try:
         if rejects:

@@ -172,3 +172,58 @@ def test_a_write_the_warehouse_cannot_take_fails_clearly_and_keeps_the_checkpoin
         state = wh.get_state("checkr", "conn-1", "reports")
         assert state is not None and state.checkpoint == {"page": 2}
         assert wh.execute("SELECT count(*) FROM checkr.reports").fetchone() == (10,)
+
+
+def test_positions_are_appended_and_the_end_of_an_attempt_keeps_only_the_newest(wh: Warehouse) -> None:
+    a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+    for n in range(3):
+        wh.write_page(page([batch([rec(f"r{n}")])], attempt=a, checkpoint={"page": n + 1}))
+    rows = wh.execute("SELECT seq, checkpoint::VARCHAR FROM _screensync.sync_positions ORDER BY seq").fetchall()
+    assert rows == [(1, None), (2, '{"page":1}'), (3, '{"page":2}'), (4, '{"page":3}')]  # no row updated
+    state = wh.get_state("checkr", "conn-1", "reports")
+    assert state is not None and state.checkpoint == {"page": 3} and state.attempt_id == a
+    wh.complete_attempt("checkr", "conn-1", "reports", a, deletes=[], run_id="run-1")
+    assert wh.execute("SELECT seq, checkpoint, attempt_id FROM _screensync.sync_positions").fetchall() == [
+        (5, None, None)]
+
+
+def test_a_warehouse_with_the_old_sync_state_table_keeps_its_positions(db: Path) -> None:
+    import duckdb
+
+    old = duckdb.connect(str(db))
+    old.execute("CREATE SCHEMA _screensync")
+    old.execute("CREATE TABLE _screensync.sync_state (integration VARCHAR, connection_id VARCHAR, sync VARCHAR, "
+                "cursor JSON, checkpoint JSON, attempt_id VARCHAR, updated_at TIMESTAMPTZ)")
+    old.execute("""INSERT INTO _screensync.sync_state VALUES
+                   ('checkr', 'conn-1', 'reports', '"2024-05-01"', '{"page": 7}', 'att-1', now())""")
+    old.execute("""CREATE TABLE _screensync.sync_runs (
+        run_id VARCHAR, integration VARCHAR, connection_id VARCHAR, sync VARCHAR, model VARCHAR, mode VARCHAR,
+        status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+        added BIGINT, updated BIGINT, deleted BIGINT, unchanged BIGINT, rejected BIGINT,
+        requests BIGINT, retries BIGINT, duration_s DOUBLE, error VARCHAR)""")
+    old.execute("INSERT INTO _screensync.sync_runs (run_id, sync, status, added) VALUES ('run-0', 'reports', 'failed', 5)")
+    old.close()
+    with Warehouse(db) as wh:
+        state = wh.get_state("checkr", "conn-1", "reports")
+        assert state is not None and (state.cursor, state.checkpoint, state.attempt_id, state.failures) == (
+            "2024-05-01", {"page": 7}, "att-1", 0)
+        assert wh.begin_attempt("checkr", "conn-1", "reports").attempt_id == "att-1"  # resumes it
+        kind = wh.execute("SELECT table_name, table_type FROM information_schema.tables "
+                          "WHERE table_name IN ('sync_state', 'sync_runs') ORDER BY 1")
+        assert kind.fetchall() == [("sync_runs", "VIEW"), ("sync_state", "VIEW")]
+        assert wh.execute("SELECT run_id, status, added FROM _screensync.sync_runs").fetchall() == [
+            ("run-0", "failed", 5)]
+
+
+def test_a_run_is_two_appended_rows_and_shows_as_its_newest(wh: Warehouse) -> None:
+    from datetime import UTC, datetime
+
+    from warehouse.state import RunRecord, RunStatus
+
+    run = RunRecord(run_id="run-1", integration="checkr", connection_id="conn-1", sync="reports", model="Report",
+                    mode="full", status=RunStatus.RUNNING, started_at=datetime.now(UTC))
+    wh.record_run(run)
+    wh.record_run(run.model_copy(update={"status": RunStatus.SUCCESS, "added": 3, "finished_at": datetime.now(UTC)}))
+    assert wh.execute("SELECT seq, status FROM _screensync.sync_run_events ORDER BY seq").fetchall() == [
+        (1, "running"), (2, "success")]
+    assert wh.execute("SELECT run_id, status, added FROM _screensync.sync_runs").fetchall() == [("run-1", "success", 3)]
