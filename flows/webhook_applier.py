@@ -13,7 +13,9 @@ between applies them again later, which changes nothing: a version never replace
 (warehouse/upsert.py) and an unchanged one is not rewritten. An event whose payload cannot be
 used is marked `failed` with the real error and never holds up the others. A busy warehouse
 leaves the batch `pending`, its detail naming who holds the warehouse, and the next tick tries
-again. Only one process applies at a time (a lock file beside the warehouse); the others skip.
+again. One process per host applies at a time (a lock file beside the warehouse); the others skip.
+Events are claimed with a lease (`inbox.claim`), so appliers on several hosts sharing a PostgreSQL
+store never apply one event twice, and a dead applier's events come back when the lease runs out.
 """
 
 from __future__ import annotations
@@ -113,8 +115,10 @@ class WebhookApplier:
             with file_lock(lock_dir(self.path) / "webhook-applier.lock", timeout=0, what="the webhook applier"):
                 seen = 0
                 while limit is None or seen < limit:
-                    rows = inbox.pending(self.store, limit=self.batch_size if limit is None
-                                         else min(self.batch_size, limit - seen))
+                    # claimed, not just read: appliers on other hosts (a shared PostgreSQL store) each
+                    # get other events; the host-local lock only keeps one applier per host
+                    rows = inbox.claim(self.store, limit=self.batch_size if limit is None
+                                       else min(self.batch_size, limit - seen))
                     if not rows:
                         break
                     seen += len(rows)

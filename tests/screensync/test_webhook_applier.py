@@ -154,3 +154,22 @@ def test_webhooks_list_and_replay(inbox: Inbox, queued: str) -> None:
     assert query("SELECT count(*) FROM checkr.reports_history", path=inbox.warehouse) == [(3,)]
     unknown = inbox.cli("replay", "nope")
     assert unknown.returncode == 2 and "no such event" in unknown.stderr
+
+
+def test_an_event_another_host_has_claimed_is_not_applied_twice(inbox: Inbox, queued: str) -> None:
+    """Appliers on two hosts share one store: what one has claimed, the other leaves alone until the
+    claim is settled or its lease runs out."""
+    from connections.webhooks import inbox as inbox_events
+
+    with httpx.Client() as client:
+        for i in range(3):
+            assert deliver(client, queued, report_event(f"h{i}", f"rep{i}", ACCOUNT), API_KEY).status_code == 200
+    other_host = inbox_events.claim(inbox.store, limit=1, lease_seconds=300)  # the oldest, mid-batch elsewhere
+    assert [r["event_id"] for r in other_host] == ["h0"]
+    report = inbox.applier().apply_pending()
+    assert report.applied == 2
+    assert inbox.statuses() == {"h0": "pending", "h1": "processed", "h2": "processed"}
+    assert query("SELECT id FROM checkr.reports ORDER BY id", path=inbox.warehouse) == [("rep1",), ("rep2",)]
+    inbox_events.requeue(inbox.store, other_host, "the other host gave it back")  # its claim ends
+    assert inbox.applier().apply_pending().applied == 1
+    assert inbox.statuses() == {"h0": "processed", "h1": "processed", "h2": "processed"}
