@@ -68,7 +68,7 @@ def main() -> None:
         "seconds": elapsed, "peak_rss_mb": peak_mb,
         "requests": sum(r.requests for r in results), "rate_limited": sum(r.rate_limited for r in results),
         "retries": sum(r.retries for r in results), "rows": sum(r.added for r in results),
-        "by_sync": {r.sync: r.requests for r in results},
+        "by_sync": {r.sync: [r.requests, r.duration_s] for r in results},
         "window_peak": ctl.peak, "window_cuts": ctl.cuts,
     }))
 
