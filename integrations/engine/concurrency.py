@@ -21,7 +21,7 @@ from contextlib import contextmanager
 LATENCY_SAMPLES = 64  # the baseline is the lowest of these: a provider that got slower for good is re-learnt
 RISING_FACTOR = 2.0  # latency this many times the baseline...
 RISING_MARGIN_S = 0.025  # ...and this much above it, counts as rising (a 2 ms sandbox jitters by more than 2x)
-EWMA_ALPHA = 0.2
+EWMA_ALPHA = 0.1
 LIMITED_WAIT_S = 0.005  # a request that waited longer than this at the limiter was held back by the budget
 
 
@@ -69,21 +69,23 @@ class AimdController:
                 self._cond.notify()
 
     def answered(self, latency_s: float, *, limiter_wait_s: float = 0.0, started: float | None = None) -> None:
-        """A usable answer (2xx, or a 4xx about the request) after `latency_s`: grow, or cut if latency rose."""
+        """A usable answer (2xx, or a 4xx about the request) after `latency_s`; after each window's worth
+        of them: grow, or cut if latency rose."""
         with self._cond:
             self._samples.append(latency_s)
             self._ewma = latency_s if self._ewma is None else (1 - EWMA_ALPHA) * self._ewma + EWMA_ALPHA * latency_s
+            self._answers += 1
+            self._limited += limiter_wait_s > LIMITED_WAIT_S
+            if self._answers < self._window:
+                return
+            # a window's worth of answers: judged together, so one slow answer is not a trend
             base = min(self._samples)
             if self._ewma > base * RISING_FACTOR and self._ewma - base > RISING_MARGIN_S:
                 self._cut(started)
-                return
-            self._answers += 1
-            self._limited += limiter_wait_s > LIMITED_WAIT_S
-            if self._answers >= self._window and self._full and self._limited * 2 < self._answers:
-                if self._window < self.ceiling:
-                    self._set(self._window + 1)
-                else:
-                    self._reset_counts()
+            elif self._full and self._limited * 2 < self._answers and self._window < self.ceiling:
+                self._set(self._window + 1)
+            else:
+                self._reset_counts()
 
     def congested(self, started: float | None = None) -> None:
         """A 429, 5xx or transport error: halve (once per burst)."""
@@ -94,8 +96,9 @@ class AimdController:
         if started is not None and started < self._last_cut:
             return  # sent before the last cut: that cut already answered this burst
         self._last_cut = self._clock()
-        self.cuts += 1
         self._ewma = None  # judge latency afresh at the smaller window
+        if self._window > 1:
+            self.cuts += 1
         self._set(max(1, self._window // 2))
 
     def _set(self, window: int) -> None:

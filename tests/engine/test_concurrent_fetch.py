@@ -55,11 +55,9 @@ def test_the_window_does_not_grow_while_the_limiter_holds_requests_back_or_it_is
     for _ in range(5):
         _round(ctl, limiter_wait=0.2)  # the budget is the bound: more in flight would only queue
     assert ctl.window == 1
-    for _ in range(5):  # one request at a time never fills a window of 2
-        _round(ctl)
-    with ctl.slot() as started:
-        pass
-    for _ in range(5):
+    for _ in range(10):  # one request at a time: fills a window of 1, never one of 2
+        with ctl.slot() as started:
+            pass
         ctl.answered(0.1, started=started)
     assert ctl.window == 2
 
