@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 
 from integrations.engine.concurrency import AimdController, controller_for
+from integrations.engine.definition import NextLinkPagination, PageNumberPagination
 from integrations.engine.fetch_ahead import in_order
+from integrations.engine.paginators import NextLinkPaginator, PageNumberPaginator
 from integrations.engine.rate_limiter import credential_fingerprint
 from tests.engine.conftest import Env
 from tests.engine.test_sync_reliability import _checkpoint, set_faults
@@ -105,6 +107,25 @@ def test_in_order_hands_answers_back_in_order_and_keeps_declared_errors() -> Non
     assert [i for i, _ in out] == list(range(10))
     assert [a for i, a in out if i != 5] == [i * i for i in range(10) if i != 5]
     assert isinstance(out[5][1], KeyError)
+
+
+def test_paginators_name_the_pages_ahead_up_to_the_last_one_the_total_implies() -> None:
+    link = NextLinkPaginator(NextLinkPagination(type="next_link", next_path="next", page_param="page"))
+    link.update_state({"next": "https://api.test/v1/c?per_page=100&page=2&x=1"}, [{}] * 100)
+    pages = [httpx.URL(u).params["page"] for u, _ in link.ahead(total=450, page_size=100, count=8)]
+    assert pages == ["2", "3", "4", "5"]  # 450 records: 5 pages, page 1 already read
+    assert all(httpx.URL(u).params["x"] == "1" for u, _ in link.ahead(total=450, page_size=100, count=8))
+    assert [httpx.URL(u).params["page"] for u, _ in link.ahead(total=450, page_size=100, count=2)] == ["2", "3"]
+    undeclared = NextLinkPaginator(NextLinkPagination(type="next_link", next_path="next"))
+    undeclared.update_state({"next": "https://api.test/v1/c?page=2"}, [{}])
+    assert undeclared.ahead(total=450, page_size=100, count=8) == []  # the links' numbering is not declared
+    numbered = PageNumberPaginator(PageNumberPagination(type="page_number", last_page_path="last_page"))
+    numbered.init_request("/r", {})
+    numbered.update_state({"last_page": 3}, [{}] * 100)
+    assert [q["page"] for _, q in numbered.ahead(total=None, page_size=100, count=8)] == [2, 3]
+    numbered.update_state({"last_page": 3}, [{}] * 100)
+    numbered.update_state({"last_page": 3}, [{}] * 100)
+    assert numbered.ahead(total=None, page_size=100, count=8) == []  # the last page was read
 
 
 def _set_latency(sandbox: Any, provider: str, ms: int, jitter_ms: int = 0) -> None:
