@@ -68,6 +68,8 @@ def scenario(info: dict[str, Any], label: str, provider: str, *, ms: int, jitter
                  paced=r["requests"] / (share * per_minute / 60) if per_minute else None)
         rows.append(r)
         print(_line(r), flush=True)
+        print("    by sync (requests, s): " + ", ".join(f"{name} {n} {s:.1f}" for name, (n, s) in r["by_sync"].items()),
+              flush=True)
     set_latency(info, provider, 0, 0)
     return rows
 
