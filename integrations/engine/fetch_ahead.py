@@ -30,10 +30,18 @@ def _in_slot(controller: AimdController, fetch: Callable[[T], R], item: T) -> R:
         return fetch(item)
 
 
+BY_ID_AHEAD = 64  # records fetched by id that may wait for their turn: ~3 s at 20/s, a few hundred KB
+
+
 def in_order(controller: AimdController, items: Iterable[T], fetch: Callable[[T], R],
-             keep: tuple[type[BaseException], ...] = ()) -> Iterator[tuple[T, R | BaseException]]:
+             keep: tuple[type[BaseException], ...] = (), *, ahead: int = BY_ID_AHEAD,
+             ) -> Iterator[tuple[T, R | BaseException]]:
     """(item, answer) for each item in order; an error of a `keep` type is handed back as the answer
-    (a 404 is about its record, not the run), any other re-raises here, at its item's turn."""
+    (a 404 is about its record, not the run), any other re-raises here, at its item's turn.
+
+    Up to `ahead` answers wait while the caller writes (a write of 50 re-polled records can take a
+    few tenths of a second), so fetching does not stall behind the writer; the window still caps
+    how many are in flight."""
     if controller.ceiling == 1:
         for item in items:
             try:
@@ -46,7 +54,7 @@ def in_order(controller: AimdController, items: Iterable[T], fetch: Callable[[T]
     source = iter(items)
     try:
         while True:
-            while len(waiting) < controller.ceiling:
+            while len(waiting) < max(ahead, controller.ceiling):
                 item = next(source, _END)
                 if item is _END:
                     break
