@@ -112,6 +112,15 @@ AUTH_TYPES: dict[str, type[AuthCommon]] = {"basic": BasicAuth, "query": QueryAut
 AuthConfig = Annotated[Union[tuple(AUTH_TYPES.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
 
+class ConcurrencyConfig(_Strict):
+    """How many requests of one credential may be in flight at once (docs/engine.md, "Concurrency").
+
+    The adaptive window grows from 1 up to `max` while latency stays flat and the rate budget has
+    room, and halves on 429, 5xx or rising latency. 1 (the default) sends one request at a time."""
+
+    max: int = Field(1, ge=1, le=64, description="ceiling of the adaptive window; 1 = one request at a time")
+
+
 class RateLimitConfig(_Strict):
     requests: int = Field(gt=0)
     per_seconds: float = Field(60, gt=0)
@@ -121,6 +130,8 @@ class RateLimitConfig(_Strict):
     reset_format: Literal["iso8601", "epoch_seconds", "delta_seconds"] = "iso8601"
     # fraction of the declared limit we aim for, so concurrent users of one credential keep headroom
     target_share: float = Field(0.95, gt=0, le=1)
+    # requests of one credential in flight at once (by-id fetches, numbered pages): at most this
+    concurrency: ConcurrencyConfig = ConcurrencyConfig()
 
 
 class PaginationCommon(_Strict):
@@ -147,6 +158,9 @@ class NextLinkPagination(_Sized):
 
     type: Literal["next_link"]
     next_path: str
+    # the query parameter the next link numbers its pages with (Checkr: `page`): declared, pages
+    # after the next one are fetched ahead once the total (`count_path`) is known
+    page_param: str | None = None
 
 
 class PageNumberPagination(_Sized):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ import httpx
 import orjson
 
 from integrations.engine.auth import redact_text, redact_url
+from integrations.engine.concurrency import controller_for
 from integrations.engine.definition import ErrorsConfig, RateLimitConfig
 from integrations.engine.errors import (
     AuthFailed,
@@ -41,6 +43,15 @@ class RequestStats:
     retries: int = 0
     rate_limited: int = 0  # 429s seen
     waited_s: float = 0.0  # pacing + backoff
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, requests: int = 0, retries: int = 0, rate_limited: int = 0, waited_s: float = 0.0) -> None:
+        """Counted from several fetch threads at once (fetch_ahead.py)."""
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+            self.rate_limited += rate_limited
+            self.waited_s += waited_s
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -86,6 +97,8 @@ class ProviderClient:
         self.retry = retry or RetryPolicy()
         self.rate_limit = rate_limit
         self.limiter = limiter_for(integration, credential_fingerprint, rate_limit)
+        # how many requests of this credential may be in flight at once (fetch_ahead.py uses it)
+        self.concurrency = controller_for(integration, credential_fingerprint, rate_limit.concurrency.max)
         self.stats = RequestStats()
         self._sleep = time.sleep  # one place to wait, so the retry loop stays easy to follow
         self._origin = _origin(self.api_base)
@@ -141,8 +154,9 @@ class ProviderClient:
         attempt = 0
         while True:
             attempt += 1
-            self.stats.waited_s += self.limiter.acquire()
-            self.stats.requests += 1
+            paced = self.limiter.acquire()
+            self.stats.add(requests=1, waited_s=paced)
+            sent = time.monotonic()
             try:
                 response = self._http.request(method, url, params=params, json=json, data=data, headers=headers)
                 response.read()
@@ -150,12 +164,17 @@ class ProviderClient:
                 # waited for the cycle collector; read and closed, the stream is not needed again
                 response.stream = httpx.ByteStream(b"")
             except httpx.TransportError as exc:
+                self.concurrency.congested(sent)
                 last_error = f"{type(exc).__name__}: {scrub(str(exc)) or 'no detail'}"
                 delay = self.retry.backoff(attempt)
             else:
                 self.limiter.observe(response.status_code, response.headers)
                 status = response.status_code
                 verdict = classify(response, self.rate_limit)
+                if verdict.outcome is Outcome.RETRY:
+                    self.concurrency.congested(sent)
+                else:
+                    self.concurrency.answered(time.monotonic() - sent, limiter_wait_s=paced, started=sent)
                 if verdict.outcome is Outcome.OK:
                     return response
                 if verdict.outcome is Outcome.AUTH_FAILED:
@@ -171,15 +190,14 @@ class ProviderClient:
                 last_error = f"HTTP {status} {self._message(response)}".strip()
                 delay = verdict.wait if verdict.wait is not None else self.retry.backoff(attempt)
                 if status == 429:
-                    self.stats.rate_limited += 1
+                    self.stats.add(rate_limited=1)
                     self.limiter.pause_for(delay)  # everyone on this credential holds off, not just us
             if attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
                 raise RetriesExhausted(what(), attempt, waited, last_error)
             log.info("%s: %s; retry %d in %.2fs", what(), last_error, attempt, delay)
-            self.stats.retries += 1
+            self.stats.add(retries=1, waited_s=delay)
             self._sleep(delay)
             waited += delay
-            self.stats.waited_s += delay
 
     def _message(self, response: httpx.Response) -> str:
         try:
@@ -212,9 +230,8 @@ class ProviderClient:
                     last,
                     delay,
                 )
-                self.stats.retries += 1
+                self.stats.add(retries=1, waited_s=delay)
                 self._sleep(delay)
-                self.stats.waited_s += delay
         raise MalformedResponse(
             f"{self.integration} connection {self.connection_id!r}: {self._shown(path_or_url, params)}"
             f" returned a body that is not JSON {tries} times in a row ({last})"

@@ -27,6 +27,7 @@ from integrations.engine.definition import (
     PaginationCommon,
 )
 from integrations.engine.errors import MalformedResponse, PaginationLoopError, RunawayPaginationError
+from integrations.engine.fetch_ahead import PagesAhead
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import provider_time
 
@@ -73,6 +74,11 @@ class Paginator(Protocol):
     def next_request(self) -> Request | None: ...
     def checkpoint(self) -> dict[str, Any] | None: ...
     def restore(self, checkpoint: dict[str, Any]) -> Request: ...
+    def ahead(self, total: int | None, page_size: int, count: int) -> list[Request]: ...
+
+
+def _last_page(total: int | None, page_size: int) -> int | None:
+    return None if total is None else math.ceil(total / max(1, page_size))
 
 
 class NextLinkPaginator:
@@ -103,6 +109,19 @@ class NextLinkPaginator:
     def restore(self, checkpoint: dict[str, Any]) -> Request:
         return str(checkpoint["next_url"]), {}
 
+    def ahead(self, total: int | None, page_size: int, count: int) -> list[Request]:
+        """The next link and the `count - 1` after it, numbered by the declared `page_param`, up to
+        the last page the total implies; nothing when the link does not number its pages."""
+        param, last = self.config.page_param, _last_page(total, page_size)
+        if self._next is None or param is None or last is None:
+            return []
+        url = httpx.URL(self._next)
+        number = url.params.get(param)
+        if number is None or not number.isdigit():
+            return []
+        first = int(number)
+        return [(str(url.copy_set_param(param, n)), {}) for n in range(first, min(last, first + count - 1) + 1)]
+
 
 class PageNumberPaginator:
     """?page=N&per_page=M; stops at the last page, on an empty page, or when no next URL is given."""
@@ -113,6 +132,7 @@ class PageNumberPaginator:
         self._params: dict[str, Any] = {}
         self._page = 1
         self._more = False
+        self._last: int | None = None  # the last page number, when the body says
 
     def init_request(self, path: str, params: dict[str, Any]) -> Request:
         self._path = path
@@ -128,8 +148,10 @@ class PageNumberPaginator:
     def update_state(self, body: Any, records: list[Any]) -> None:
         more = bool(records)
         last_page = _at(body, self.config.last_page_path) if self.config.last_page_path else None
-        if isinstance(last_page, int) and self._page >= last_page:
-            more = False
+        if isinstance(last_page, int):
+            self._last = last_page
+            if self._page >= last_page:
+                more = False
         if self.config.next_path and _at(body, self.config.next_path, missing=_MISSING) in (None, ""):
             more = False  # declared and empty: the provider says this was the last page
         self._more = more
@@ -145,6 +167,14 @@ class PageNumberPaginator:
     def restore(self, checkpoint: dict[str, Any]) -> Request:
         self._path, self._params, self._page = checkpoint["path"], dict(checkpoint["params"]), int(checkpoint["page"])
         return self._request()
+
+    def ahead(self, total: int | None, page_size: int, count: int) -> list[Request]:
+        """The next page and the `count - 1` after it, up to the declared last page (else the total's)."""
+        last = self._last if self._last is not None else _last_page(total, page_size)
+        if not self._more or last is None:
+            return []
+        pages = range(self._page, min(last, self._page + count - 1) + 1)
+        return [(self._path, {**self._params, self.config.page_param: n}) for n in pages]
 
 
 class SinglePaginator:
@@ -167,6 +197,9 @@ class SinglePaginator:
 
     def restore(self, checkpoint: dict[str, Any]) -> Request:
         raise ValueError("a single-object request has nothing to resume")
+
+    def ahead(self, total: int | None, page_size: int, count: int) -> list[Request]:
+        return []  # one request
 
 
 def _normalized(url: str) -> str:
@@ -221,6 +254,9 @@ class OffsetPaginator:
         self._offset = int(checkpoint["offset"])
         return self._request()
 
+    def ahead(self, total: int | None, page_size: int, count: int) -> list[Request]:
+        return []  # not fetched ahead (no provider here pages by offset yet)
+
 
 class CursorPaginator:
     """An opaque cursor from the body sent back as a parameter, with the first request's filters."""
@@ -251,6 +287,9 @@ class CursorPaginator:
     def restore(self, checkpoint: dict[str, Any]) -> Request:
         self._path, self._params, self._cursor = checkpoint["path"], dict(checkpoint["params"]), checkpoint["cursor"]
         return self._path, {**self._params, self.config.cursor_param: self._cursor}
+
+    def ahead(self, total: int | None, page_size: int, count: int) -> list[Request]:
+        return []  # each cursor comes with the page before it
 
 
 # pagination config class (definition.PAGINATION_TYPES) -> its state machine
@@ -302,6 +341,23 @@ def iterate_pages(
     """
     paginator = make_paginator(config, single=single)
     request: Request | None = paginator.restore(resume) if resume else paginator.init_request(path, params or {})
+    ahead = PagesAhead(client.concurrency, lambda target, query: client.get_json(target, params=query or None))
+    try:
+        yield from _pages(client, config, paginator, request, ahead, single=single, resume=resume,
+                          primary_key=primary_key)
+    finally:
+        ahead.close()
+
+
+def _page_key(client: ProviderClient, target: str, query: dict[str, Any] | None) -> tuple[str, str]:
+    """The URL as we build it, before auth adds any token (safe to remember and to show), and its
+    one spelling (reordered query parameters are the same page)."""
+    url = str(httpx.URL(client.url_for(target)).copy_merge_params(query or {}))
+    return url, _normalized(url)
+
+
+def _pages(client: ProviderClient, config: PaginationCommon, paginator: Paginator, request: Request | None,
+           ahead: PagesAhead, *, single: bool, resume: dict[str, Any] | None, primary_key: str) -> Iterator[Page]:
     seen_urls: set[str] = set()
     seen_id_pages: set[bytes] = set()  # a digest per page, not its ids: flat memory on long lists
     number = int((resume or {}).get("page_number", 0))
@@ -309,16 +365,14 @@ def iterate_pages(
     largest = 0  # most records seen on one page
     while request is not None:
         target, query = request
-        # the URL as we build it, before auth adds any token: safe to remember and to show
-        url = str(httpx.URL(client.url_for(target)).copy_merge_params(query or {}))
+        url, key = _page_key(client, target, query)
         shown = redact_url(url)
-        key = _normalized(url)
         if key in seen_urls:
             raise PaginationLoopError(
                 f"{who}: page {shown} was already fetched in this run: the provider's pagination loops"
             )
         seen_urls.add(key)
-        body, response = client.get_json(target, params=query or None)
+        body, response = ahead.get(key, target, query)
         records = extract_records(body, config, single=single, where=f"{who}: {shown}")
         digest = _ids_digest(records, primary_key)
         if digest is not None and not single:
@@ -332,9 +386,9 @@ def iterate_pages(
         number += 1
         largest = max(largest, len(records))
         declared = config.expected_page_size()
+        # a provider may cap per_page below what we asked: judge by the pages it really sends
+        page_size = max(1, min(declared, largest) if largest else declared) if declared else max(1, largest)
         if total is not None and not single and declared is not None:
-            # a provider may cap per_page below what we asked: judge by the pages it really sends
-            page_size = max(1, min(declared, largest) if largest else declared)
             allowed = math.ceil(total / page_size) + 3
             if number > allowed:
                 raise RunawayPaginationError(
@@ -344,6 +398,10 @@ def iterate_pages(
         nxt = paginator.next_request()
         if nxt is not None:
             client.url_for(nxt[0])  # raises ForeignHostError before the next page is due
+            if ahead.enabled and not single:  # numbered pages of a known total: fetch them ahead
+                upcoming = [(_page_key(client, t, q)[1], t, q) for t, q in
+                            paginator.ahead(total, page_size, client.concurrency.ceiling)]
+                ahead.expect([u for u in upcoming if u[0] not in seen_urls])
         checkpoint = paginator.checkpoint()
         if checkpoint is not None:
             checkpoint["page_number"] = number

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from integrations.engine.batches import Targets, by_id_batches, targets_for
 from integrations.engine.definition import ReferenceConfig
 from integrations.engine.errors import ProviderError
+from integrations.engine.fetch_ahead import in_order
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import date_header_time, stamp
@@ -75,19 +76,21 @@ def _fetch(run: RunLike, client: ProviderClient, ref: ReferenceConfig, attempt_i
                  len(ids), ref.table, run.sync.table, ref.field)
     fetched: list[Any] = []
     when: dict[str, datetime] = {}
-    for i, rid in enumerate(ids, 1):
-        try:
-            record, when[rid] = fetch_one(client, integ, owner, how, rid)
-            fetched.append(record)
-        except ProviderError as exc:
-            reason = gone_reason(exc, how.endpoint)
+    answers = in_order(client.concurrency, ids, lambda rid: fetch_one(client, integ, owner, how, rid),
+                       keep=(ProviderError,))
+    for i, (rid, answer) in enumerate(answers, 1):
+        if isinstance(answer, ProviderError):
+            reason = gone_reason(answer, how.endpoint)
             if reason is not None:
-                run.mark_gone(target, [rid], reason, observed_at=date_header_time(exc.date))
+                run.mark_gone(target, [rid], reason, observed_at=date_header_time(answer.date))
                 done.gone += 1
             else:
                 log.warning("%s/%s: %s %s (named by %s.%s) could not be fetched: %s", integ.name, connection_id,
-                            ref.table, rid, run.sync.table, ref.field, exc)
+                            ref.table, rid, run.sync.table, ref.field, answer)
                 done.failed += 1
+        else:
+            record, when[rid] = answer
+            fetched.append(record)
         if fetched and (len(fetched) >= BATCH or i == len(ids)):
             batches, rejects, landed = by_id_batches(integ, owner, ref.table, fetched)
             stamp(batches, when, max(when.values()))

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from integrations.engine.batches import by_id_batches
 from integrations.engine.definition import RefetchConfig, SyncConfig
 from integrations.engine.errors import ProviderError
+from integrations.engine.fetch_ahead import in_order
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import date_header_time, provider_time, stamp
@@ -65,13 +66,13 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
         if all_owed or o.last_run_id != run.run_id
     ]
     pending: dict[str, list[tuple[str, Any, datetime]]] = {}  # table -> (owed id, fetched record, when)
-    for o in owed:
-        how = sync.refetch_for(o.table)
-        if how is None:
-            continue  # the list brings it back (a full sync), or the cursor waits for it
-        try:
-            record, when = fetch_one(client, run.integ, sync, how, o.record_id)
-        except ProviderError as exc:
+    fetchable = [(o, how) for o in owed if (how := sync.refetch_for(o.table)) is not None]
+    # without a fetch by id the list brings it back (a full sync), or the cursor waits for it
+    answers = in_order(client.concurrency, fetchable,
+                       lambda oh: fetch_one(client, run.integ, sync, oh[1], oh[0].record_id), keep=(ProviderError,))
+    for (o, how), answer in answers:
+        if isinstance(answer, ProviderError):
+            exc = answer
             reason = gone_reason(exc, how.endpoint)
             if reason is not None:
                 run.mark_gone(run.target_of(o.table), [o.record_id], reason,
@@ -82,6 +83,7 @@ def refetch_owed(run: RunLike, client: ProviderClient, attempt_id: str, *, all_o
                             o.record_id, exc)
                 done.still_owed += 1
             continue
+        record, when = answer
         pending.setdefault(o.table, []).append((o.record_id, record, when))
         if len(pending[o.table]) >= BATCH:
             _land(run, o.table, pending.pop(o.table), attempt_id, done, seen=not all_owed)

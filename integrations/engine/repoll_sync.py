@@ -8,6 +8,7 @@ from typing import Any
 
 from integrations.engine.due import due_arguments
 from integrations.engine.errors import ProviderError
+from integrations.engine.fetch_ahead import in_order
 from integrations.engine.gone import gone_reason
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.observed import date_header_time, provider_time, stamp
@@ -32,16 +33,18 @@ def run_repoll(run: SyncRun, client: ProviderClient, attempt_id: str) -> None:
     stored = run.wh.stored_raws(table, run.connection.connection_id, ids) if rp.merge else None
     batch: list[Any] = []
     fetched_at: dict[str, datetime] = {}
-    for i, rid in enumerate(ids, 1):
-        try:
-            body, response = client.get_json(rp.endpoint.format(id=rid))
+    answers = in_order(client.concurrency, ids, lambda rid: client.get_json(rp.endpoint.format(id=rid)),
+                       keep=(ProviderError,))  # several in flight at once, landed in order
+    for i, (rid, answer) in enumerate(answers, 1):
+        if isinstance(answer, ProviderError):  # a 404 is about this record, not the run
+            reason = gone_reason(answer, rp.endpoint)
+            if reason is None:
+                raise answer
+            run.mark_gone(table, [rid], reason, observed_at=run.observed(date_header_time(answer.date)))
+        else:
+            body, response = answer
             batch.append(body if stored is None else merge_partial(stored.get(rid), body))
             fetched_at[rid] = run.observed(provider_time(response)) or datetime.now(UTC)
-        except ProviderError as exc:  # a 404 is about this record, not the run
-            reason = gone_reason(exc, rp.endpoint)
-            if reason is None:
-                raise
-            run.mark_gone(table, [rid], reason, observed_at=run.observed(date_header_time(exc.date)))
         if len(batch) >= 50 or (i == len(ids) and batch):
             batches, rejects, _ = run.validate_page(batch)
             stamp(batches, fetched_at, max(fetched_at.values()))

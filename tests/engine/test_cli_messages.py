@@ -79,7 +79,8 @@ def test_the_same_sync_twice_says_it_is_running_and_another_sync_runs_beside_it(
     another model runs beside the first; the same (connection, sync) still runs once at a time."""
     from flows.locks import LockTimeout, file_lock, sync_lock_path
 
-    hostile.faults.latency_s = 6  # the first sync takes ~20 s (3 pages): room for two CLI starts on a loaded machine
+    # the first sync takes ~25 s (3 pages, the last two fetched together): room for two CLI starts on a loaded machine
+    hostile.faults.latency_s = 12
     first = start(env, "sync", "checkr", "-c", CONN, "-s", "candidates")
     try:
         deadline = time.monotonic() + 60

@@ -79,8 +79,8 @@ def test_header_credentials_are_sent_and_accepted(fake_provider: FakeProvider, a
 def test_a_field_of_another_type_is_refused_with_its_name() -> None:
     with pytest.raises(ValidationError, match="query_param"):
         AUTH.validate_python({"type": "basic", "query_param": "k"})
-    with pytest.raises(ValidationError, match="page_param"):
-        PAGING.validate_python({"type": "next_link", "next_path": "next", "page_param": "p"})
+    with pytest.raises(ValidationError, match="last_page_path"):
+        PAGING.validate_python({"type": "next_link", "next_path": "next", "last_page_path": "p"})
     with pytest.raises(ValidationError, match="header"):
         AUTH.validate_python({"type": "header"})
 

@@ -1,0 +1,77 @@
+"""Child process for bench/latency.py: every sync of one integration, in definition order (what
+`screensync sync <integration>` runs), into a fresh warehouse; prints one JSON line.
+
+    _sync_all_once.py INFO_JSON PROVIDER INTEGRATION DB [sequential]
+
+`sequential` caps the credential's concurrency at 1 (the definition's ceiling otherwise): the
+engine as it was before issue 17, through the same code path. Run in its own process so its
+peak RSS is ours alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+def main() -> None:
+    info = json.loads(Path(sys.argv[1]).read_text())
+    provider, integration, db = sys.argv[2], sys.argv[3], Path(sys.argv[4])
+    sequential = "sequential" in sys.argv[5:]
+    tmp = Path(tempfile.mkdtemp())
+    os.environ.setdefault("SCREENSYNC_CONNECTIONS", str(tmp / "connections.sqlite"))
+    os.environ.setdefault("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
+
+    from connections.models import Connection, ConnectionMetadata, Credentials
+    from connections.store import open_store
+    from integrations.engine import concurrency, http_client
+    from integrations.engine.rate_limiter import credential_fingerprint
+    from integrations.engine.registry import get_integration
+    from integrations.engine.sync_runner import run_sync
+    from warehouse.loader import Warehouse
+
+    if sequential:
+        def one_at_a_time(integ: str, fingerprint: str, ceiling: int) -> concurrency.AimdController:
+            return concurrency.controller_for(integ, fingerprint, 1)
+
+        http_client.controller_for = one_at_a_time  # type: ignore[assignment]
+
+    section = info[provider]
+    account = section["accounts"][0]
+    token = account.get("api_key") or account.get("api_token")
+    store = open_store()
+    store.add(
+        Connection(connection_id="bench", integration=integration, credential_kind="api_key",
+                   metadata=ConnectionMetadata(base_url=section["base_url"], environment="sandbox")),
+        Credentials(token=token),
+    )
+    syncs = [s.name for s in get_integration(integration).definition.syncs]
+    results = []
+    t0 = time.perf_counter()
+    with Warehouse(db) as wh:
+        for name in syncs:
+            results.append(run_sync(integration, "bench", name, warehouse=wh, store=store))
+    elapsed = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ceiling = get_integration(integration).definition.rate_limit.concurrency.max
+    ctl = concurrency.controller_for(integration, credential_fingerprint(token), 1 if sequential else ceiling)
+    print(json.dumps({
+        "status": sorted({r.status.value for r in results}),
+        "errors": [r.error for r in results if r.error],
+        "seconds": elapsed, "peak_rss_mb": peak_mb,
+        "requests": sum(r.requests for r in results), "rate_limited": sum(r.rate_limited for r in results),
+        "retries": sum(r.retries for r in results), "rows": sum(r.added for r in results),
+        "by_sync": {r.sync: [r.requests, r.duration_s] for r in results},
+        "window_peak": ctl.peak, "window_cuts": ctl.cuts,
+    }))
+
+
+if __name__ == "__main__":
+    main()

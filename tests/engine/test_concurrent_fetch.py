@@ -1,0 +1,208 @@
+"""Concurrent fetching within one credential's budget (issue 17): the AIMD window on its own, then
+whole syncs over loopback HTTP against a sandbox with latency: exact data, exact resume after
+SIGKILL, and a 429 storm that shrinks the window and loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from integrations.engine.concurrency import AimdController, controller_for
+from integrations.engine.definition import NextLinkPagination, PageNumberPagination
+from integrations.engine.fetch_ahead import in_order
+from integrations.engine.paginators import NextLinkPaginator, PageNumberPaginator
+from integrations.engine.rate_limiter import credential_fingerprint
+from tests.engine.conftest import Env
+from tests.engine.test_sync_reliability import _checkpoint, set_faults
+from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKR_SYNCS = ("account", "candidates", "reports", "packages", "invitations", "invoices")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _round(ctl: AimdController, latency: float = 0.1, *, limiter_wait: float = 0.0) -> None:
+    """One window's worth of requests in flight at once, all answered after `latency`."""
+    with ExitStack() as stack:
+        starts = [stack.enter_context(ctl.slot()) for _ in range(ctl.window)]
+    for started in starts:
+        ctl.answered(latency, limiter_wait_s=limiter_wait, started=started)
+
+
+def test_the_window_grows_to_the_ceiling_while_latency_is_flat() -> None:
+    ctl = AimdController(5, clock=Clock())
+    for _ in range(10):
+        _round(ctl)
+    assert ctl.window == 5
+    assert ctl.history == [1, 2, 3, 4, 5]  # one more per full window of good answers, never past the ceiling
+
+
+def test_the_window_does_not_grow_while_the_limiter_holds_requests_back_or_it_is_not_full() -> None:
+    ctl = AimdController(8, clock=Clock())
+    for _ in range(5):
+        _round(ctl, limiter_wait=0.2)  # the budget is the bound: more in flight would only queue
+    assert ctl.window == 1
+    for _ in range(10):  # one request at a time: fills a window of 1, never one of 2
+        with ctl.slot() as started:
+            pass
+        ctl.answered(0.1, started=started)
+    assert ctl.window == 2
+
+
+def test_a_429_halves_the_window_once_per_burst() -> None:
+    clock = Clock()
+    ctl = AimdController(8, clock=clock)
+    for _ in range(10):
+        _round(ctl)
+    assert ctl.window == 8
+    sent = clock.now
+    clock.now += 1
+    for _ in range(8):  # eight requests sent together all answered 429: one cut
+        ctl.congested(sent)
+    assert ctl.window == 4 and ctl.cuts == 1
+    clock.now += 1
+    ctl.congested(clock.now)  # a request sent after that cut: halves again
+    assert ctl.window == 2
+    clock.now += 1
+    ctl.congested(clock.now)
+    ctl.congested(clock.now + 1)
+    assert ctl.window == 1  # never below one
+
+
+def test_rising_latency_halves_the_window() -> None:
+    ctl = AimdController(8, clock=Clock())
+    for _ in range(10):
+        _round(ctl, 0.1)
+    assert ctl.window == 8
+    for _ in range(3):
+        _round(ctl, 0.5)
+    assert ctl.window < 8 and ctl.cuts >= 1
+
+
+def test_in_order_hands_answers_back_in_order_and_keeps_declared_errors() -> None:
+    ctl = AimdController(4)
+
+    def fetch(n: int) -> int:
+        time.sleep(0.01 * (n % 3))  # answers come back out of order
+        if n == 5:
+            raise KeyError(n)
+        return n * n
+
+    out = list(in_order(ctl, range(10), fetch, keep=(KeyError,)))
+    assert [i for i, _ in out] == list(range(10))
+    assert [a for i, a in out if i != 5] == [i * i for i in range(10) if i != 5]
+    assert isinstance(out[5][1], KeyError)
+
+
+def test_paginators_name_the_pages_ahead_up_to_the_last_one_the_total_implies() -> None:
+    link = NextLinkPaginator(NextLinkPagination(type="next_link", next_path="next", page_param="page"))
+    link.update_state({"next": "https://api.test/v1/c?per_page=100&page=2&x=1"}, [{}] * 100)
+    pages = [httpx.URL(u).params["page"] for u, _ in link.ahead(total=450, page_size=100, count=8)]
+    assert pages == ["2", "3", "4", "5"]  # 450 records: 5 pages, page 1 already read
+    assert all(httpx.URL(u).params["x"] == "1" for u, _ in link.ahead(total=450, page_size=100, count=8))
+    assert [httpx.URL(u).params["page"] for u, _ in link.ahead(total=450, page_size=100, count=2)] == ["2", "3"]
+    undeclared = NextLinkPaginator(NextLinkPagination(type="next_link", next_path="next"))
+    undeclared.update_state({"next": "https://api.test/v1/c?page=2"}, [{}])
+    assert undeclared.ahead(total=450, page_size=100, count=8) == []  # the links' numbering is not declared
+    numbered = PageNumberPaginator(PageNumberPagination(type="page_number", last_page_path="last_page"))
+    numbered.init_request("/r", {})
+    numbered.update_state({"last_page": 3}, [{}] * 100)
+    assert [q["page"] for _, q in numbered.ahead(total=None, page_size=100, count=8)] == [2, 3]
+    numbered.update_state({"last_page": 3}, [{}] * 100)
+    numbered.update_state({"last_page": 3}, [{}] * 100)
+    assert numbered.ahead(total=None, page_size=100, count=8) == []  # the last page was read
+
+
+def _set_latency(sandbox: Any, provider: str, ms: int, jitter_ms: int = 0) -> None:
+    httpx.put(f"{sandbox.info['control_url']}/latency/{provider}",
+              json={"ms": ms, "jitter_ms": jitter_ms}).raise_for_status()
+
+
+def _peak_in_flight(sandbox: Any, provider: str) -> int:
+    r = httpx.get(f"{sandbox.info['control_url']}/faults/{provider}")
+    return int(r.json()["stats"]["peak_waiting"])
+
+
+def test_concurrent_syncs_equal_the_truth(env: Env, fresh_sandbox: Any) -> None:
+    # no rate limit: latency is the bound, so the window grows
+    sandbox = fresh_sandbox(scale=500, open_reports={"checkr": 120}, rate_limits={"checkr": 0, "clearchecks": 0})
+    checkr_account = env.connect(sandbox, "checkr", "cust-1")
+    cc_account = env.connect(sandbox, "clearchecks", "cc-1")
+    for provider in ("checkr", "clearchecks"):
+        _set_latency(sandbox, provider, 20, 30)  # answers overtake each other
+    results = env.sync_all("checkr", "cust-1") + env.sync_all("clearchecks", "cc-1")
+    assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
+    # several requests were waiting on the provider at once: the fetching really was concurrent
+    assert _peak_in_flight(sandbox, "checkr") >= 2
+    assert _peak_in_flight(sandbox, "clearchecks") >= 2
+    for provider in ("checkr", "clearchecks"):
+        _set_latency(sandbox, provider, 0)
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", checkr_account)
+    assert_clearchecks_equal(env, sandbox, "cc-1", cc_account)
+
+
+def test_a_concurrent_sync_killed_with_sigkill_resumes_exactly(env: Env, fresh_sandbox: Any) -> None:
+    sandbox = fresh_sandbox(scale=3000, rate_limits={"checkr": 300})
+    account_id = env.connect(sandbox, "checkr", "cust-1")
+    # ~28 pages at <= 4.75 a second, each answered in 300-600 ms: several in flight, out of order
+    set_faults(sandbox, "checkr", latency_ms=300, latency_jitter_ms=300)
+    child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--sync", "candidates"],
+        cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (env.db.exists() and _checkpoint(env)):
+        assert proc.poll() is None, "the sync finished before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint was committed within 120 s"
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sync finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _peak_in_flight(sandbox, "checkr") >= 2, "the killed run did not fetch pages ahead"
+    assert _checkpoint(env), "the checkpoint committed before the kill was lost"
+    set_faults(sandbox, "checkr")
+    sandbox.provider("checkr").set_rate_limit(0)
+    result = env.sync("checkr", "cust-1", "candidates")
+    assert result.ok and result.resumed, result.error
+    for sync in CHECKR_SYNCS:
+        if sync != "candidates":
+            assert env.sync("checkr", "cust-1", sync).ok
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
+
+
+def test_a_429_storm_shrinks_the_window_and_loses_nothing(env: Env, fresh_sandbox: Any) -> None:
+    from integrations.engine.retries import RetryPolicy
+
+    sandbox = fresh_sandbox(scale=300, open_reports={"checkr": 150}, rate_limits={"checkr": 0})
+    account_id = env.connect(sandbox, "checkr", "cust-1")
+    token = sandbox.info["checkr"]["accounts"][0]["api_key"]
+    ctl = controller_for("checkr", credential_fingerprint(token), 8)
+    _set_latency(sandbox, "checkr", 20, 20)
+    fast = RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=12)
+    # the open reports re-polled at 20-40 ms and no rate limit: the window grows
+    assert all(env.sync("checkr", "cust-1", s, retry=fast).ok for s in ("account", "candidates", "reports"))
+    grown, before = ctl.window, len(ctl.history)
+    assert grown >= 2, ctl.history
+    set_faults(sandbox, "checkr", latency_ms=20, burst_429_rate=0.15, burst_429_length=4)
+    results = [env.sync("checkr", "cust-1", s, retry=fast) for s in CHECKR_SYNCS if s != "account"]
+    assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
+    assert sum(r.rate_limited for r in results) > 0  # the storm really happened
+    assert min(ctl.history[before:], default=grown) < grown, ctl.history  # and the window went down
+    set_faults(sandbox, "checkr")
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
