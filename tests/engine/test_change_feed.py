@@ -69,6 +69,7 @@ def test_every_change_source_is_in_the_feed_once(env: Env, fresh_sandbox: Any) -
             time.sleep(0.2)
     assert env.sync("checkr", "c1", "packages").deleted == 1  # full-sync delete
     sandbox.advance(days=5)  # the rest complete, without webhooks now (the app is gone)
+    env.hours_pass(2)  # and the open reports are due for their re-poll
     repoll = env.sync("checkr", "c1", "reports")  # re-poll: updates, and a 404 marks one gone
     assert repoll.gone == 1 and repoll.updated >= 1
 
@@ -128,6 +129,7 @@ def test_a_consumer_reading_during_syncs_and_webhooks_sees_each_change_once_and_
             _webhooks(env, sandbox, web)
             for _ in range(3):
                 sandbox.advance(hours=12)  # webhooks land while the re-poll writes too
+                env.hours_pass(2)  # (open reports due for it)
                 assert env.sync("checkr", "c1", "reports").ok
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not _settled(env):
