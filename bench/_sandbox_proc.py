@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def sandbox_process(*, scale: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+def sandbox_process(*, scale: int, seed: int = 7, open_reports: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         info_path = Path(tmp) / "info.json"
         ports = [free_port() for _ in range(4)]
@@ -30,6 +30,7 @@ def sandbox_process(*, scale: int, seed: int = 7) -> Iterator[dict[str, Any]]:
             "--checkr-port", str(ports[0]), "--checkr-staging-port", str(ports[1]),
             "--clearchecks-port", str(ports[2]), "--control-port", str(ports[3]),
             "--scale", str(scale), "--seed", str(seed), "--info", str(info_path),
+            *(a for p, n in (open_reports or {}).items() for a in ("--open-reports", f"{p}={n}")),
         ]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
