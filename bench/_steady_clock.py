@@ -5,7 +5,9 @@ Due-based refresh measures its intervals on this machine's clock (DuckDB's `curr
 child process with libfaketime preloaded (the `libfaketime` dev dependency ships it): the clock is
 then the real one plus an offset read from a file, and each step rewrites the offset so that now is
 the sandbox's now. It keeps ticking in between (real seconds spent in a run count), never goes back,
-and the monotonic clock (timeouts, rate limiting) is left alone.
+and the monotonic clock (timeouts, pacing) is left alone. The sandbox process this one starts
+inherits the same preload and file: its simulated clock is its own, but the wall clock it puts in
+its rate-limit reset headers must be ours, or our limiter would read a reset months away and crawl.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ class FollowedClock:
     def __init__(self) -> None:
         self.file = Path(os.environ[OFFSET_FILE])
         self.offset = 0.0
-        os.environ.pop("LD_PRELOAD", None)  # this process keeps the library; the sandbox it starts must not
 
     def set(self, now: datetime, *, start: bool = False) -> None:
         """Now is `now` (a later call never moves back: a run longer than a step leaves us ahead)."""

@@ -109,7 +109,7 @@ def main() -> None:
         requests: dict[str, int] = {}
         runs = 0
         spent = {"advance": 0.0, "webhooks": 0.0, "syncs": 0.0}  # wall seconds of the loop, by part
-        with serve_in_thread(create_app(store, applier=applier)) as web, feed:
+        with serve_in_thread(create_app(store, applier=applier), timeout=180) as web, feed:
             if sc["webhooks"]:
                 httpx.put(f"{control}/webhooks", json={"url": f"{web}/webhooks/{provider}", "provider": provider}
                           ).raise_for_status()

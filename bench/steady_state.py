@@ -48,21 +48,30 @@ def scenarios(args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for webhooks in (True, False):
         for due in (False, True):
+            hours = min(args.webhook_hours or args.hours, args.hours) if webhooks else args.hours
             out.append({**checkr, "name": f"checkr {'webhooks' if webhooks else 'no webhooks'} "
                                           f"{'due' if due else 'today'}",
-                        "webhooks": webhooks, "due": due, "step": args.webhook_step if webhooks else 900})
+                        "webhooks": webhooks, "due": due, "step": args.webhook_step if webhooks else 900,
+                        "hours": hours if due else min(hours, args.today_hours or hours)})
     for due in (False, True):
-        out.append({**clear, "name": f"clearchecks {'due' if due else 'today'}", "due": due})
+        out.append({**clear, "name": f"clearchecks {'due' if due else 'today'}", "due": due,
+                    "hours": args.hours if due else min(args.hours, args.today_hours or args.hours)})
     return [s for s in out if not args.only or any(o in s["name"] for o in args.only)]
 
 
-def run(sc: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    env = {**os.environ, **preload_env(tmp / f"offset-{abs(hash(sc['name']))}")}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "_steady_run.py"), json.dumps(sc)], cwd=ROOT,
-                          env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"{sc['name']} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def start(sc: dict[str, Any], tmp: Path, i: int) -> subprocess.Popen[str]:
+    """The scenario's own process, its clock following its own sandbox's (bench/_steady_clock.py)."""
+    env = {**os.environ, **preload_env(tmp / f"offset-{i}")}
+    return subprocess.Popen([sys.executable, str(ROOT / "bench" / "_steady_run.py"), json.dumps(sc)], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(sc: dict[str, Any], proc: subprocess.Popen[str]) -> dict[str, Any] | None:
+    out, err = proc.communicate()
+    if proc.returncode:  # the other scenarios still say something
+        print(f"{sc['name']} failed:\n{err[-4000:]}", file=sys.stderr, flush=True)
+        return None
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def budget_per_hour(integration: str) -> float:
@@ -80,7 +89,7 @@ def _lag(f: dict[str, Any]) -> str:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'scenario':<26} {'open':>5} {'req/h':>7} {'budget':>7} {'re-poll/h':>9} "
+    print(f"{'scenario':<26} {'hours':>5} {'open':>5} {'req/h':>7} {'budget':>7} {'re-poll/h':>9} "
           f"{'lag s: p50':>10} {'p99':>7} {'max':>7} {'n':>5} {'unseen':>6} {'late p99':>8} {'n':>4} "
           f"{'feed':>7} {'gaps':>4} {'rep':>4} {'wall s':>7}")
     for r in results:
@@ -88,7 +97,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         per_hour = sum(r["requests"].values()) / r["hours"]
         share = 100 * per_hour / budget_per_hour(integration)
         every, late, feed = r["lag"]["all"], r["lag"]["late"], r["feed"]
-        print(f"{r['name']:<26} {r['open_at_start']:>5} {per_hour:>7.0f} {share:>6.1f}% "
+        print(f"{r['name']:<26} {r['hours']:>5g} {r['open_at_start']:>5} {per_hour:>7.0f} {share:>6.1f}% "
               f"{r['repoll_requests'] / r['hours']:>9.0f} {_lag(every):>26} {every.get('n', 0):>5} "
               f"{every.get('unseen', 0):>6} {late.get('p99_s', '-'):>8} {late.get('n', 0):>4} "
               f"{feed['changes']:>7} {feed['gaps']:>4} {feed['repeats']:>4} {r['loop_s']:>7.0f}")
@@ -109,20 +118,27 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every count above (0.1: a quick run)")
     ap.add_argument("--hours", type=float, default=24.0, help="simulated hours")
     ap.add_argument("--webhook-step", type=int, default=30, help="seconds of sandbox time per step with webhooks")
+    ap.add_argument("--webhook-hours", type=float, help="simulated hours with webhooks (each step costs real time)")
+    ap.add_argument("--today-hours", type=float, help="simulated hours of today's behaviour (its every run is alike)")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--only", nargs="*", help="only scenarios whose name contains one of these")
+    ap.add_argument("--parallel", action="store_true", help="run the scenarios at once (the figures are in "
+                    "simulated time; only the real seconds a step takes, which the clock counts, grow)")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args()
-    if (args.hours * 3600) % 1800:
-        ap.error("--hours must be a multiple of 0.5 (the schedules' steps)")
+    if any((h * 3600) % 1800 for h in (args.hours, args.webhook_hours or 0, args.today_hours or 0)):
+        ap.error("hours must be multiples of 0.5 (the schedules' steps)")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for sc in scenarios(args):
-            print(f"running {sc['name']} ...", file=sys.stderr, flush=True)
-            try:
-                results.append(run(sc, Path(tmp)))
-            except RuntimeError as exc:  # the other scenarios still say something
-                print(exc, file=sys.stderr, flush=True)
+        todo = scenarios(args)
+        if args.parallel:  # each scenario has its own sandbox and clock: only the machine is shared
+            procs = [start(sc, Path(tmp), i) for i, sc in enumerate(todo)]
+            results = [finish(sc, p) for sc, p in zip(todo, procs, strict=True)]
+        else:
+            for i, sc in enumerate(todo):
+                print(f"running {sc['name']} ...", file=sys.stderr, flush=True)
+                results.append(finish(sc, start(sc, Path(tmp), i)))
+    results = [r for r in results if r is not None]
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print_table(results)
