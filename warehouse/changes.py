@@ -78,17 +78,27 @@ def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, conne
         "t._last_modified_at = current_timestamp AND t._deleted_at IS NULL")
     number = ("NULL::BIGINT" if on_lake(con)  # numbered by DuckLake at commit (module docstring)
               else f"({LAST}) + row_number() OVER (ORDER BY CAST(t.{pk} AS VARCHAR))")
+    scope = {"integ": target.schema, "table": target.table, "conn": connection_id}
+    # a version landed and deleted by this same transaction (a webhook whose record says it was deleted:
+    # `deleted_field`) is one change, the deletion: its feed row says so instead of a second row
+    mine = 'changed_at = current_timestamp AND integration = $integ AND "table" = $table AND connection_id = $conn'
+    merged = 0
+    if action in (DELETED, GONE):
+        (merged,) = con.execute(
+            f"""UPDATE _screensync.changes SET action = {lit(action)}
+            WHERE {mine} AND record_id IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})""", scope).fetchone() or (0,)
     row = con.execute(
         f"""INSERT INTO _screensync.changes
         SELECT {number}, $integ, $table, $conn,
                CAST(t.{pk} AS VARCHAR), {what}, current_timestamp
         FROM {table_ref(target)} t
         WHERE t.connection_id = $conn AND {changed}
-          AND CAST(t.{pk} AS VARCHAR) IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})""",
-        {"integ": target.schema, "table": target.table, "conn": connection_id},
+          AND CAST(t.{pk} AS VARCHAR) IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})
+          {f"AND CAST(t.{pk} AS VARCHAR) NOT IN (SELECT record_id FROM _screensync.changes WHERE {mine})" if merged else ""}""",
+        scope,
     ).fetchone()
     count = row[0] if row else 0
-    return int(count)
+    return int(count) + int(merged)
 
 
 def history_views(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:

@@ -72,6 +72,12 @@ class Env:
             self.sync(integration, connection_id, s.name, **kw) for s in get_integration(integration).definition.syncs
         ]
 
+    def hours_pass(self, hours: float) -> None:
+        """This machine's clock moves on for the warehouse (due-based re-polls): tests/support/clock.py."""
+        from tests.support.clock import hours_pass
+
+        hours_pass(self.db, hours)
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         from warehouse.read import query
 

@@ -69,6 +69,7 @@ def test_every_change_source_is_in_the_feed_once(env: Env, fresh_sandbox: Any) -
             time.sleep(0.2)
     assert env.sync("checkr", "c1", "packages").deleted == 1  # full-sync delete
     sandbox.advance(days=5)  # the rest complete, without webhooks now (the app is gone)
+    env.hours_pass(2)  # and the open reports are due for their re-poll
     repoll = env.sync("checkr", "c1", "reports")  # re-poll: updates, and a 404 marks one gone
     assert repoll.gone == 1 and repoll.updated >= 1
 
@@ -128,6 +129,7 @@ def test_a_consumer_reading_during_syncs_and_webhooks_sees_each_change_once_and_
             _webhooks(env, sandbox, web)
             for _ in range(3):
                 sandbox.advance(hours=12)  # webhooks land while the re-poll writes too
+                env.hours_pass(2)  # (open reports due for it)
                 assert env.sync("checkr", "c1", "reports").ok
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not _settled(env):
@@ -160,3 +162,100 @@ def test_prune_from_the_cli_keeps_later_changes(env: Env, fresh_sandbox: Any, be
                          env={**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)})
     assert f"pruned {before - 1} change(s)" in out.stdout
     assert [c["cursor"] for c in _cli(env)] == list(range(before, total + 1))
+
+
+def test_records_fetched_again_by_id_are_in_the_feed_landed_or_gone(env: Env, hostile: Any) -> None:
+    """The refetch path: an owed (quarantined) record that lands by id, and one the provider answers 404 for."""
+    from tests.engine.hostile_provider import CONN
+
+    assert env.sync("checkr", CONN, "candidates").ok
+    landed = len(_feed(env))
+    hostile.faults.missing_created_every = 7  # a full re-read quarantines every 7th candidate: owed
+    hostile.faults.epoch_id = "cand_0299"
+    assert env.sync("checkr", CONN, "candidates", full_refresh=True).status.value == "partial"
+    hostile.faults.missing_created_every = None  # the provider is fixed...
+    hostile.faults.epoch_id = None
+    hostile.n_candidates = 299  # ...and cand_0299 is gone from it: its refetch answers 404
+    fixed = env.sync("checkr", CONN, "candidates")
+    assert fixed.ok and fixed.refetched >= 1 and fixed.gone == 1
+
+    refetch = _feed(env, since=landed)
+    gone = [c for c in refetch if c["action"] == "gone"]
+    assert [c["record_id"] for c in gone] == ["cand_0299"] and gone[0]["run_id"] == fixed.run_id
+    assert [c["cursor"] for c in refetch] == list(range(landed + 1, landed + len(refetch) + 1))
+    # a refetched record that changed since it was stored (it was ahead of the list) gets `updated`
+    assert all(c["run_id"] == fixed.run_id and c["action"] in ("updated", "gone") for c in refetch)
+    assert {(c["table"], c["connection_id"], c["record_id"], c["changed_at"]) for c in _feed(env)} == _versions(env)
+
+
+def test_a_referenced_record_and_a_webhook_soft_delete_are_in_the_feed(env: Env, fresh_sandbox: Any) -> None:
+    """Two more sources: a record fetched by id because another named it, and a webhook whose record
+    says it was deleted (`deleted_field`: Checkr's `invitation.deleted`)."""
+    import orjson
+
+    from integrations.engine.webhook_sink import event_records
+    from warehouse.loader import Warehouse
+    from warehouse.records import ObjectWrite
+
+    sandbox = fresh_sandbox(scale=20)
+    account = env.connect(sandbox, "checkr", "c1")
+    assert env.sync("checkr", "c1", "invitations").ok  # completed invitations name candidates not stored yet
+    before = len(_feed(env))
+    ((inv_id, raw),) = env.rows("SELECT id, _raw FROM checkr.invitations ORDER BY id LIMIT 1")
+    cancelled = {**orjson.loads(raw), "status": "expired", "deleted_at": sandbox.clock.now().isoformat()}
+    sandbox.advance(seconds=30)
+    event = {"id": "evt_del", "type": "invitation.deleted", "account_id": account,
+             "created_at": sandbox.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "data": {"object": cancelled}}
+    records, rejects = event_records("checkr", event, default_time=sandbox.clock.now())
+    assert records and not rejects
+    with Warehouse(env.db) as wh:
+        wh.write_objects([ObjectWrite("checkr", "c1", records, run_id="webhook:evt_del")])
+
+    feed = _feed(env)
+    referenced = [c for c in feed[:before] if c["table"] == "candidates"]
+    assert referenced and all(c["action"] == "added" for c in referenced)  # fetched by id: the references
+    assert [(c["table"], c["record_id"], c["action"], c["run_id"]) for c in feed[before:]] == [
+        ("invitations", inv_id, "deleted", "webhook:evt_del")]
+    assert feed[-1]["record"] and orjson.loads(feed[-1]["record"])["deleted_at"]
+    assert len(feed) == len(_versions(env))  # the version the webhook landed is the deletion: one change
+
+
+def test_changes_follow_prints_new_changes_as_they_land_and_resumes_from_a_cursor(
+    env: Env, fresh_sandbox: Any
+) -> None:
+    """`screensync changes --follow` in a subprocess: lines for what is there, then for what lands while it
+    follows; stopped and started again with the last cursor it printed, it goes on from there."""
+    import os
+
+    sandbox = fresh_sandbox(scale=20, open_reports={"checkr": 4})
+    env.connect(sandbox, "checkr", "c1")
+    assert env.sync("checkr", "c1", "packages").ok
+    cli_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db), "PYTHONUNBUFFERED": "1"}
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "screensync", "changes", "--follow", "--interval", "0.2", "--table", "candidates"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env)
+    lines: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(x) for x in follow.stdout or []), daemon=True)
+    reader.start()
+    try:
+        time.sleep(3)  # following, nothing to print yet (only packages so far)
+        assert lines == [] and follow.poll() is None
+        assert env.sync("checkr", "c1", "candidates").ok  # lands while it follows
+        want = [c["cursor"] for c in _feed(env) if c["table"] == "candidates"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(lines) < len(want):
+            time.sleep(0.2)
+        assert [c["cursor"] for c in lines] == want and follow.poll() is None
+    finally:
+        follow.terminate()
+        follow.wait(timeout=30)
+    last = lines[-1]["cursor"]
+    env.hours_pass(1)
+    sandbox.advance(days=5)  # open reports complete: the re-poll writes
+    assert env.sync("checkr", "c1", "reports").updated >= 1
+    resumed = subprocess.run(
+        [sys.executable, "-m", "screensync", "changes", "--follow", "--since", str(last), "--idle-exit", "1",
+         "--interval", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=cli_env, check=True)
+    rest = [json.loads(x) for x in resumed.stdout.splitlines()]
+    assert rest and [c["cursor"] for c in rest] == [c["cursor"] for c in _feed(env, since=last)]
+    assert any(c["table"] == "reports" and c["action"] == "updated" for c in rest)  # the re-poll's

@@ -12,16 +12,6 @@ from tests.engine.conftest import Env
 OPEN = "SELECT id FROM clearchecks.reports WHERE status_code NOT IN ('C', 'X') ORDER BY id"
 
 
-def _hours_pass(env: Env, hours: float) -> None:
-    """Our own clock moves on: what the warehouse remembers of changes and checks is that much older."""
-    from warehouse.loader import Warehouse
-
-    shift = f"INTERVAL {int(hours * 60)} MINUTE"
-    with Warehouse(env.db) as wh:
-        wh.execute(f"UPDATE clearchecks.reports SET _last_modified_at = _last_modified_at - {shift}")
-        wh.execute(f"UPDATE _screensync.due_checks SET checked_at = checked_at - {shift}")
-
-
 def test_status_repoll_asks_only_open_reports_and_lands_what_the_list_would(env: Env, fresh_sandbox: Any) -> None:
     sandbox = fresh_sandbox(scale=30, open_reports={"clearchecks": 8}, rate_limits={"clearchecks": 6000})
     account = env.connect(sandbox, "clearchecks", "cc-1")
@@ -32,7 +22,7 @@ def test_status_repoll_asks_only_open_reports_and_lands_what_the_list_would(env:
     sandbox.advance(days=10)  # open reports move on
     # just listed: nothing is due for an hour (the sandbox's orders are older than their 3 days already)
     assert env.sync("clearchecks", "cc-1", "report_status").requests == 0
-    _hours_pass(env, 2)
+    env.hours_pass(2)
 
     status = env.sync("clearchecks", "cc-1", "report_status")
     assert status.ok, status.error
@@ -63,11 +53,11 @@ def test_status_checks_back_off_while_nothing_changes_and_start_over_on_a_change
     env.connect(sandbox, "clearchecks", "cc-1")
     assert env.sync("clearchecks", "cc-1", "reports").ok
     open_ids = [r for (r,) in env.rows(OPEN)]
-    _hours_pass(env, 2)
+    env.hours_pass(2)
     first = env.sync("clearchecks", "cc-1", "report_status")  # nothing moved at the provider: all unchanged
     assert first.requests == len(open_ids) and first.updated == 0
     assert env.sync("clearchecks", "cc-1", "report_status").requests == 0  # just checked
-    _hours_pass(env, 1.5)
+    env.hours_pass(1.5)
     assert env.sync("clearchecks", "cc-1", "report_status").requests == len(open_ids)  # 1 h after a check
     sandbox.advance(days=10)
     assert env.sync("clearchecks", "cc-1", "reports").updated >= 1  # the list sees changes: those start over
@@ -75,10 +65,10 @@ def test_status_checks_back_off_while_nothing_changes_and_start_over_on_a_change
         "SELECT r.id FROM clearchecks.reports r JOIN _screensync.due_checks d ON d.record_id = r.id "
         "WHERE r._last_modified_at > d.checked_at AND r.status_code NOT IN ('C', 'X')")}
     still_open = {r for (r,) in env.rows(OPEN)}
-    _hours_pass(env, 1.5)
+    env.hours_pass(1.5)
     # unchanged twice in a row: they wait 2 h now; the changed ones 1 h
     assert env.sync("clearchecks", "cc-1", "report_status").requests == len(changed)
-    _hours_pass(env, 1)  # 2.5 h since the unchanged ones' check, 1 h since the changed ones' first one
+    env.hours_pass(1)  # 2.5 h since the unchanged ones' check, 1 h since the changed ones' first one
     assert env.sync("clearchecks", "cc-1", "report_status").requests == len(still_open)
 
 
@@ -101,13 +91,12 @@ def test_flowing_webhooks_push_checks_out_and_quiet_ones_pull_them_back(env: Env
     env.connect(sandbox, "clearchecks", "cc-1")
     assert env.sync("clearchecks", "cc-1", "reports").ok
     open_ids = [r for (r,) in env.rows(OPEN)]
-    _hours_pass(env, 2)
+    env.hours_pass(2)
     assert env.sync("clearchecks", "cc-1", "report_status").requests == len(open_ids)
+    env.hours_pass(1.5)
     with Warehouse(env.db) as wh:  # a webhook for this connection arrived ten minutes ago (the applier's write)
         wh.write_objects([ObjectWrite("clearchecks", "cc-1", [], received_at=datetime.now(UTC) - timedelta(minutes=10),
                                       events=1)])
-    _hours_pass(env, 1.5)
     assert env.sync("clearchecks", "cc-1", "report_status").requests == 0  # 1 h x 4 while webhooks flow
-    with Warehouse(env.db) as wh:  # ...and then none for two hours: treated as having none
-        wh.execute("UPDATE _screensync.webhook_arrivals SET last_received_at = last_received_at - INTERVAL 2 HOUR")
+    env.hours_pass(1)  # ...and then none for over an hour: treated as having none
     assert env.sync("clearchecks", "cc-1", "report_status").requests == len(open_ids)

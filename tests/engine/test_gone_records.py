@@ -25,6 +25,7 @@ def test_a_404_on_one_repolled_report_marks_it_gone_and_the_others_update(env: E
     gone = open_ids[1]  # not the last one: the re-poll must go on after it
     sandbox.remove("checkr", "report", gone)
     sandbox.advance(days=5)  # every other open report completes meanwhile
+    env.hours_pass(1)  # all of them due again on our side (repoll due: 15 min after a change)
 
     result = env.sync("checkr", "c1", "reports")
     assert result.ok, result.error
@@ -38,6 +39,7 @@ def test_a_404_on_one_repolled_report_marks_it_gone_and_the_others_update(env: E
     history = env.rows(f"SELECT _change FROM checkr.reports_history WHERE id = '{gone}' ORDER BY _valid_from")
     assert [c for (c,) in history][-1] == "delete"
 
+    env.hours_pass(1)  # due again, were it still open
     again = env.sync("checkr", "c1", "reports")  # a gone record is not asked for again
     assert again.ok and again.gone == 0 and again.requests == 0
 

@@ -18,6 +18,7 @@ def test_synced_rows_carry_the_time_the_provider_served_them(env: Env, fresh_san
     open_reports = {r for (r,) in env.rows("SELECT id FROM checkr.reports WHERE status = 'pending'")}
     assert open_reports
     sandbox.advance(days=3)
+    env.hours_pass(1)  # and on our side: the open reports are due again (repoll due: 15 min after a change)
     assert env.sync("checkr", "cust-1", "reports").ok  # the re-poll fetches the open ones again, one by one
     later = dict(env.rows("SELECT id, _observed_at FROM checkr.reports"))
     assert {later[r] for r in open_reports} == {sandbox.clock.now()}

@@ -71,6 +71,7 @@ def test_a_report_whose_candidate_is_not_stored_brings_its_candidate(env: Env, f
         wh.write_objects([ObjectWrite("checkr", "c1", records, run_id="webhook")])
     assert cand["id"] not in _ids(env, "candidates", "c1")
 
+    env.hours_pass(2)  # the report is due for its re-poll (no sooner: it just arrived)
     result = env.sync("checkr", "c1", "reports")
     assert result.ok, result.error
     assert result.referenced == 1

@@ -72,6 +72,7 @@ def test_incremental_sync_catches_up_after_the_clock_moves(env: Env, fresh_sandb
     assert all(r.ok for r in env.sync_all("checkr", "cust-1"))
     pending_before = env.rows("SELECT count(*) FROM checkr.reports WHERE status = 'pending'")[0][0]
     sandbox.advance(days=10)
+    env.hours_pass(1)  # the open reports are due for a re-poll again
     results = {r.sync: r for r in env.sync_all("checkr", "cust-1")}
     assert all(r.ok for r in results.values()), {k: r.error for k, r in results.items()}
     assert results["candidates"].mode == "incremental"
