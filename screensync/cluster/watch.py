@@ -1,0 +1,154 @@
+"""Wait for every job's flow runs to finish; kill a worker host mid-run when asked; re-submit crashed runs.
+
+A worker host that dies leaves its flow runs Running on the server. Prefect learns of it only from
+missing heartbeats: the zombie-run automation (prefect_setup.py) marks such a run Crashed, and the
+harness re-submits the job (submit.py) so another worker runs it; the syncs resume from the
+checkpoints the dead run committed. A run the dead worker had taken but not started (Pending) never
+sent a heartbeat, so no automation sees it: the harness marks one Pending longer than
+`zombie_after_s` Crashed itself. Which worker ran a run is read from the workers' logs
+("Worker 'ssw1' submitting flow run '<id>'").
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from flows.processes import ChildProcess
+from sandbox.netns import Host, SimulatedHosts
+from screensync.cluster.config import ClusterConfig
+from screensync.cluster.submit import MAX_ATTEMPTS, RESUBMIT_CRASHED, Job, submit
+
+SUBMITTED = re.compile(r"Worker '[^']+' submitting flow run '([0-9a-f-]{36})'")
+ABORTED = re.compile(r"Aborted submission of flow run '([0-9a-f-]{36})'")  # another worker got it first
+PENDING_MESSAGE = "its worker took it but never started it (the host is gone): marked Crashed by the cluster harness"
+
+
+class ClusterTimeout(RuntimeError):
+    """The runs did not all finish in time; the message lists the unfinished ones."""
+
+
+@dataclass
+class WatchResult:
+    states: dict[UUID, str] = field(default_factory=dict)  # every run -> its final state name
+    worker_of: dict[UUID, str] = field(default_factory=dict)  # run -> the worker that submitted it
+    killed: str | None = None  # the host killed mid-run
+    killed_at: float | None = None
+    in_flight_at_kill: list[UUID] = field(default_factory=list)  # the killed host's unfinished runs
+    crashed_by_heartbeat: int = 0
+    crashed_pending: int = 0
+    wall_s: float = 0.0
+
+
+def runs_by_worker(workers: dict[str, ChildProcess]) -> dict[UUID, str]:
+    out: dict[UUID, str] = {}
+    for name, process in workers.items():
+        try:
+            text = process.log_path.read_text(errors="replace")
+        except OSError:
+            continue
+        for run_id in set(SUBMITTED.findall(text)) - set(ABORTED.findall(text)):
+            out[UUID(run_id)] = name
+    return out
+
+
+class Watcher:
+    def __init__(
+        self,
+        client: Any,
+        deployments: dict[str, UUID],
+        jobs: list[Job],
+        hosts: SimulatedHosts,
+        workers: dict[str, ChildProcess],
+        config: ClusterConfig,
+        say: Any = print,
+    ) -> None:
+        self.client, self.deployments, self.jobs = client, deployments, jobs
+        self.hosts, self.workers, self.config, self.say = hosts, workers, config, say
+        self.result = WatchResult()
+        self.victim: Host | None = hosts.hosts[0] if config.kill_one else None
+        self._given_up: set[UUID] = set()
+
+    def _read(self) -> dict[UUID, Any]:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        ids = [job.runs[-1] for job in self.jobs]
+        runs = self.client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids))
+        return {run.id: run for run in runs}
+
+    def run(self) -> WatchResult:
+        started = time.monotonic()
+        deadline = started + self.config.timeout_s
+        while True:
+            runs = self._read()
+            self.result.worker_of.update(runs_by_worker(self.workers))
+            open_jobs = [job for job in self.jobs if not self._settled(job, runs.get(job.runs[-1]))]
+            if not open_jobs:
+                break
+            if self.victim is not None and self.result.killed is None:
+                self._maybe_kill(runs)
+            if time.monotonic() > deadline:
+                waiting = ", ".join(f"{j.name} ({self._state(runs.get(j.runs[-1]))})" for j in open_jobs)
+                raise ClusterTimeout(f"after {self.config.timeout_s:.0f}s these runs had not finished: {waiting}")
+            time.sleep(1)
+        self.result.wall_s = time.monotonic() - started
+        self.result.worker_of.update(runs_by_worker(self.workers))
+        return self.result
+
+    @staticmethod
+    def _state(run: Any) -> str:
+        return run.state.name if run is not None and run.state is not None else "unknown"
+
+    def _settled(self, job: Job, run: Any) -> bool:
+        """Whether the job is finished; re-submits it when its current run crashed."""
+        if run is None or run.state is None:
+            return False
+        state = run.state
+        self.result.states[run.id] = state.name
+        if state.is_completed() or state.is_failed() or state.is_cancelled() or run.id in self._given_up:
+            return True
+        if state.is_pending() and self._pending_too_long(run):
+            self._crash(run.id, PENDING_MESSAGE)
+            self.result.crashed_pending += 1
+            self.result.states[run.id] = "Crashed"
+        elif state.is_crashed():
+            self.result.crashed_by_heartbeat += 1
+        else:
+            return False
+        if not RESUBMIT_CRASHED or len(job.runs) >= MAX_ATTEMPTS:
+            self._given_up.add(run.id)
+            return True
+        new = submit(self.client, self.deployments, job)
+        self.say(f"  {job.name}: run {run.id} crashed on {self.result.worker_of.get(run.id, '?')}; re-submitted as {new}")
+        return False
+
+    def _pending_too_long(self, run: Any) -> bool:
+        since = run.state.timestamp
+        return (datetime.now(UTC) - since).total_seconds() > self.config.zombie_after_s
+
+    def _crash(self, run_id: UUID, message: str) -> None:
+        from prefect.states import Crashed
+
+        self.client.set_flow_run_state(run_id, Crashed(message=message), force=True)
+
+    def _maybe_kill(self, runs: dict[UUID, Any]) -> None:
+        """Kill the victim host once one of its runs has been Running for `kill_after_s`."""
+        assert self.victim is not None
+        now = datetime.now(UTC)
+        mine = [r for r in runs.values() if self.result.worker_of.get(r.id) == self.victim.name]
+        ripe = [
+            r for r in mine
+            if r.state is not None and r.state.is_running()
+            and (now - r.state.timestamp).total_seconds() >= self.config.kill_after_s
+        ]  # fmt: skip
+        if not ripe:
+            return
+        self.hosts.kill(self.victim)
+        self.result.killed, self.result.killed_at = self.victim.name, time.time()
+        self.result.in_flight_at_kill = [r.id for r in mine if r.state is not None and not r.state.is_final()]
+        self.say(f"  killed host {self.victim.name} (every process in it) with {len(self.result.in_flight_at_kill)} "
+                 "run(s) in flight")
