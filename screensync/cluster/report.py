@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 
 from screensync.cluster.analyst import AnalystFigures
 from screensync.cluster.config import PlannedConnection
+from screensync.cluster.isolation import Isolation
 from screensync.cluster.submit import STRATEGY, Job
 from screensync.cluster.watch import WatchResult
 from tests.soak.compare import KINDS, Comparison, compare
@@ -28,6 +30,7 @@ class TruthFigures(BaseModel):
 
 class ClusterReport(BaseModel):
     workers: list[str]
+    isolation: list[Isolation]
     connections: int
     strategy: str
     warehouse: str
@@ -116,8 +119,8 @@ def check_truth(warehouse: str, planned: list[PlannedConnection], sandbox: Any) 
     )
 
 
-def resumed_syncs(api_url: str, run_ids: list[str]) -> int:
-    """Syncs of these flow runs whose `screensync.sync.*` event says they resumed from a checkpoint."""
+def sync_events(api_url: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """Every `screensync.sync.*` event related to these flow runs (one per finished sync)."""
     body: dict[str, Any] = {
         "filter": {
             "event": {"prefix": ["screensync.sync."]},
@@ -125,15 +128,38 @@ def resumed_syncs(api_url: str, run_ids: list[str]) -> int:
         },
         "limit": 50,  # the most the server returns a page
     }
-    found = 0
+    events: list[dict[str, Any]] = []
     response = httpx.post(f"{api_url}/events/filter", json=body, timeout=30)
     while True:
         response.raise_for_status()
         page = response.json()
-        found += sum(1 for e in page["events"] if (e.get("payload") or {}).get("resumed"))
+        events += page["events"]
         if not page.get("next_page"):
-            return found
+            return events
         response = httpx.get(page["next_page"], timeout=30)
+
+
+def resumed_syncs(api_url: str, run_ids: list[str], expected_events: int, timeout: float = 60) -> int:
+    """Syncs of these runs whose event says they resumed from a checkpoint. Events reach the server
+    a little after the run ends, so this waits (up to `timeout`) for all `expected_events` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = sync_events(api_url, run_ids)
+        if len(events) >= expected_events or time.monotonic() > deadline:
+            return sum(1 for e in events if (e.get("payload") or {}).get("resumed"))
+        time.sleep(1)
+
+
+def _events_expected(jobs: list[Job], watched: WatchResult) -> int:
+    """One event per sync per connection of each completed run."""
+    from integrations.engine.registry import get_integration
+
+    return sum(
+        len(job.connection_ids) * len(get_integration(job.integration).definition.syncs)
+        for job in jobs
+        for run in job.runs
+        if watched.states.get(run) == "Completed"
+    )
 
 
 def build_report(
@@ -146,6 +172,7 @@ def build_report(
     sandbox: Any,
     analyst: AnalystFigures,
     api_url: str,
+    isolation: list[Isolation],
 ) -> ClusterReport:
     completed_worker: dict[int, str | None] = {}
     for i, job in enumerate(jobs):
@@ -155,6 +182,7 @@ def build_report(
     all_runs = [r for job in jobs for r in job.runs]
     return ClusterReport(
         workers=workers,
+        isolation=isolation,
         connections=len(planned),
         strategy=STRATEGY,
         warehouse=warehouse,
@@ -168,7 +196,7 @@ def build_report(
         retried_runs=sum(len(job.runs) - 1 for job in jobs),
         crashed_by_heartbeat=watched.crashed_by_heartbeat,
         crashed_pending=watched.crashed_pending,
-        resumed_syncs=resumed_syncs(api_url, [str(r) for r in all_runs]),
+        resumed_syncs=resumed_syncs(api_url, [str(r) for r in all_runs], _events_expected(jobs, watched)),
         truth=check_truth(warehouse, planned, sandbox),
         analyst=analyst,
         wall_s=watched.wall_s,

@@ -18,8 +18,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
-
 from common.settings import CONNECTIONS_ENV, SECRET_KEY_ENV, WAREHOUSE_ENV
 from flows.deployments import REPO_ROOT
 from flows.prefect_server import prefect_environment
@@ -28,6 +26,7 @@ from sandbox.loopback_relay import READY
 from sandbox.netns import Host, NetnsUnavailable, SimulatedHosts, unavailable_reason
 from screensync.cluster.analyst import default_sql, read_outcomes
 from screensync.cluster.config import ClusterConfig, PlannedConnection, plan_connections
+from screensync.cluster.isolation import check_isolation
 from screensync.cluster.prefect_setup import POOL, crash_zombie_runs, deploy_syncs
 from screensync.cluster.report import ClusterReport, build_report
 from screensync.cluster.services import Services, start_services
@@ -35,51 +34,7 @@ from screensync.cluster.submit import plan_jobs, submit_jobs
 from screensync.cluster.watch import Watcher
 
 Say = Callable[[str], None]
-
-
-class Isolation(BaseModel):
-    """What one worker host can see of the network (checked before anything runs on it)."""
-
-    host: str
-    interfaces: list[str]
-    routes: list[str]
-    services_reachable: bool  # PostgreSQL on the services address, over the veth link
-    root_loopback_reachable: bool  # PostgreSQL on 127.0.0.1: must be False (the host's loopback is its own)
-
-
-_PROBE = """
-import socket, sys
-def can(host, port):
-    try:
-        socket.create_connection((host, int(port)), timeout=3).close()
-        return True
-    except OSError:
-        return False
-print(int(can(sys.argv[1], sys.argv[3])), int(can("127.0.0.1", sys.argv[3])))
-"""
-
-
-def check_isolation(hosts: SimulatedHosts, host: Host, pg_port: int) -> Isolation:
-    """A worker host has only `lo` and its veth, only the subnet's route, and its own loopback."""
-    probe = hosts.run(host, sys.executable, "-c", _PROBE, hosts.services_address, "-", str(pg_port))
-    reach = probe.stdout.split()
-    found = Isolation(
-        host=host.name,
-        interfaces=hosts.interfaces(host),
-        routes=hosts.routes(host),
-        services_reachable=reach[:1] == ["1"],
-        root_loopback_reachable=reach[1:2] == ["1"],
-    )
-    wrong = []
-    if sorted(found.interfaces) != ["eth0", "lo"]:
-        wrong.append(f"interfaces {found.interfaces}")
-    if any("default" in r or "dev eth0" not in r for r in found.routes):
-        wrong.append(f"routes {found.routes}")
-    if not found.services_reachable or found.root_loopback_reachable:
-        wrong.append(f"reachability {reach or probe.stderr.strip()}")
-    if wrong:
-        raise NetnsUnavailable(f"host {host.name} is not isolated as intended: {'; '.join(wrong)}")
-    return found
+WORKER_HEARTBEAT_S = 10
 
 
 @contextmanager
@@ -123,6 +78,7 @@ def worker_process(
     env.update({
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(config.heartbeat_s),
         "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PREFECT_WORKER_HEARTBEAT_SECONDS": str(WORKER_HEARTBEAT_S),  # watch.py tells a dead worker by it
         "PYTHONUNBUFFERED": "1",  # the "submitting flow run" lines reach the log at once
         "PWD": str(REPO_ROOT),
     })  # fmt: skip
@@ -155,6 +111,8 @@ def run_cluster(config: ClusterConfig, say: Say = print) -> ClusterReport:
         raise NetnsUnavailable(reason)
     run_dir = config.run_dir or Path(tempfile.mkdtemp(prefix="screensync-cluster-"))
     run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    say = _timed(say, started)
     succeeded = False
     try:
         with ExitStack() as stack:
@@ -168,6 +126,10 @@ def run_cluster(config: ClusterConfig, say: Say = print) -> ClusterReport:
             say(f"logs kept in {run_dir / 'logs'} (and the Prefect server's in {run_dir / 'prefect-server'})")
 
 
+def _timed(say: Say, started: float) -> Say:
+    return lambda line: say(f"[{time.monotonic() - started:4.0f}s] {line}")
+
+
 def _run(config: ClusterConfig, run_dir: Path, stack: ExitStack, say: Say) -> ClusterReport:
     from cryptography.fernet import Fernet
     from prefect.client.orchestration import get_client
@@ -178,9 +140,9 @@ def _run(config: ClusterConfig, run_dir: Path, stack: ExitStack, say: Say) -> Cl
         f"(bridge {hosts.bridge}, subnet {hosts.subnet})")
     say("starting PostgreSQL, the sandbox providers and the Prefect server on PostgreSQL ...")
     services: Services = start_services(config, hosts, run_dir, stack)
-    for host in hosts.hosts:
-        found = check_isolation(hosts, host, services.postgres.port)
-        say(f"  {host.name}: interfaces {found.interfaces}, routes {found.routes}; services reachable, "
+    isolation = [check_isolation(hosts, host, services.postgres.port) for host in hosts.hosts]
+    for found in isolation:
+        say(f"  {found.host}: interfaces {found.interfaces}, routes {found.routes}; services reachable, "
             "root loopback not")
     api_url = services.prefect.api_url
     say(f"Prefect UI {services.prefect.url}; warehouse {services.warehouse}; connection store {services.store}")
@@ -214,10 +176,10 @@ def _run(config: ClusterConfig, run_dir: Path, stack: ExitStack, say: Say) -> Cl
     submit_jobs(client, deployments, jobs)
     say(f"{len(planned)} connection(s) registered; {len(jobs)} flow run(s) submitted to pool {POOL} "
         f"served by {len(workers)} worker(s)")
-    watched = Watcher(client, deployments, jobs, hosts, workers, config, say=say).run()
+    watched = Watcher(client, deployments, jobs, hosts, workers, config, services.warehouse, say=say).run()
     analyst.stop()
     say("checking the warehouse against the sandbox's truth ...")
     return build_report(
         workers=list(workers), planned=planned, jobs=jobs, watched=watched, warehouse=services.warehouse,
-        sandbox=services.sandbox, analyst=read_outcomes(analyst_out), api_url=api_url,
+        sandbox=services.sandbox, analyst=read_outcomes(analyst_out), api_url=api_url, isolation=isolation,
     )  # fmt: skip
