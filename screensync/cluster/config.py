@@ -26,10 +26,10 @@ class ClusterConfig(BaseModel):
     connections: int = Field(8, ge=1, description="connections registered and synced")
     kill_one: bool = Field(False, description="kill the first worker host mid-run")
     kill_after_s: float = Field(
-        30, ge=0, description="with kill_one: kill once a run of the host saved a checkpoint, or ran this long"
+        5, ge=0, description="with kill_one: kill once a run of the host saved a checkpoint, or ran this long"
     )
     integrations: list[str] = Field(default_factory=lambda: ["clearchecks", "checkr"])
-    scale: int = Field(20, ge=1, description="sandbox records per account")
+    scale: int = Field(200, ge=1, description="sandbox records per account (lists of 100 a page)")
     seed: int = 42
     latency_ms: int = Field(30, ge=0, description="added to every provider request (keeps runs in flight)")
     warehouse: str = Field(

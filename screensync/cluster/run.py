@@ -168,7 +168,8 @@ def _run(config: ClusterConfig, run_dir: Path, stack: ExitStack, say: Say) -> Cl
         "analyst",
         [sys.executable, "-m", "screensync.cluster.analyst", "--warehouse", services.warehouse,
          "--sql", default_sql(config.integrations), "--out", str(analyst_out)],
-        env=dict(os.environ), cwd=REPO_ROOT, log_path=run_dir / "logs" / "analyst.log",
+        env={k: v for k, v in os.environ.items() if k != SECRET_KEY_ENV},  # an analyst holds no key
+        cwd=REPO_ROOT, log_path=run_dir / "logs" / "analyst.log",
     )  # fmt: skip
     stack.enter_context(analyst)
 

@@ -61,6 +61,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterReport]
         latency_ms=300,
         runs_per_worker=1,  # a flow-run process takes 20-45 s to start on 2 busy cores: few at once
         zombie_after_s=45,  # heartbeats every 30 s (Prefect's minimum)
+        kill_after_s=120,  # in practice: killed once a run of the host saved a checkpoint
         prefix=PREFIX,
         subnet=SUBNET,
         run_dir=tmp_path_factory.mktemp("cluster"),
@@ -128,7 +129,7 @@ def test_a_killed_host_takes_every_process_in_it_and_stop_removes_it_all() -> No
         hosts.start()
     except NetnsUnavailable as exc:
         pytest.skip(f"network namespaces refused here: {exc}")
-    with hosts:
+    try:
         victim, other = hosts.hosts
         sleepers = [
             subprocess.Popen([*hosts.exec_prefix(h), "sh", "-c", "sleep 300 & sleep 300"]) for h in (victim, other)
@@ -141,6 +142,8 @@ def test_a_killed_host_takes_every_process_in_it_and_stop_removes_it_all() -> No
         assert sleepers[0].wait(timeout=10) == -9
         assert hosts.pids(victim) == []
         assert sleepers[1].poll() is None and hosts.pids(other)  # the other host lives on
+    finally:
+        hosts.stop()
     assert sleepers[1].wait(timeout=10) == -9  # stop() killed what was left
     assert _namespaces(prefix) == []
 
