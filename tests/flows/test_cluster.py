@@ -1,8 +1,8 @@
 """Run it as several hosts (issue 15, item 4): workers in Linux network namespaces, one killed mid-run.
 
 One cluster run (screensync/cluster/) for the module: PostgreSQL, the Prefect server on it and the
-sandbox on the services host; two worker hosts, each reaching them only over its veth link; three
-ClearChecks connections (several list pages each, a slow provider) synced into one warehouse while
+sandbox on the services host; two worker hosts, each reaching them only over its veth link; four
+ClearChecks connections in two shards (several list pages each, a slow provider) synced into one warehouse while
 an analyst process queries it; the first worker host is killed once one of its runs has saved a
 checkpoint. Prefect's zombie-run automation marks its runs Crashed (heartbeats stop), the harness
 re-submits them, the other worker runs them from the checkpoints.
@@ -54,7 +54,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterReport]
     _skip_without_namespaces()
     config = ClusterConfig(
         workers=2,
-        connections=3,  # one per sandbox ClearChecks account
+        connections=4,
+        connections_per_run=2,  # 2 shards: the survivor is idle when the killed shard comes back
         kill_one=True,
         integrations=["clearchecks"],
         scale=500,  # 5 pages of reports per connection: a kill lands between pages
@@ -85,12 +86,12 @@ def test_each_worker_host_reaches_the_services_only_over_its_veth_link(cluster: 
 
 def test_every_record_landed_exactly_once(cluster: ClusterReport) -> None:
     truth = cluster.truth
-    assert truth.records_expected >= 3 * 500  # every connection's reports, at least
+    assert truth.records_expected >= 4 * 500  # every connection's reports, at least
     assert truth.mismatches == {"missing": 0, "wrongly deleted": 0, "stale": 0, "not deleted": 0, "duplicated": 0}, (
         truth.examples
     )
     assert truth.rows_landed == truth.records_expected
-    assert cluster.jobs_completed == cluster.jobs == 3
+    assert cluster.jobs_completed == cluster.jobs == 2
 
 
 def test_both_workers_ran_flow_runs(cluster: ClusterReport) -> None:
