@@ -44,6 +44,7 @@ class ClusterReport(BaseModel):
     retried_runs: int
     crashed_by_heartbeat: int
     crashed_pending: int
+    crashed_other: int
     resumed_syncs: int  # syncs that resumed from a checkpoint (events `screensync.sync.*` with resumed=true)
     truth: TruthFigures
     analyst: AnalystFigures
@@ -64,7 +65,8 @@ class ClusterReport(BaseModel):
             out.append(f"  killed host {self.killed} with {len(self.killed_runs)} run(s) in flight; completed on: {moved}")
         out += [
             f"  retried runs: {self.retried_runs} (crashed by the heartbeat automation: {self.crashed_by_heartbeat}, "
-            f"taken but never started: {self.crashed_pending}); syncs resumed from a checkpoint: {self.resumed_syncs}",
+            f"taken but never started: {self.crashed_pending}, by their worker: {self.crashed_other}); "
+            f"syncs resumed from a checkpoint: {self.resumed_syncs}",
             f"  rows: {t.rows_landed} landed, {t.records_expected} in the sandbox's truth; mismatches "
             f"{t.mismatches} -> {'EXACT' if t.exact else 'NOT EXACT'}",
             *[f"    {e}" for e in t.examples[:10]],
@@ -196,6 +198,7 @@ def build_report(
         retried_runs=sum(len(job.runs) - 1 for job in jobs),
         crashed_by_heartbeat=watched.crashed_by_heartbeat,
         crashed_pending=watched.crashed_pending,
+        crashed_other=watched.crashed_other,
         resumed_syncs=resumed_syncs(api_url, [str(r) for r in all_runs], _events_expected(jobs, watched)),
         truth=check_truth(warehouse, planned, sandbox),
         analyst=analyst,

@@ -22,7 +22,7 @@ from uuid import UUID
 from flows.processes import ChildProcess
 from sandbox.netns import Host, SimulatedHosts
 from screensync.cluster.config import ClusterConfig
-from screensync.cluster.prefect_setup import POOL
+from screensync.cluster.prefect_setup import POOL, ZOMBIE_MESSAGE
 from screensync.cluster.submit import MAX_ATTEMPTS, RESUBMIT_CRASHED, Job, submit
 
 SUBMITTED = re.compile(r"Worker '[^']+' submitting flow run '([0-9a-f-]{36})'")
@@ -43,6 +43,7 @@ class WatchResult:
     in_flight_at_kill: list[UUID] = field(default_factory=list)  # the killed host's unfinished runs
     crashed_by_heartbeat: int = 0
     crashed_pending: int = 0
+    crashed_other: int = 0  # reported Crashed by its worker (its process died under a live worker)
     wall_s: float = 0.0
 
 
@@ -121,8 +122,11 @@ class Watcher:
             self._crash(run.id, PENDING_MESSAGE)
             self.result.crashed_pending += 1
             self.result.states[run.id] = "Crashed"
-        elif state.is_crashed():
-            self.result.crashed_by_heartbeat += 1
+        elif state.is_crashed():  # by the zombie-run automation, or by its worker (the process died)
+            if ZOMBIE_MESSAGE in (state.message or ""):
+                self.result.crashed_by_heartbeat += 1
+            else:
+                self.result.crashed_other += 1
         else:
             return False
         if not RESUBMIT_CRASHED or len(job.runs) >= MAX_ATTEMPTS:
