@@ -15,8 +15,8 @@ SQLITE = "sqlite"
 POSTGRES = "postgres"
 # Backends being built beside this harness (issue 15 items 1 and 2). Without them this checkout would
 # take a URL for a file path, so they are refused until these are True (the lead flips them at merge).
-DUCKLAKE_WAREHOUSE_READY = False
-POSTGRES_STORE_READY = False
+DUCKLAKE_WAREHOUSE_READY = True
+POSTGRES_STORE_READY = True
 
 
 class ClusterConfig(BaseModel):
@@ -33,9 +33,9 @@ class ClusterConfig(BaseModel):
     seed: int = 42
     latency_ms: int = Field(30, ge=0, description="added to every provider request (keeps runs in flight)")
     warehouse: str = Field(
-        EMBEDDED, description="`embedded`, `ducklake`, a DuckDB file path or a `ducklake:postgres://...` URL"
+        DUCKLAKE, description="`embedded`, `ducklake`, a DuckDB file path or a `ducklake:postgres://...` URL"
     )
-    store: str = Field(SQLITE, description="`sqlite`, `postgres`, a SQLite path or a `postgresql://...` URL")
+    store: str = Field(POSTGRES, description="`sqlite`, `postgres`, a SQLite path or a `postgresql://...` URL")
     prefix: str = Field("ssw", description="namespace names: <prefix>1..<prefix>N")
     subnet: str = "10.231.0.0/24"
     connections_per_run: int = Field(1, ge=1, description="connections one flow run syncs (a shard)")
