@@ -61,11 +61,11 @@ def main() -> None:
         for key, provider in providers.items():
             info[key] = provider.info(urls[key])
             truth[key] = {}
-            for account in provider.accounts:
-                exported = provider.export(account.id)[account.id]
-                removed = provider.removed(account.id)[account.id]
-                t = normalize(key, account.id, at, exported, removed, provider.truth_tables)
-                truth[key][account.id] = {table: sorted(t.ids(table)) for table in t.tables}
+            for account_id in (a["id"] for a in info[key]["accounts"]):
+                exported = provider.export(account_id)[account_id]
+                removed = provider.removed(account_id)[account_id]
+                t = normalize(key, account_id, at, exported, removed, provider.truth_tables)
+                truth[key][account_id] = {table: sorted(t.ids(table)) for table in t.tables}
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "truth.json").write_text(json.dumps(truth))
         (args.out / "info.json").write_text(json.dumps(info))
