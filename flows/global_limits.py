@@ -112,11 +112,14 @@ class ConnectionSlots:
     def name(self, connection_id: str) -> str:
         return limit_name("conn", self.integration, connection_id)
 
-    def try_take(self, connection_id: str, wait: float) -> bool:
-        """Take the connection's slot, waiting up to `wait` seconds; False when another run kept it."""
+    def try_take(self, connection_id: str) -> bool:
+        """Take the connection's slot if it is free (one request); False when another run holds it.
+
+        No client-side timeout: a slow server answer must not leave a slot granted to nobody."""
         if not self.enabled:
             return True
-        from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
+        import httpx
+        from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
         from prefect.concurrency._sync import acquire_concurrency_slots_with_lease
         from prefect.concurrency.context import ConcurrencyContext
 
@@ -124,11 +127,14 @@ class ConnectionSlots:
         ensure_limit(name, 1)
         try:
             response = acquire_concurrency_slots_with_lease(
-                [name], 1, timeout_seconds=max(wait, 0.1), lease_duration=LEASE_SECONDS, strict=True,
+                [name], 1, max_retries=0, lease_duration=LEASE_SECONDS, strict=True,
                 holder=_holder(),  # type: ignore[arg-type]
             )  # fmt: skip
-        except AcquireConcurrencySlotTimeoutError:
-            return False
+        except ConcurrencySlotAcquisitionError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423:
+                return False  # locked: another run holds it
+            raise
         self._context = ConcurrencyContext.get()  # Prefect's safety net releases it if we never do
         with self._lock:
             self._held[connection_id] = response.lease_id

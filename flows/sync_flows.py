@@ -235,22 +235,23 @@ def run_fan_out(
 
 
 def take_slots(slots: ConnectionSlots, connection_ids: list[str], wait: float, *, start: Callable[[str], None]) -> set[str]:
-    """Take each connection's slot and `start` it; one held elsewhere is tried again (a second at a
-    time, so it never holds up the others) until `wait` seconds have passed. Returns the refused."""
+    """Take each connection's slot and `start` it; one held elsewhere is asked for again every
+    second (the others run meanwhile) until `wait` seconds have passed. Returns the refused."""
     import time
 
     deadline = time.monotonic() + wait
     pending = list(connection_ids)
-    while pending:
-        left = deadline - time.monotonic()
-        still = [cid for cid in pending if not slots.try_take(cid, min(1.0, max(left, 0.0)))]
+    while True:
+        still = []
         for cid in pending:
-            if cid not in still:
+            if slots.try_take(cid):
                 start(cid)
-        if time.monotonic() >= deadline:
+            else:
+                still.append(cid)
+        if not still or time.monotonic() >= deadline:
             return set(still)
         pending = still
-    return set()
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 @flow(

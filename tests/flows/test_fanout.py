@@ -281,9 +281,9 @@ def test_a_killed_workers_shard_is_resubmitted_and_resumes_from_its_checkpoint(
 ) -> None:
     from sandbox.faults import FaultConfig
 
-    # page 2 of every list is broken for now: the shard commits page 1 of c6's reports with its
-    # checkpoint, then retries page 2 for a while; its worker dies meanwhile (the host is lost)
-    cluster.provider.faults.configure(FaultConfig(malformed_page=2))
+    # page 2 of every list is broken for now and every answer slow: the shard commits page 1 of c6's
+    # reports with its checkpoint, then retries page 2 for a while; its worker dies meanwhile
+    cluster.provider.faults.configure(FaultConfig(malformed_page=2, latency_ms=1500))
     runner, outcome = _in_background(lambda: _dispatch(cluster, ["c6"], shard_size=1))
     try:
         _eventually(lambda: _committed_reports_page(cluster, "c6"), "a committed page of c6's reports", 180)
@@ -327,7 +327,8 @@ def _running_shard_worker(cluster: Cluster, connection_id: str) -> str:
         flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
         return client.read_flow_runs(flow_run_filter=flt)
 
-    (run,) = [r for r in cluster.client_call(read) if r.parameters.get("connections") == [connection_id]]
+    (run,) = [r for r in cluster.client_call(read)
+              if "shard" in r.parameters and r.parameters["connections"] == [connection_id]]  # not the dispatcher
     worker = _worker_of(cluster, {str(run.id)})[str(run.id)]
     assert cluster.workers[worker].running()
     return worker
