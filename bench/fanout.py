@@ -279,7 +279,7 @@ def main() -> None:
 
                 with temporary_settings({PREFECT_API_URL: server.api_url}):
                     ensure_process_pool(POOL)
-                    for d in runner_deployments(["sync-shard"], work_pool=POOL, checkout=ROOT):
+                    for d in runner_deployments(["shard"], work_pool=POOL, checkout=ROOT):
                         d.apply()
                     ensure_zombie_automation()
                 print(f"{per * len(INTEGRATIONS)} connections ({per} per integration) x every sync, sandbox scale "

@@ -30,7 +30,8 @@ WORK_POOL = "screensync"
 SYNC_ENTRYPOINT = "flows/sync_flows.py:sync_integration"
 FANOUT_ENTRYPOINT = "flows/fanout.py:sync_fanout"
 SHARD_ENTRYPOINT = "flows/fanout.py:sync_shard"
-SHARD_FLOW = "sync-shard"  # flows/fanout.py's flow and deployment name
+SHARD_FLOW = "sync-shard"  # flows/fanout.py's flow
+SHARD_DEPLOYMENT_NAME = "shard"  # its deployment: `sync-shard/shard` (not `sync-*`: it has no schedule)
 ACTIONS_FILE = "flows/actions.py"
 PREFECT_VERSION = "3.8.8"
 
@@ -102,7 +103,7 @@ def fanout_deployment(name: str) -> dict[str, Any]:
 def shard_deployment() -> dict[str, Any]:
     """What a dispatcher starts, one run per shard; its runs send heartbeats (flows/zombies.py)."""
     return {
-        "name": SHARD_FLOW,
+        "name": SHARD_DEPLOYMENT_NAME,
         "description": "A fan-out's shard: some connections x syncs of one integration (started by sync-fanout).",
         "entrypoint": SHARD_ENTRYPOINT,
         "tags": ["screensync", "sync", "shard"],

@@ -1,7 +1,7 @@
 """Sharded fan-out: a dispatcher flow spreads an integration's connections over a work pool's workers.
 
 `sync-fanout` (the dispatcher) lists the active connections (or takes the ones named), cuts them
-into shards of `shard_size` connections, and starts one flow run of the `sync-shard` deployment
+into shards of `shard_size` connections, and starts one flow run of the `sync-shard/shard` deployment
 per shard on the process work pool: whichever worker (on whichever host) polls first runs it.
 A shard is `sync-integration` for its connections — the same tasks, threads, guards and results
 (flows/sync_flows.py) — plus a machine-readable results artifact the dispatcher reads back, so no
@@ -35,11 +35,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.deployments import SHARD_FLOW
+from flows.deployments import SHARD_DEPLOYMENT_NAME, SHARD_FLOW
 from flows.sync_flows import MAX_WORKERS, failed_result, plan, report, run_fan_out, sync_one
 from integrations.engine.results import SyncResult
 
-SHARD_DEPLOYMENT = f"{SHARD_FLOW}/{SHARD_FLOW}"
+SHARD_DEPLOYMENT = f"{SHARD_FLOW}/{SHARD_DEPLOYMENT_NAME}"
 DEFAULT_SHARD_SIZE = int(os.environ.get("SCREENSYNC_SHARD_SIZE", "20"))
 DEFAULT_MAX_ATTEMPTS = 3
 POLL_SECONDS = float(os.environ.get("SCREENSYNC_FANOUT_POLL", "3"))

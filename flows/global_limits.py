@@ -217,12 +217,26 @@ def action_budget(rate: RateLimitConfig) -> tuple[int, float]:
     return slots, max(headroom - slots, 1.0) / rate.per_seconds
 
 
+def _being_synced(integration: str, connection_id: str) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_global_concurrency_limit_by_name(limit_name("conn", integration, connection_id)).active_slots > 0
+        except ObjectNotFound:
+            return False
+
+
 def action_rate_limit(integration: str, connection_id: str, rate: RateLimitConfig | None, *, timeout: float) -> None:
-    """Take one action slot of the credential's action budget (waits; TimeoutError after `timeout`)."""
+    """Take one action slot of the credential's action budget while a sync holds the connection
+    (waits; TimeoutError after `timeout`); with no sync running the whole budget is the action's."""
     if rate is None or not prefect_api_configured():
         return
     from prefect.concurrency.sync import rate_limit
 
+    if not _being_synced(integration, connection_id):
+        return  # nobody spends the credential's sync budget now: the action may use it
     name = limit_name("actions", integration, connection_id)
     slots, decay = action_budget(rate)
     ensure_limit(name, slots, decay)

@@ -97,7 +97,7 @@ def cluster(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
                 accounts[f"c{i + 1}"] = account.id
         with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
             ensure_process_pool(POOL)
-            for deployment in runner_deployments(["sync-shard"], work_pool=POOL, checkout=REPO):
+            for deployment in runner_deployments(["shard"], work_pool=POOL, checkout=REPO):
                 deployment.apply()
             ensure_zombie_automation(60)  # two missed 30 s heartbeats (the dispatcher's default is three)
         workers = {
