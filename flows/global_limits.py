@@ -3,9 +3,10 @@
 Two rules hold however many workers (on however many hosts) run syncs and actions:
 
 - **One process syncs a connection at a time.** Each connection has a global concurrency limit
-  `screensync:conn:<integration>:<connection_id>` of 1 slot. A sync task takes it (with a lease)
-  for as long as it runs; a second flow run that wants the same connection waits up to
-  `SCREENSYNC_SLOT_WAIT` seconds, then is refused with a clear message. This is stronger than
+  `screensync:conn:<integration>:<connection_id>` of 1 slot. A flow run takes it (with a lease,
+  `ConnectionSlots`) before the connection's first sync and gives it back after its last; a
+  second flow run that wants the same connection asks again every second for up to
+  `SCREENSYNC_SLOT_WAIT` seconds, then reports it refused with a clear message. This is stronger than
   "one run per (connection, sync)" and is what keeps a credential's rate budget whole (below).
   The slot is a Prefect 3 *lease*: the holder's process renews it every 45 s; a worker that dies
   stops renewing, and the server's repossessor frees the slot `LEASE_SECONDS` (60 s, the server's

@@ -66,7 +66,18 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A `prefect server start` of this module's own: its zombie automation, concurrency limits and
+    events stay out of the session server other modules count events on."""
+    from flows.prefect_server import PrefectServer
+    from tests.support.asgi_server import free_port
+
+    with PrefectServer(tmp_path_factory.mktemp("fanout-prefect"), port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cluster(own_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from connections.store import open_store
@@ -79,7 +90,7 @@ def cluster(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
     tmp = tmp_path_factory.mktemp("fanout")
     env = {
-        **prefect_server.env,
+        **own_server.env,
         "SCREENSYNC_WAREHOUSE": str(tmp / "warehouse.duckdb"),
         "SCREENSYNC_CONNECTIONS": str(tmp / "connections.sqlite"),
         "SCREENSYNC_SECRET_KEY": Fernet.generate_key().decode(),
@@ -95,7 +106,7 @@ def cluster(prefect_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
             for i, account in enumerate(provider.accounts):
                 flow_env.add("clearchecks", f"c{i + 1}", account.api_token, base_url)
                 accounts[f"c{i + 1}"] = account.id
-        with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+        with temporary_settings({PREFECT_API_URL: own_server.api_url}):
             ensure_process_pool(POOL)
             for deployment in runner_deployments(["shard"], work_pool=POOL, checkout=REPO):
                 deployment.apply()
