@@ -343,3 +343,32 @@ def _running_shard_worker(cluster: Cluster, connection_id: str) -> str:
     worker = _worker_of(cluster, {str(run.id)})[str(run.id)]
     assert cluster.workers[worker].running()
     return worker
+
+
+def test_syncs_and_actions_together_stay_within_the_declared_budget() -> None:
+    """The arithmetic docs/scale-out.md promises, for both providers' declared limits."""
+    from flows.global_limits import action_budget
+    from integrations.engine.rate_limiter import _burst
+    from integrations.engine.registry import get_integration
+
+    for integration, actions_per_window in (("clearchecks", 2), ("checkr", 55)):
+        rate = get_integration(integration).definition.rate_limit
+        slots, decay = action_budget(rate)
+        syncs = rate.target_share * rate.requests + _burst(
+            rate.target_share * rate.requests / rate.per_seconds, rate.requests, rate.target_share
+        )
+        actions = slots + decay * rate.per_seconds
+        assert actions == pytest.approx(actions_per_window)
+        assert syncs + actions <= rate.requests + 1e-9, integration
+
+
+def test_shards_and_limit_names() -> None:
+    from flows.fanout import shards_of
+    from flows.global_limits import limit_name
+
+    assert [s.connections for s in shards_of(["a", "b", "c", "d", "e"], 2)] == [["a", "b"], ["c", "d"], ["e"]]
+    with pytest.raises(ValueError, match="shard_size must be at least 1"):
+        shards_of(["a"], 0)
+    assert limit_name("conn", "checkr", "cust-1") == "screensync:conn:checkr:cust-1"
+    odd = limit_name("conn", "checkr", "a/b%c")
+    assert not set("/%&<>") & set(odd) and odd != limit_name("conn", "checkr", "a_b_c")
