@@ -85,6 +85,11 @@ def sync_deployment(name: str) -> dict[str, Any]:
     }
 
 
+def _heartbeats() -> dict[str, Any]:
+    """Fan-out runs send heartbeats, so a dead worker's runs end Crashed (flows/zombies.py)."""
+    return {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}}  # a new dict: no YAML alias
+
+
 def fanout_deployment(name: str) -> dict[str, Any]:
     """The dispatcher of a multi-worker setup: the same schedules as `sync-<name>`, switched off, so
     one of the two runs them (docs/scale-out.md: pause `sync-<name>`'s, resume these)."""
@@ -95,7 +100,7 @@ def fanout_deployment(name: str) -> dict[str, Any]:
         "entrypoint": FANOUT_ENTRYPOINT,
         "tags": ["screensync", "sync", "fanout", name],
         "parameters": {"integration": name, "connections": None, "syncs": None, "full_refresh": False},
-        "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": {}},
+        "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": _heartbeats()},
         "schedules": _sync_schedules(name, active=False),
     }
 
@@ -108,8 +113,7 @@ def shard_deployment() -> dict[str, Any]:
         "entrypoint": SHARD_ENTRYPOINT,
         "tags": ["screensync", "sync", "shard"],
         "parameters": {},
-        "work_pool": {"name": WORK_POOL, "work_queue_name": None,
-                      "job_variables": {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}}},
+        "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": _heartbeats()},
         "schedules": [],
     }
 
