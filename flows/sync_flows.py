@@ -4,10 +4,11 @@ Concurrency, in layers:
 - tasks run on a bounded thread pool; HTTP fetching overlaps, and each warehouse write is a short
   transaction of its own (warehouse/access.py): the file is held for a write, never for the flow,
   so other flows, webhooks and analysts take their turns between any two writes;
-- each (connection, sync) runs under flows/global_limits.py's `sync_guard`: with a Prefect API the
-  connection's global concurrency slot (leased; one process per connection across every worker),
-  and with a warehouse file its lock file, so the same pair never runs twice at once (another
-  schedule firing, a shard on another worker, a `screensync sync` from a shell);
+- with a Prefect API the flow holds each connection's global concurrency slot from its first sync
+  to its last (flows/global_limits.py: leased, one process per connection across every worker),
+  and with a warehouse file each (connection, sync) also takes its lock file, so the same pair
+  never runs twice at once (another schedule firing, a shard on another worker, a `screensync
+  sync` from a shell);
 - the webhook applier runs beside the tasks (at the start, every few seconds, and at the end):
   events recorded while nobody else could apply them land within seconds.
 Each connection's syncs run in their declared order (reports re-poll after candidates land);
@@ -74,13 +75,7 @@ def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
     retry_condition_fn=_coarse_failure_only,
     task_run_name="{integration}/{connection_id}/{sync}",
 )
-def sync_one(
-    integration: str,
-    connection_id: str,
-    sync: str,
-    full_refresh: bool,
-    warehouse_path: str,
-) -> SyncResult:
+def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str) -> SyncResult:
     """One (connection, sync): the engine does the work; this adds the lock file and the task state.
     `warehouse_path` is the setting as given (a file path or a URL), passed through unchanged."""
     from connections.store import open_store
