@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from flows.action_log import append_action_log
 from flows.artifacts import publish_action_artifact
+from flows.global_limits import ACTION_BUDGET_WAIT, action_rate_limit
 from integrations.engine.actions import ActionFailed, run_action
 from integrations.engine.definition import ActionConfig
 from integrations.engine.registry import Integration, all_integrations, get_integration
@@ -34,6 +35,9 @@ def run_action_flow(integration: str, connection_id: str, action: str, request: 
 
     logger = get_run_logger()
     logger.info("connection=%s action=%s: starting", connection_id, action)
+    # the credential's budget is shared with the process syncing it: take the actions' share
+    action_rate_limit(integration, connection_id, get_integration(integration).definition.rate_limit,
+                      timeout=ACTION_BUDGET_WAIT)
     store = open_store()
     try:
         output, record = run_action(integration, connection_id, action, request, store=store,

@@ -59,16 +59,18 @@ def failures_markdown(integration: str, results: list[SyncResult]) -> str:
     return "\n".join(lines)
 
 
-def publish_sync_artifacts(integration: str, results: list[SyncResult]) -> None:
+def publish_sync_artifacts(integration: str, results: list[SyncResult], *, kind: str = "sync") -> None:
+    """`kind` keys them apart: `sync-<integration>` for sync-integration, `fanout-`/`shard-` for a
+    fan-out's dispatcher and its shards, so each key's latest artifact stays one kind of run."""
     create_table_artifact(
         table=sync_table_rows(results),
-        key=artifact_key("sync", integration),
+        key=artifact_key(kind, integration),
         description=f"{integration}: per-connection, per-model counts, status and duration",
     )
     if any(r.status != RunStatus.SUCCESS for r in results):
         create_markdown_artifact(
             markdown=failures_markdown(integration, results),
-            key=artifact_key("sync", integration, "failures"),
+            key=artifact_key(kind, integration, "failures"),
             description=f"{integration}: failed or partial syncs with the error and what to do",
         )
 

@@ -20,6 +20,7 @@ import yaml
 
 from flows.action_flows import FLOWS_FILE, action_flow, action_flow_name
 from flows.actions import COMMON_ACTION_FLOWS
+from flows.zombies import HEARTBEAT_SECONDS
 from integrations.engine.definition import SyncConfig
 from integrations.engine.registry import all_integrations, frequency_seconds
 
@@ -27,6 +28,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 WORK_POOL = "screensync"
 SYNC_ENTRYPOINT = "flows/sync_flows.py:sync_integration"
+FANOUT_ENTRYPOINT = "flows/fanout.py:sync_fanout"
+SHARD_ENTRYPOINT = "flows/fanout.py:sync_shard"
+SHARD_FLOW = "sync-shard"  # flows/fanout.py's flow
+SHARD_DEPLOYMENT_NAME = "shard"  # its deployment: `sync-shard/shard` (not `sync-*`: it has no schedule)
 ACTIONS_FILE = "flows/actions.py"
 PREFECT_VERSION = "3.8.8"
 
@@ -38,6 +43,8 @@ HEADER = """\
 #   prefect work-pool create --type process screensync
 #   prefect deploy --all
 #   prefect worker start --pool screensync      # on each machine that has this checkout at the same path
+# Several workers: run `fanout-<integration>` (shards of connections, docs/scale-out.md) instead of
+# `sync-<integration>`: resume the fanout schedules and pause the sync ones.
 """
 
 
@@ -52,7 +59,7 @@ def _schedule(frequency: str, syncs: list[SyncConfig], *, sweep: bool = False) -
     return {**when, "active": True, "parameters": params}
 
 
-def sync_deployment(name: str) -> dict[str, Any]:
+def _sync_schedules(name: str, *, active: bool) -> list[dict[str, Any]]:
     definition = all_integrations()[name].definition
     by_frequency: dict[str, list[SyncConfig]] = defaultdict(list)
     sweeps: dict[str, list[SyncConfig]] = defaultdict(list)
@@ -62,6 +69,11 @@ def sync_deployment(name: str) -> dict[str, Any]:
             sweeps[sync.sweep.strip()].append(sync)
     schedules = [_schedule(f, syncs) for f, syncs in by_frequency.items()]
     schedules += [_schedule(f, syncs, sweep=True) for f, syncs in sweeps.items()]
+    return [{**sched, "active": active} for sched in schedules]
+
+
+def sync_deployment(name: str) -> dict[str, Any]:
+    definition = all_integrations()[name].definition
     return {
         "name": f"sync-{name}",
         "description": f"Sync {definition.provider.name}: every active connection, each sync on its own schedule.",
@@ -69,7 +81,40 @@ def sync_deployment(name: str) -> dict[str, Any]:
         "tags": ["screensync", "sync", name],
         "parameters": {"integration": name, "connections": None, "syncs": None, "full_refresh": False},
         "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": {}},
-        "schedules": schedules,
+        "schedules": _sync_schedules(name, active=True),
+    }
+
+
+def _heartbeats() -> dict[str, Any]:
+    """Fan-out runs send heartbeats, so a dead worker's runs end Crashed (flows/zombies.py)."""
+    return {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}}  # a new dict: no YAML alias
+
+
+def fanout_deployment(name: str) -> dict[str, Any]:
+    """The dispatcher of a multi-worker setup: the same schedules as `sync-<name>`, switched off, so
+    one of the two runs them (docs/scale-out.md: pause `sync-<name>`'s, resume these)."""
+    definition = all_integrations()[name].definition
+    return {
+        "name": f"fanout-{name}",
+        "description": f"Sync {definition.provider.name} as shards of connections on every worker of the pool.",
+        "entrypoint": FANOUT_ENTRYPOINT,
+        "tags": ["screensync", "sync", "fanout", name],
+        "parameters": {"integration": name, "connections": None, "syncs": None, "full_refresh": False},
+        "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": _heartbeats()},
+        "schedules": _sync_schedules(name, active=False),
+    }
+
+
+def shard_deployment() -> dict[str, Any]:
+    """What a dispatcher starts, one run per shard; its runs send heartbeats (flows/zombies.py)."""
+    return {
+        "name": SHARD_DEPLOYMENT_NAME,
+        "description": "A fan-out's shard: some connections x syncs of one integration (started by sync-fanout).",
+        "entrypoint": SHARD_ENTRYPOINT,
+        "tags": ["screensync", "sync", "shard"],
+        "parameters": {},
+        "work_pool": {"name": WORK_POOL, "work_queue_name": None, "job_variables": _heartbeats()},
+        "schedules": [],
     }
 
 
@@ -101,6 +146,7 @@ def action_deployments(name: str) -> list[dict[str, Any]]:
 def build_prefect_yaml() -> dict[str, Any]:
     names = sorted(all_integrations())
     deployments = [sync_deployment(n) for n in names]
+    deployments += [fanout_deployment(n) for n in names] + [shard_deployment()]
     for n in names:
         deployments += action_deployments(n)
     return {

@@ -151,15 +151,22 @@ def worker_process(
     log_path: Path,
     query_seconds: float | None = None,
     run_once: bool = False,
+    name: str | None = None,
+    limit: int | None = None,
 ) -> ChildProcess:
     """`prefect worker start --pool <pool> --type process` (not started yet); flow runs inherit `env`.
 
     `query_seconds` shortens the worker's poll interval (Prefect's default is 10 s) where a person
-    is waiting for the run, as in the demo.
+    is waiting for the run, as in the demo. `limit` caps the flow runs it runs at once (Prefect's
+    `--limit`; default none), `name` names it in the UI and its events.
     """
     args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"]
     if run_once:
         args.append("--run-once")
+    if name is not None:
+        args += ["--name", name]
+    if limit is not None:
+        args += ["--limit", str(limit)]
     worker_env = dict(env)
     if query_seconds is not None:
         worker_env["PREFECT_WORKER_QUERY_SECONDS"] = str(query_seconds)

@@ -51,6 +51,7 @@ def runner_deployments(
             parameters=spec.get("parameters"),
             schedules=[_schedule(s) for s in spec.get("schedules") or []],
             work_pool_name=work_pool,
+            job_variables=(spec.get("work_pool") or {}).get("job_variables") or None if work_pool else None,
         )
         if work_pool is not None:
             from prefect.runner.storage import LocalStorage

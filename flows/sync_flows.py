@@ -4,8 +4,11 @@ Concurrency, in layers:
 - tasks run on a bounded thread pool; HTTP fetching overlaps, and each warehouse write is a short
   transaction of its own (warehouse/access.py): the file is held for a write, never for the flow,
   so other flows, webhooks and analysts take their turns between any two writes;
-- each (connection, sync) takes its own lock file, so the same pair never runs twice at once
-  (another schedule firing, a `screensync sync` from a shell);
+- with a Prefect API the flow holds each connection's global concurrency slot from its first sync
+  to its last (flows/global_limits.py: leased, one process per connection across every worker),
+  and with a warehouse file each (connection, sync) also takes its lock file, so the same pair
+  never runs twice at once (another schedule firing, a shard on another worker, a `screensync
+  sync` from a shell);
 - the webhook applier runs beside the tasks (at the start, every few seconds, and at the end):
   events recorded while nobody else could apply them land within seconds.
 Each connection's syncs run in their declared order (reports re-poll after candidates land);
@@ -27,13 +30,16 @@ from prefect.utilities.annotations import allow_failure
 
 from flows.artifacts import publish_sync_artifacts
 from flows.events import emit_sync_events
-from flows.locks import LockTimeout, file_lock, sync_lock_path
+from flows.global_limits import SLOT_WAIT_SECONDS, ConnectionSlots, sync_guard
+from flows.locks import LockTimeout
+from flows.warehouse_setting import local_warehouse_file, warehouse_setting
 from integrations.engine.results import RunStatus, SyncResult
 
 MAX_WORKERS = int(os.environ.get("SCREENSYNC_MAX_WORKERS", "4"))
 # the longest one write transaction waits for the warehouse (a process outside screensync holding it)
 WAREHOUSE_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_WAREHOUSE_LOCK_TIMEOUT", "120"))
 SYNC_LOCK_TIMEOUT = float(os.environ.get("SCREENSYNC_SYNC_LOCK_TIMEOUT", "60"))
+HELD_HINT = "Another run holds the lock; this one will run on the next schedule."
 
 
 class SyncTaskFailed(RuntimeError):
@@ -70,17 +76,15 @@ def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
     task_run_name="{integration}/{connection_id}/{sync}",
 )
 def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str) -> SyncResult:
-    """One (connection, sync): the engine does the work; this adds the lock and the task state."""
-    from pathlib import Path
-
+    """One (connection, sync): the engine does the work; this adds the lock file and the task state.
+    `warehouse_path` is the setting as given (a file path or a URL), passed through unchanged."""
     from connections.store import open_store
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
 
     logger = get_run_logger()
-    lock = sync_lock_path(Path(warehouse_path), integration, connection_id, sync)
     what = f"sync {integration}/{connection_id}/{sync}"
-    with file_lock(lock, timeout=SYNC_LOCK_TIMEOUT, what=what):
+    with sync_guard(integration, connection_id, sync, warehouse_path, timeout=SYNC_LOCK_TIMEOUT):
         logger.info(
             "connection=%s sync=%s: sync starting%s", connection_id, sync, " (full refresh)" if full_refresh else ""
         )
@@ -139,33 +143,41 @@ def plan(integration: str, connections: list[str] | None, wanted: list[str] | No
 
 def _outcome(future: PrefectFuture[SyncResult], integration: str, connection_id: str, sync: str) -> SyncResult:
     """The task's SyncResult, or one built from the exception when the task crashed outright."""
-    from datetime import UTC, datetime
-
     try:
         return future.result()
     except SyncTaskFailed as exc:
         return exc.result
     except Exception as exc:
-        now = datetime.now(UTC)
         hint = (
-            "Another run holds the lock; this one will run on the next schedule."
+            HELD_HINT
             if isinstance(exc, LockTimeout)
             else "Unexpected error: check the task's logs, then re-run the deployment for this connection."
         )
-        return SyncResult(
-            run_id=str(future.task_run_id),
-            integration=integration,
-            connection_id=connection_id,
-            sync=sync,
-            model="?",
-            mode="?",
-            status=RunStatus.FAILED,
-            started_at=now,
-            finished_at=now,
-            duration_s=0.0,
-            error=f"{type(exc).__name__}: {exc}",
-            hint=hint,
+        return failed_result(
+            integration, connection_id, sync, run_id=str(future.task_run_id),
+            error=f"{type(exc).__name__}: {exc}", hint=hint,
         )
+
+
+def failed_result(integration: str, connection_id: str, sync: str, *, run_id: str, error: str, hint: str) -> SyncResult:
+    """A result for a (connection, sync) whose run never reported one (it crashed, or never ran)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return SyncResult(
+        run_id=run_id,
+        integration=integration,
+        connection_id=connection_id,
+        sync=sync,
+        model="?",
+        mode="?",
+        status=RunStatus.FAILED,
+        started_at=now,
+        finished_at=now,
+        duration_s=0.0,
+        error=error,
+        hint=hint,
+    )
 
 
 def run_fan_out(
@@ -175,23 +187,66 @@ def run_fan_out(
     *,
     full_refresh: bool,
     submit: Callable[..., PrefectFuture[SyncResult]],
+    slot_wait: float | None = None,
 ) -> list[SyncResult]:
-    """Submit every (connection, sync), with the webhook applier running beside them, and wait for all."""
-    from common.settings import warehouse_path
+    """Submit every (connection, sync), with the webhook applier running beside them, and wait for all.
+
+    With a Prefect API each connection's global slot is taken before its first sync and given back
+    after its last (flows/global_limits.py); a connection another run keeps for longer than
+    `slot_wait` seconds (default SCREENSYNC_SLOT_WAIT) is reported failed, the others run meanwhile.
+    """
     from flows.webhook_applier import applying_beside
 
-    path = warehouse_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with applying_beside(path):
-        futures: list[tuple[str, str, PrefectFuture[SyncResult]]] = []
-        for cid in connection_ids:
-            previous: PrefectFuture[SyncResult] | None = None
-            for sync in syncs:
-                wait_for = [allow_failure(previous)] if previous is not None else None
-                fut = submit(integration, cid, sync, full_refresh, str(path), wait_for=wait_for)
-                futures.append((cid, sync, fut))
-                previous = fut
-        return [_outcome(f, integration, cid, sync) for cid, sync, f in futures]
+    warehouse = warehouse_setting()
+    local = local_warehouse_file(warehouse)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+    wait = SLOT_WAIT_SECONDS if slot_wait is None else slot_wait
+    slots = ConnectionSlots(integration)
+    futures: dict[str, list[PrefectFuture[SyncResult]]] = {}
+
+    def chain(cid: str) -> None:
+        previous: PrefectFuture[SyncResult] | None = None
+        for sync in syncs:
+            wait_for = [allow_failure(previous)] if previous is not None else None
+            previous = submit(integration, cid, sync, full_refresh, warehouse, wait_for=wait_for)
+            futures.setdefault(cid, []).append(previous)
+        if previous is not None:
+            previous.add_done_callback(lambda _: slots.release(cid))
+
+    with applying_beside(local):
+        try:
+            refused = take_slots(slots, connection_ids, wait, start=chain)
+            results = []
+            for cid in connection_ids:
+                if cid in refused:
+                    error = f"LockTimeout: {slots.refused(cid, wait)}"
+                    results += [failed_result(integration, cid, s, run_id="-", error=error, hint=HELD_HINT) for s in syncs]
+                else:
+                    results += [_outcome(f, integration, cid, s) for s, f in zip(syncs, futures.get(cid, []), strict=True)]
+            return results
+        finally:
+            slots.close()
+
+
+def take_slots(slots: ConnectionSlots, connection_ids: list[str], wait: float, *, start: Callable[[str], None]) -> set[str]:
+    """Take each connection's slot and `start` it; one held elsewhere is asked for again every
+    second (the others run meanwhile) until `wait` seconds have passed. Returns the refused."""
+    import time
+
+    deadline = time.monotonic() + wait
+    pending = list(connection_ids)
+    while True:
+        still = []
+        for cid in pending:
+            if slots.try_take(cid):
+                start(cid)
+            else:
+                still.append(cid)
+        if not still or time.monotonic() >= deadline:
+            return set(still)
+        pending = still
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 @flow(
@@ -227,8 +282,16 @@ def sync_integration(
         return sync_one.submit(*args, wait_for=wait_for)
 
     results = run_fan_out(integration, connection_ids, names, full_refresh=full_refresh, submit=submit)
-    publish_sync_artifacts(integration, results)
-    emit_sync_events(results)  # screensync.sync.completed / .failed, for automations
+    return report(integration, results)
+
+
+def report(integration: str, results: list[SyncResult], *, artifact_kind: str = "sync") -> list[SyncResult]:
+    """Artifacts, events and the run's end state for a flow's results: Failed, naming each
+    (connection, sync) that did not succeed, when any did not; the others still landed."""
+    logger = get_run_logger()
+    publish_sync_artifacts(integration, results, kind=artifact_kind)
+    if artifact_kind != "fanout":  # a dispatcher's shards emitted their syncs' events already
+        emit_sync_events(results)  # screensync.sync.completed / .failed, for automations
     failed = [r for r in results if not r.ok]
     if failed:
         names = ", ".join(f"{r.connection_id}/{r.sync} ({r.status.value})" for r in failed)

@@ -1,0 +1,303 @@
+"""Fan-out benchmark: N connections x every sync of every integration, through Prefect, 1/2/4 workers.
+
+    .venv/bin/python bench/fanout.py [--connections 50] [--workers 1 2 4] [--scale 300] [--shard-size 10]
+                                     [--warehouse ducklake:postgres://...]   # adds DuckLake runs
+
+The connections are split over checkr, checkr-partner-staging and clearchecks, each its own sandbox
+account (rate limits are per account, as a provider's are per credential: the sandbox's realistic
+defaults, 1,200/min for Checkr and 60/min for ClearChecks, unless `--rate provider=N`). One `prefect
+server start` (SQLite) runs throughout; for each worker count a fresh warehouse and store, W `prefect
+worker start --limit 1` processes, one `sync-fanout` dispatcher per integration (run from this
+process, as a user calling the flow would). Printed per run:
+
+- wall time, connections/min, rows/s (rows landed: records added);
+- Prefect's per-run overhead: for each shard run, the time from the worker taking it (Pending) to
+  its first sync starting, plus from its last sync ending to the run's end (process start, imports,
+  pull step, flow setup, artifacts): mean per shard run, and as a share of the wall time x workers;
+- peak RSS per worker (the worker process plus the flow-run processes it started, sampled);
+- lost / duplicated rows against the sandbox's truth (must be 0 / 0).
+
+Side by side, the yardstick: the same work in one process without Prefect (bench/_fanout_direct.py:
+`run_sync` on 4 threads into the embedded file), which also times every warehouse transaction:
+the warehouse commit's share of the work. With `--warehouse URL` the direct run and the W runs are
+repeated on DuckLake (fresh connection ids per run, so one catalog serves every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+INTEGRATIONS = {"checkr": "checkr", "checkr-partner-staging": "checkr_staging", "clearchecks": "clearchecks"}
+POOL = "bench-fanout"
+
+
+def start_sandbox(tmp: Path, per_integration: int, scale: int, rates: list[str]) -> tuple[subprocess.Popen[bytes], Any, Any]:
+    out = tmp / "sandbox"
+    cmd = [sys.executable, str(ROOT / "bench" / "_fanout_sandbox.py"), str(out), "--scale", str(scale),
+           "--accounts", *[f"{p}={per_integration}" for p in INTEGRATIONS.values()]]
+    if rates:
+        cmd += ["--rate", *rates]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp / "sandbox.log", "wb"))  # noqa: SIM115
+    deadline = time.monotonic() + 600
+    while not (out / "info.json").exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandbox exited: {(tmp / 'sandbox.log').read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("sandbox did not start within 600 s")
+        time.sleep(0.5)
+    time.sleep(0.2)
+    return proc, json.loads((out / "info.json").read_text()), json.loads((out / "truth.json").read_text())
+
+
+def connections_for(info: dict[str, Any], tag: str) -> dict[str, list[tuple[str, str, str, str]]]:
+    """integration -> [(connection id, account id, token, base url)], one connection per account."""
+    out: dict[str, list[tuple[str, str, str, str]]] = {}
+    for integration, key in INTEGRATIONS.items():
+        section = info[key]
+        out[integration] = [
+            (f"{tag}-{i:04d}", a["id"], a.get("api_key") or a.get("api_token"), section["base_url"])
+            for i, a in enumerate(section["accounts"])
+        ]
+    return out
+
+
+def fill_store(path: Path, conns: dict[str, list[tuple[str, str, str, str]]]) -> None:
+    from connections.models import Connection, ConnectionMetadata, Credentials
+    from connections.store import open_store
+
+    store = open_store(str(path))
+    for integration, rows in conns.items():
+        for cid, account_id, token, base_url in rows:
+            store.add(
+                Connection(connection_id=cid, integration=integration, credential_kind="api_key",
+                           metadata=ConnectionMetadata(base_url=base_url, environment="sandbox",
+                                                       provider_account_id=account_id if "checkr" in integration else None)),
+                Credentials(token=token),
+            )  # fmt: skip
+
+
+def audit(warehouse: str, conns: dict[str, list[tuple[str, str, str, str]]], truth: dict[str, Any]) -> tuple[int, int, int]:
+    """(rows, lost, duplicated) over every table the truth names, per connection."""
+    from warehouse.read import query
+
+    rows = lost = duplicated = 0
+    for integration, entries in conns.items():
+        schema = integration.replace("-", "_")
+        key = INTEGRATIONS[integration]
+        for cid, account_id, _, _ in entries:
+            for table, ids in truth[key][account_id].items():
+                if table == "accounts":
+                    ids = None  # keyed by the account; one row per connection
+                found = query(
+                    f"SELECT id, count(*) FROM {schema}.{table} WHERE connection_id = '{cid}' "
+                    "AND _deleted_at IS NULL GROUP BY id",
+                    **_target(warehouse),
+                )
+                have = {str(i): n for i, n in found}
+                rows += sum(have.values())
+                duplicated += sum(n - 1 for n in have.values())
+                if ids is None:
+                    lost += 0 if have else 1
+                    duplicated += max(0, len(have) - 1)
+                else:
+                    lost += len(set(ids) - set(have))
+                    duplicated += len(set(have) - set(ids))  # rows the provider does not have
+    return rows, lost, duplicated
+
+
+def _target(warehouse: str) -> dict[str, Any]:
+    from flows.warehouse_setting import local_warehouse_file
+
+    local = local_warehouse_file(warehouse)
+    return {"path": local} if local is not None else {"path": warehouse}
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of each worker's process tree (the worker and its flow-run processes), sampled."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.peak = pids, dict.fromkeys(pids, 0)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.stop.wait(0.5):
+            for name, pid in self.pids.items():
+                try:
+                    root = psutil.Process(pid)
+                    total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                except psutil.Error:
+                    continue
+                self.peak[name] = max(self.peak[name], total)
+
+
+def prefect_overhead(client: Any, shard_runs: list[Any], results: list[Any]) -> list[float]:
+    """Per shard run: Pending -> first sync start, plus last sync end -> run end (seconds)."""
+    by_run: dict[str, list[Any]] = {}
+    for r in results:
+        by_run.setdefault(r["_shard"], []).append(r)
+    out = []
+    for run in shard_runs:
+        states = client.read_flow_run_states(run.id)
+        pending = min((s.timestamp for s in states if s.type.value == "PENDING"), default=None)
+        mine = by_run.get(str(run.id))
+        if pending is None or not mine or run.end_time is None:
+            continue
+        first = min(r["started_at"] for r in mine)
+        last = max(r["finished_at"] for r in mine)
+        out.append(max(0.0, (first - pending).total_seconds()) + max(0.0, (run.end_time - last).total_seconds()))
+    return out
+
+
+def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str, Any], truth: dict[str, Any],
+                workers: int, warehouse: str, tag: str) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.fanout import read_shard_results, sync_fanout
+    from flows.prefect_server import worker_process
+
+    conns = connections_for(info, tag)
+    store = tmp / f"connections-{tag}.sqlite"
+    fill_store(store, conns)
+    env = {**server.env, "SCREENSYNC_WAREHOUSE": warehouse, "SCREENSYNC_CONNECTIONS": str(store),
+           "SCREENSYNC_SECRET_KEY": os.environ["SCREENSYNC_SECRET_KEY"], "PWD": str(ROOT),
+           "SCREENSYNC_LOG_LEVEL": "WARNING"}
+    os.environ.update({k: env[k] for k in ("SCREENSYNC_WAREHOUSE", "SCREENSYNC_CONNECTIONS")})
+    procs = {f"w{i}": worker_process(POOL, env=env, cwd=ROOT, log_path=tmp / f"{tag}-w{i}.log", query_seconds=2,
+                                     name=f"{tag}-w{i}", limit=1).start() for i in range(workers)}  # fmt: skip
+    sampler = RssSampler({n: p.pid for n, p in procs.items()})
+    sampler.start()
+    states: dict[str, Any] = {}
+
+    def dispatch(integration: str) -> None:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            states[integration] = sync_fanout(integration=integration, shard_size=args.shard_size, return_state=True)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=dispatch, args=(i,)) for i in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    sampler.stop.set()
+    for p in procs.values():
+        p.stop()
+
+    results: list[dict[str, Any]] = []
+    overheads: list[float] = []
+    with temporary_settings({PREFECT_API_URL: server.api_url}), get_client(sync_client=True) as client:
+        for state in states.values():
+            flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id]))
+            shard_runs = client.read_flow_runs(flow_run_filter=flt)
+            mine = []
+            for run in shard_runs:
+                for r in read_shard_results(client, run.id) or []:
+                    mine.append({**r.model_dump(), "_shard": str(run.id)})
+            results += mine
+            overheads += prefect_overhead(client, shard_runs, mine)
+    rows, lost, duplicated = audit(warehouse, conns, truth)
+    n = sum(len(v) for v in conns.values())
+    return {
+        "run": f"prefect, {workers} worker(s)", "wall_s": wall, "connections": n,
+        "failed": sum(1 for r in results if r["status"] not in ("success", "partial")),
+        "added": sum(r["added"] for r in results), "rows": rows, "lost": lost, "duplicated": duplicated,
+        "shard_runs": len(overheads), "overhead_s": sum(overheads) / len(overheads) if overheads else float("nan"),
+        "overhead_share": sum(overheads) / (wall * workers) if wall else float("nan"),
+        "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None,
+    }
+
+
+def run_direct(tmp: Path, info: dict[str, Any], truth: dict[str, Any], warehouse: str, tag: str) -> dict[str, Any]:
+    conns = connections_for(info, tag)
+    store = tmp / f"connections-{tag}.sqlite"
+    fill_store(store, conns)
+    env = {**os.environ, "SCREENSYNC_WAREHOUSE": warehouse, "SCREENSYNC_CONNECTIONS": str(store)}
+    plan = {i: [c[0] for c in rows] for i, rows in conns.items()}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "_fanout_direct.py"), json.dumps(plan)],
+                         cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"direct run failed:\n{out.stderr[-3000:]}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    rows, lost, duplicated = audit(warehouse, conns, truth)
+    return {**got, "run": "direct (no Prefect), 1 process", "rows": rows, "lost": lost, "duplicated": duplicated,
+            "shard_runs": 0, "overhead_s": 0.0, "overhead_share": 0.0}
+
+
+def show(backend: str, r: dict[str, Any]) -> None:
+    commit = f"{r['commit_s']:.1f}s ({r['commit_s'] / r['wall_s']:.0%})" if r.get("commit_s") is not None else "-"
+    print(f"{backend:<9} {r['run']:<30} {r['wall_s']:>7.1f} {r['connections'] / r['wall_s'] * 60:>8.1f} "
+          f"{r['added'] / r['wall_s']:>7.1f} {r['overhead_s']:>8.1f} {r['overhead_share']:>6.0%} {commit:>13} "
+          f"{r['peak_rss_mb']:>8.0f} {r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--connections", type=int, default=50, help="in all, split over the 3 integrations")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--scale", type=int, default=300, help="sandbox records per account")
+    ap.add_argument("--shard-size", type=int, default=10)
+    ap.add_argument("--rate", nargs="*", default=[], help="provider=requests per minute, e.g. clearchecks=60")
+    ap.add_argument("--warehouse", help="a DuckLake URL (ducklake:postgres://...): also run everything on it")
+    ap.add_argument("--no-direct", action="store_true", help="skip the yardstick")
+    args = ap.parse_args()
+
+    from cryptography.fernet import Fernet
+
+    os.environ.setdefault("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    import flows  # noqa: F401  (Prefect defaults before Prefect loads)
+    from flows.deploy import ensure_process_pool
+    from flows.prefect_server import PrefectServer
+    from flows.serve import runner_deployments
+    from flows.zombies import ensure_zombie_automation
+
+    per = math.ceil(args.connections / len(INTEGRATIONS))
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmpdir:
+        tmp = Path(tmpdir)
+        sandbox, info, truth = start_sandbox(tmp, per, args.scale, args.rate)
+        try:
+            with PrefectServer(tmp / "prefect-home") as server:
+                from prefect.settings import PREFECT_API_URL, temporary_settings
+
+                with temporary_settings({PREFECT_API_URL: server.api_url}):
+                    ensure_process_pool(POOL)
+                    for d in runner_deployments(["shard"], work_pool=POOL, checkout=ROOT):
+                        d.apply()
+                    ensure_zombie_automation()
+                print(f"{per * len(INTEGRATIONS)} connections ({per} per integration) x every sync, sandbox scale "
+                      f"{args.scale}, shard size {args.shard_size}, workers --limit 1", flush=True)
+                print(f"{'backend':<9} {'run':<30} {'wall s':>7} {'conn/min':>8} {'rows/s':>7} {'ovh s':>8} "
+                      f"{'ovh %':>6} {'commit':>13} {'RSS MB':>8} {'lost':>5} {'dup':>5} {'failed':>6}", flush=True)
+                backends = [("file", None)] + ([("ducklake", args.warehouse)] if args.warehouse else [])
+                for backend, url in backends:
+                    if not args.no_direct:
+                        wh = url or str(tmp / "direct.duckdb")
+                        show(backend, run_direct(tmp, info, truth, wh, f"{backend}-direct"))
+                    for w in args.workers:
+                        wh = url or str(tmp / f"w{w}.duckdb")
+                        show(backend, run_prefect(args, server, tmp, info, truth, w, wh, f"{backend}-w{w}"))
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
