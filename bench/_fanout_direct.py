@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
+    from common.settings import warehouse_setting
     from connections.store import open_store
-    from flows.warehouse_setting import warehouse_setting
     from integrations.engine.registry import get_integration
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse

@@ -119,7 +119,7 @@ def audit(warehouse: str, conns: dict[str, list[tuple[str, str, str, str]]], tru
 
 
 def _target(warehouse: str) -> dict[str, Any]:
-    from flows.warehouse_setting import local_warehouse_file
+    from common.settings import local_warehouse_file
 
     local = local_warehouse_file(warehouse)
     return {"path": local} if local is not None else {"path": warehouse}

@@ -28,6 +28,11 @@ def is_lake_value(warehouse: str | Path) -> bool:
     return isinstance(warehouse, str) and warehouse.startswith("ducklake:")
 
 
+def local_warehouse_file(warehouse: str) -> Path | None:
+    """The warehouse file, or None for a DuckLake URL (several hosts, no shared directory for locks)."""
+    return None if is_lake_value(warehouse) else Path(warehouse)
+
+
 def warehouse_path() -> Path:
     """The warehouse file, for callers that need one (its lock directory, its size). A DuckLake URL
     is no path (`Path` would mangle its `//`): such callers get a clear error, not a wrong file."""

@@ -37,8 +37,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID
 
+from common.settings import local_warehouse_file
 from flows.locks import LockTimeout, file_lock, sync_lock_path
-from flows.warehouse_setting import local_warehouse_file
 from integrations.engine.definition import RateLimitConfig
 
 LEASE_SECONDS = 60.0  # Prefect's server refuses shorter leases; renewed every 45 s while held

@@ -28,11 +28,11 @@ from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import allow_failure
 
+from common.settings import local_warehouse_file, warehouse_setting
 from flows.artifacts import publish_sync_artifacts
 from flows.events import emit_sync_events
 from flows.global_limits import SLOT_WAIT_SECONDS, ConnectionSlots, sync_guard
 from flows.locks import LockTimeout
-from flows.warehouse_setting import local_warehouse_file, warehouse_setting
 from integrations.engine.results import RunStatus, SyncResult
 
 MAX_WORKERS = int(os.environ.get("SCREENSYNC_MAX_WORKERS", "4"))
@@ -214,7 +214,7 @@ def run_fan_out(
         if previous is not None:
             previous.add_done_callback(lambda _: slots.release(cid))
 
-    with applying_beside(local):
+    with applying_beside(warehouse):
         try:
             refused = take_slots(slots, connection_ids, wait, start=chain)
             results = []

@@ -301,7 +301,7 @@ def _merged(items: list[tuple[dict[str, Any], list[RecordBatch]]]) -> list[Recor
 
 
 @contextmanager
-def applying_beside(warehouse: Path | None = None) -> Iterator[WebhookApplier | None]:
+def applying_beside(warehouse: str | Path | None = None) -> Iterator[WebhookApplier | None]:
     """A background applier for the length of the block and one last pass at its end: what each sync
     flow run and `screensync serve` do. Never fails the block (no store, no key: no applier, said so)."""
     try:
