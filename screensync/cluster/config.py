@@ -13,10 +13,6 @@ EMBEDDED = "embedded"  # the warehouse as one DuckDB file on the shared file sys
 DUCKLAKE = "ducklake"  # DuckLake, catalog in the cluster's PostgreSQL, data files in the run directory
 SQLITE = "sqlite"
 POSTGRES = "postgres"
-# Backends being built beside this harness (issue 15 items 1 and 2). Without them this checkout would
-# take a URL for a file path, so they are refused until these are True (the lead flips them at merge).
-DUCKLAKE_WAREHOUSE_READY = True
-POSTGRES_STORE_READY = True
 
 
 class ClusterConfig(BaseModel):
@@ -44,22 +40,6 @@ class ClusterConfig(BaseModel):
     zombie_after_s: int = Field(60, description="a Running run silent this long is marked Crashed")
     timeout_s: float = Field(900, description="give up waiting for the syncs after this long")
     run_dir: Path | None = Field(None, description="logs, warehouse and stores; a temp dir (deleted) by default")
-
-    @field_validator("warehouse")
-    @classmethod
-    def _warehouse_backend(cls, value: str) -> str:
-        if (value == DUCKLAKE or value.startswith("ducklake:")) and not DUCKLAKE_WAREHOUSE_READY:
-            raise ValueError("the DuckLake warehouse backend is not in this checkout yet (issue 15, item 1): "
-                             "use the embedded file (the default) for now")
-        return value
-
-    @field_validator("store")
-    @classmethod
-    def _store_backend(cls, value: str) -> str:
-        if (value == POSTGRES or value.startswith(("postgres://", "postgresql://"))) and not POSTGRES_STORE_READY:
-            raise ValueError("the PostgreSQL connection store is not in this checkout yet (issue 15, item 2): "
-                             "use SQLite (the default) for now")
-        return value
 
     @field_validator("integrations")
     @classmethod

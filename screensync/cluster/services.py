@@ -48,7 +48,7 @@ def warehouse_target(config: ClusterConfig, run_dir: Path, pg_url: str) -> str:
 
 
 def store_target(config: ClusterConfig, run_dir: Path, pg_url: str) -> str:
-    """The SCREENSYNC_CONNECTIONS value (SQLite on the shared file system until the PostgreSQL store lands)."""
+    """The SCREENSYNC_CONNECTIONS value: the cluster's PostgreSQL, or a SQLite file on the shared file system."""
     if config.store == SQLITE:
         return str(run_dir / "connections.sqlite")
     if config.store == POSTGRES:

@@ -149,11 +149,14 @@ def test_a_killed_host_takes_every_process_in_it_and_stop_removes_it_all() -> No
     assert _namespaces(prefix) == []
 
 
-def test_the_command_line_names_what_it_refuses() -> None:
+def test_the_command_line_names_what_it_refuses(capsys: pytest.CaptureFixture[str]) -> None:
     from screensync.cluster.__main__ import main, parse
 
     config = parse(["--workers", "3", "--connections", "12", "--kill-one", "--integrations", "checkr"])
     assert (config.workers, config.connections, config.kill_one, config.integrations) == (3, 12, True, ["checkr"])
+    assert (config.warehouse, config.store) == ("ducklake", "postgres")  # the several-hosts topology by default
     assert main(["--integrations", "bamboo"]) == 2
-    assert main(["--warehouse", "ducklake"]) == 2  # until the DuckLake backend lands
+    assert "bamboo" in capsys.readouterr().err
+    assert main(["--workers", "0"]) == 2
+    assert "workers" in capsys.readouterr().err
 
