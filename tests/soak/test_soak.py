@@ -12,7 +12,9 @@ truth: 0 missing, 0 duplicated, 0 wrongly deleted, 0 stale, 0 not deleted, nothi
 webhook event left pending. The figures are printed at the end.
 
 CI runs one seed over a few simulated days; `SCREENSYNC_SOAK_SEEDS=1,2,3 SCREENSYNC_SOAK_DAYS=10`
-runs more (docs/engine.md, "Convergence").
+runs more (docs/engine.md, "Convergence"). `SCREENSYNC_SOAK_WAREHOUSE=ducklake` runs the same soak on a
+DuckLake warehouse (catalog in a throwaway PostgreSQL), where the webhook applier in `serve-web` and the
+sync processes commit concurrently.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from tests.soak.compare import Comparison, compare, rows
 from tests.soak.platform import invite_an_old_candidate
 from tests.soak.processes import SyncRuns, serve_web
 from tests.soak.scenario import Scenario
+
+pytest_plugins = ["tests.support.postgres"]
+WAREHOUSE_ENV = "SCREENSYNC_SOAK_WAREHOUSE"  # `ducklake`: the soak on a DuckLake (catalog in a throwaway PostgreSQL)
 
 INTEGRATION = "checkr"
 PENDING_WAIT_S = 90.0  # events reach the warehouse within seconds of it being writable
@@ -112,12 +117,16 @@ def _figures(seed: int, sc: Scenario, runs: SyncRuns, faults: Counter[str], invi
 @pytest.mark.timeout(1800 + int(scenario.days() * 600))
 @pytest.mark.parametrize("seed", scenario.seeds())
 def test_the_warehouse_converges_to_the_providers_truth(
-    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     from connections.store import open_store
 
     sc = Scenario(seed=seed, days=scenario.days())
-    db = tmp_path / "warehouse.duckdb"
+    db: Any = tmp_path / "warehouse.duckdb"
+    if os.environ.get(WAREHOUSE_ENV) == "ducklake":
+        pg = request.getfixturevalue("postgres_db")
+        db = f"ducklake:postgres://{pg.user}@{pg.host}:{pg.port}/{pg.name}?data={tmp_path / 'lake'}/"
     settings = {"SCREENSYNC_WAREHOUSE": str(db), "SCREENSYNC_CONNECTIONS": str(tmp_path / "connections.sqlite"),
                 "SCREENSYNC_SECRET_KEY": Fernet.generate_key().decode()}
     for key, value in settings.items():
