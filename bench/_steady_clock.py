@@ -42,6 +42,8 @@ class FollowedClock:
         real = time.time() - self.offset
         target = now.timestamp() if start else max(now.timestamp(), time.time())
         self.offset = target - real
-        self.file.write_text(f"{self.offset:+.6f}")
+        part = self.file.with_suffix(".part")  # whole or not at all: both processes read it at any moment
+        part.write_text(f"{self.offset:+.6f}")
+        os.replace(part, self.file)
         if abs(time.time() - target) > 5:
             raise RuntimeError("the clock does not follow: is libfaketime preloaded (bench/_steady_clock.py)?")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,7 +118,9 @@ def main() -> None:
             schedules = _schedules(integration)
             step, total, t = sc["step"], sc["hours"] * 3600, 0
             t1 = time.perf_counter()
-            while t < total:
+            stop = threading.Event()  # SIGTERM ends the run early: the figures then cover the hours done
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            while t < total and not stop.is_set():
                 dt = min(step, total - t)
                 t += dt
                 tick = time.perf_counter()
@@ -146,7 +150,7 @@ def main() -> None:
         truth = httpx.get(f"{control}/export/{provider}", params={"account": account}, timeout=300).json()[account]
     print(json.dumps({
         "name": sc["name"], "open_at_start": open_now, "runs": runs, "requests": requests,
-        "repoll_requests": requests.get(repoll, 0), "hours": sc["hours"],
+        "repoll_requests": requests.get(repoll, 0), "hours": t / 3600,
         "lag": lags(db, sc["lag"], truth, start, end), "feed": feed.result(db),
         "first_sync_s": round(first_s, 1), "loop_s": round(loop_s, 1),
         "spent_s": {k: round(v, 1) for k, v in spent.items()},

@@ -67,6 +67,7 @@ def start(sc: dict[str, Any], tmp: Path, i: int) -> subprocess.Popen[str]:
 
 
 def finish(sc: dict[str, Any], proc: subprocess.Popen[str]) -> dict[str, Any] | None:
+    """The scenario's figures (a SIGTERM to its process ends it early with the hours it did)."""
     out, err = proc.communicate()
     if proc.returncode:  # the other scenarios still say something
         print(f"{sc['name']} failed:\n{err[-4000:]}", file=sys.stderr, flush=True)
