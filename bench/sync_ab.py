@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +37,14 @@ def one_run(checkout: Path, records: int) -> dict[str, Any]:
         f" cwd={str(checkout)!r}, capture_output=True, text=True, check=True)\n"
         "    a = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "    d = json.loads(out.stdout.strip().splitlines()[-1])\n"
+        "    import warehouse\n"
+        "    d['code'] = str(Path(warehouse.__file__).parent.parent)\n"
         "    d['child_cpu_s'] = a.ru_utime - b.ru_utime + a.ru_stime - b.ru_stime\n"
         "    print(json.dumps(d))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=checkout)
+    # the checkout's own code first: an editable install in the shared .venv would otherwise import this one
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=checkout, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -53,6 +58,7 @@ def main() -> None:
     for _ in range(args.runs):
         for checkout in (args.base.resolve(), ROOT):
             r = one_run(checkout, args.records)
+            assert Path(r["code"]).resolve() == checkout, f"ran {r['code']}'s code, not {checkout}'s"
             print(f"{checkout!s:<40} {args.records:>10} {r['seconds']:>7.2f} {r['child_cpu_s']:>6.2f} "
                   f"{r['peak_rss_mb']:>11.0f} {r['added']:>8}", flush=True)
 
