@@ -275,10 +275,16 @@ def finish_attempt(
     the transaction."""
     _append(con, integration, connection_id, sync, {
         "checkpoint": "NULL", "attempt_id": "NULL", "failures": "0", "failure": "NULL", "attempt_from": "NULL"})
+    prune_positions(con, integration, connection_id, sync)
+    con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
+
+
+def prune_positions(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> None:
+    """Drop the key's positions but the newest. `complete_attempt` runs it first in its transaction:
+    after soft-deleting against 100,000 seen keys the writer's 48 MB had no block left for it."""
     where = _key_filter(integration, connection_id, sync)
     con.execute(f"DELETE FROM _screensync.sync_positions WHERE {where} "
                 f"AND seq < (SELECT max(seq) FROM _screensync.sync_positions WHERE {where})")
-    con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
 
 
 def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, how: str) -> int:

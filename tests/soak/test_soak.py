@@ -34,7 +34,7 @@ from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
 from tests.soak import scenario
 from tests.soak.compare import Comparison, compare, rows
-from tests.soak.platform import invite_an_old_candidate
+from tests.soak.customer_platform import invite_an_old_candidate
 from tests.soak.processes import SyncRuns, serve_web
 from tests.soak.scenario import Scenario
 
