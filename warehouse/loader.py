@@ -480,7 +480,7 @@ class Warehouse:
             self._cols(t)
 
         def finish(con: duckdb.DuckDBPyConnection) -> int:
-            st.prune_positions(con, integration, connection_id, sync)  # first: little memory held yet
+            st.prune_positions(con, integration, connection_id, sync)
             deleted = sum(
                 soft_delete_unseen(con, t, connection_id=connection_id, attempt_id=attempt_id, run_id=run_id,
                                    observed_at=observed_at)

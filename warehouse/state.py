@@ -280,8 +280,7 @@ def finish_attempt(
 
 
 def prune_positions(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> None:
-    """Drop the key's positions but the newest. `complete_attempt` runs it first in its transaction:
-    after soft-deleting against 100,000 seen keys the writer's 48 MB had no block left for it."""
+    """Drop the key's positions but the newest (the state is the newest; older ones only take room)."""
     where = _key_filter(integration, connection_id, sync)
     con.execute(f"DELETE FROM _screensync.sync_positions WHERE {where} "
                 f"AND seq < (SELECT max(seq) FROM _screensync.sync_positions WHERE {where})")
