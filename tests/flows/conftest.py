@@ -21,6 +21,13 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+        # bounded: an events worker stuck sending to an API that is gone (seen once in CI: the harness's
+        # unbounded drain then hung the session's teardown for pytest-timeout's 300 s). Whatever it has
+        # not sent in 30 s is dropped, and the harness's own drain finds no worker left to wait for.
+        from prefect.events.worker import EventsWorker
+
+        EventsWorker.drain_all(timeout=30)
+        EventsWorker.reset_instances_for_fork()
 
 
 @pytest.fixture(scope="session")
