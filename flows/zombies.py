@@ -15,6 +15,7 @@ from datetime import timedelta
 from uuid import UUID
 
 AUTOMATION_NAME = "screensync: crash flow runs whose heartbeats stopped"
+ZOMBIE_MARK = "(screensync zombie automation)"  # in the Crashed state's message: who crashed it
 HEARTBEAT_SECONDS = 30  # Prefect's minimum; prefect.yaml sets it on the sync-shard deployment
 # three missed heartbeats: a busy 2-core host can delay one, not three
 ZOMBIE_AFTER_SECONDS = float(os.environ.get("SCREENSYNC_ZOMBIE_AFTER", str(3 * HEARTBEAT_SECONDS)))
@@ -54,7 +55,7 @@ def ensure_zombie_automation(within_s: float = ZOMBIE_AFTER_SECONDS) -> UUID:
         actions=[
             ChangeFlowRunState(
                 state=StateType.CRASHED,
-                message=f"no heartbeat for {within_s:.0f}s: its worker died (screensync zombie automation)",
+                message=f"no heartbeat for {within_s:.0f}s: its worker died {ZOMBIE_MARK}",
             )
         ],
     ).create()

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from uuid import UUID
 
 from flows.deploy import ensure_process_pool
@@ -19,8 +18,6 @@ from flows.deployments import REPO_ROOT
 from flows.serve import runner_deployments
 
 POOL = "screensync-cluster"
-ZOMBIE_AUTOMATION = "screensync cluster: crash zombie flow runs"
-ZOMBIE_MESSAGE = "no heartbeat: its worker host is gone (marked Crashed by the zombie-run automation)"
 
 
 def sync_deployment_name(integration: str) -> str:
@@ -40,31 +37,7 @@ def deploy_syncs(integrations: list[str], pool: str = POOL) -> dict[str, UUID]:
 
 
 def crash_zombie_runs(zombie_after_s: int) -> UUID:
-    """The automation that marks a Running flow run Crashed when its heartbeats stop."""
-    from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
-    from prefect.events.schemas.automations import EventTrigger, Posture
-    from prefect.events.schemas.events import ResourceSpecification
+    """The automation that marks a Running flow run Crashed when its heartbeats stop (flows/zombies.py)."""
+    from flows.zombies import ensure_zombie_automation
 
-    automation = Automation(
-        name=ZOMBIE_AUTOMATION,
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=zombie_after_s),
-        ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=ZOMBIE_MESSAGE)],
-    ).create()
-    assert automation.id is not None
-    return automation.id
+    return ensure_zombie_automation(zombie_after_s)

@@ -20,9 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from flows.processes import ChildProcess
+from flows.zombies import ZOMBIE_MARK
 from sandbox.netns import Host, SimulatedHosts
 from screensync.cluster.config import ClusterConfig
-from screensync.cluster.prefect_setup import POOL, ZOMBIE_MESSAGE
+from screensync.cluster.prefect_setup import POOL
 from screensync.cluster.submit import MAX_ATTEMPTS, RESUBMIT_CRASHED, Job, submit
 
 SUBMITTED = re.compile(r"Worker '[^']+' submitting flow run '([0-9a-f-]{36})'")
@@ -123,7 +124,7 @@ class Watcher:
             self.result.crashed_pending += 1
             self.result.states[run.id] = "Crashed"
         elif state.is_crashed():  # by the zombie-run automation, or by its worker (the process died)
-            if ZOMBIE_MESSAGE in (state.message or ""):
+            if ZOMBIE_MARK in (state.message or ""):
                 self.result.crashed_by_heartbeat += 1
             else:
                 self.result.crashed_other += 1
