@@ -58,6 +58,7 @@ class FileWriter:
         self._cond = threading.Condition()
         self._owner: int | None = None  # thread in a session
         self._depth = 0  # nested sessions of the owner
+        self.sessions = 0  # write sessions so far (backend.py vacuums every so many)
         self._waiting = 0  # threads of this process waiting for a session
         self._what = ""
         self._con: duckdb.DuckDBPyConnection | None = None
