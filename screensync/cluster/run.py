@@ -91,6 +91,7 @@ def worker_process(
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_WORKER_HEARTBEAT_SECONDS": str(WORKER_HEARTBEAT_S),
         "SCREENSYNC_FANOUT_POLL": "1",  # a dispatcher notices a crashed shard within a second
+        "SCREENSYNC_ZOMBIE_AFTER": str(config.zombie_after_s),  # what a dispatcher would create the automation with
         "PYTHONUNBUFFERED": "1",  # the "submitting flow run" lines reach the log at once
         "PWD": str(REPO_ROOT),
     })  # fmt: skip
