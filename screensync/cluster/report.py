@@ -1,4 +1,5 @@
-"""The cluster run's summary: runs per worker, retried runs, rows against the sandbox's truth, analyst answers."""
+"""The cluster run's summary: the dispatchers, shard runs per worker, retried shards, rows against the
+sandbox's truth, analyst answers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from flows.zombies import ZOMBIE_MARK
 from screensync.cluster.analyst import AnalystFigures
 from screensync.cluster.config import PlannedConnection
 from screensync.cluster.isolation import Isolation
-from screensync.cluster.submit import STRATEGY, Job
-from screensync.cluster.watch import WatchResult
+from screensync.cluster.submit import STRATEGY, Dispatch, by_integration
+from screensync.cluster.watch import ShardRun, WatchResult
 from tests.soak.compare import KINDS, Comparison, compare
 
 
@@ -34,16 +36,17 @@ class ClusterReport(BaseModel):
     connections: int
     strategy: str
     warehouse: str
-    runs_per_worker: dict[str, int]
-    run_states: dict[str, int]  # final state name -> runs
-    jobs_completed: int
-    jobs: int
+    dispatchers: dict[str, str]  # integration -> its dispatcher run's final state name
+    dispatcher_workers: dict[str, str | None]  # integration -> the worker that ran its dispatcher
+    runs_per_worker: dict[str, int]  # shard runs
+    run_states: dict[str, int]  # final state name -> shard runs
+    jobs_completed: int  # shards with a Completed run
+    jobs: int  # shards the dispatchers were to start
     killed: str | None
     killed_runs: list[str]  # the killed host's unfinished runs
-    killed_runs_completed_elsewhere: dict[str, str | None]  # killed run -> the worker of its job's completed run
-    retried_runs: int
+    killed_runs_completed_elsewhere: dict[str, str | None]  # killed run -> the worker of its shard's completed run
+    retried_runs: int  # shard runs the dispatchers started again
     crashed_by_heartbeat: int
-    crashed_pending: int
     crashed_other: int
     resumed_syncs: int  # syncs that resumed from a checkpoint (events `screensync.sync.*` with resumed=true)
     truth: TruthFigures
@@ -56,16 +59,17 @@ class ClusterReport(BaseModel):
             f"cluster: {len(self.workers)} worker host(s) {self.workers}, {self.connections} connection(s), "
             f"warehouse {self.warehouse}",
             f"  submission: {self.strategy}",
-            f"  jobs completed: {self.jobs_completed}/{self.jobs} in {self.wall_s:.0f}s; "
-            f"run states {dict(sorted(self.run_states.items()))}",
-            f"  runs per worker: {dict(sorted(self.runs_per_worker.items()))}",
+            f"  dispatchers: {self.dispatchers} on {self.dispatcher_workers}",
+            f"  shards completed: {self.jobs_completed}/{self.jobs} in {self.wall_s:.0f}s; "
+            f"shard run states {dict(sorted(self.run_states.items()))}",
+            f"  shard runs per worker: {dict(sorted(self.runs_per_worker.items()))}",
         ]
         if self.killed:
             moved = ", ".join(f"{run} -> {w or 'NOT COMPLETED'}" for run, w in self.killed_runs_completed_elsewhere.items())
             out.append(f"  killed host {self.killed} with {len(self.killed_runs)} run(s) in flight; completed on: {moved}")
         out += [
-            f"  retried runs: {self.retried_runs} (crashed by the heartbeat automation: {self.crashed_by_heartbeat}, "
-            f"taken but never started: {self.crashed_pending}, by their worker: {self.crashed_other}); "
+            f"  shard runs started again by the dispatchers: {self.retried_runs} (crashed by the heartbeat automation: "
+            f"{self.crashed_by_heartbeat}, by their worker: {self.crashed_other}); "
             f"syncs resumed from a checkpoint: {self.resumed_syncs}",
             f"  rows: {t.rows_landed} landed, {t.records_expected} in the sandbox's truth; mismatches "
             f"{t.mismatches} -> {'EXACT' if t.exact else 'NOT EXACT'}",
@@ -152,23 +156,28 @@ def resumed_syncs(api_url: str, run_ids: list[str], expected_events: int, timeou
         time.sleep(1)
 
 
-def _events_expected(jobs: list[Job], watched: WatchResult) -> int:
-    """One event per sync per connection of each completed run."""
+def _events_expected(shard_runs: list[ShardRun]) -> int:
+    """One event per sync per connection of each completed shard run."""
     from integrations.engine.registry import get_integration
 
     return sum(
-        len(job.connection_ids) * len(get_integration(job.integration).definition.syncs)
-        for job in jobs
-        for run in job.runs
-        if watched.states.get(run) == "Completed"
+        len(run.connections) * len(get_integration(run.integration).definition.syncs)
+        for run in shard_runs
+        if run.state == "Completed"
     )
+
+
+def shards_planned(planned: list[PlannedConnection], per_run: int) -> int:
+    """How many shards the dispatchers cut the connections into (flows/fanout.py's `shards_of`)."""
+    return sum(-(-len(ids) // per_run) for ids in by_integration(planned).values())
 
 
 def build_report(
     *,
     workers: list[str],
     planned: list[PlannedConnection],
-    jobs: list[Job],
+    per_run: int,
+    dispatches: list[Dispatch],
     watched: WatchResult,
     warehouse: str,
     sandbox: Any,
@@ -176,30 +185,37 @@ def build_report(
     api_url: str,
     isolation: list[Isolation],
 ) -> ClusterReport:
-    completed_worker: dict[int, str | None] = {}
-    for i, job in enumerate(jobs):
-        done = [r for r in job.runs if watched.states.get(r) == "Completed"]
-        completed_worker[i] = watched.worker_of.get(done[-1]) if done else None
-    job_of = {run: i for i, job in enumerate(jobs) for run in job.runs}
-    all_runs = [r for job in jobs for r in job.runs]
+    runs = watched.shard_runs
+    by_shard: dict[tuple[str, str], list[ShardRun]] = {}
+    for run in runs:
+        by_shard.setdefault((run.integration, run.shard), []).append(run)
+    completed_on = {
+        key: next((watched.worker_of.get(r.id) for r in reversed(attempts) if r.state == "Completed"), None)
+        for key, attempts in by_shard.items()
+    }
+    shard_of = {run.id: (run.integration, run.shard) for run in runs}
+    crashed = [run for run in runs if run.state == "Crashed"]
     return ClusterReport(
         workers=workers,
         isolation=isolation,
         connections=len(planned),
         strategy=STRATEGY,
         warehouse=warehouse,
-        runs_per_worker=dict(Counter(watched.worker_of[r] for r in all_runs if r in watched.worker_of)),
-        run_states=dict(Counter(watched.states.get(r, "unknown") for r in all_runs)),
-        jobs_completed=sum(1 for job in jobs if any(watched.states.get(r) == "Completed" for r in job.runs)),
-        jobs=len(jobs),
+        dispatchers={d.integration: watched.dispatcher_states.get(d.run_id, "unknown") for d in dispatches},
+        dispatcher_workers={d.integration: watched.worker_of.get(d.run_id) for d in dispatches},
+        runs_per_worker=dict(Counter(watched.worker_of[r.id] for r in runs if r.id in watched.worker_of)),
+        run_states=dict(Counter(r.state for r in runs)),
+        jobs_completed=sum(1 for attempts in by_shard.values() if any(r.state == "Completed" for r in attempts)),
+        jobs=shards_planned(planned, per_run),
         killed=watched.killed,
         killed_runs=[str(r) for r in watched.in_flight_at_kill],
-        killed_runs_completed_elsewhere={str(r): completed_worker[job_of[r]] for r in watched.in_flight_at_kill},
-        retried_runs=sum(len(job.runs) - 1 for job in jobs),
-        crashed_by_heartbeat=watched.crashed_by_heartbeat,
-        crashed_pending=watched.crashed_pending,
-        crashed_other=watched.crashed_other,
-        resumed_syncs=resumed_syncs(api_url, [str(r) for r in all_runs], _events_expected(jobs, watched)),
+        killed_runs_completed_elsewhere={
+            str(r): completed_on.get(shard_of[r]) if r in shard_of else None for r in watched.in_flight_at_kill
+        },
+        retried_runs=len(runs) - len(by_shard),
+        crashed_by_heartbeat=sum(1 for r in crashed if ZOMBIE_MARK in r.message),
+        crashed_other=sum(1 for r in crashed if ZOMBIE_MARK not in r.message),
+        resumed_syncs=resumed_syncs(api_url, [str(r.id) for r in runs], _events_expected(runs)),
         truth=check_truth(warehouse, planned, sandbox),
         analyst=analyst,
         wall_s=watched.wall_s,

@@ -2,7 +2,8 @@
 
 Order: the worker hosts (namespaces + veth links), then on the services host PostgreSQL, the sandbox
 providers and the Prefect server on PostgreSQL; then the pool, deployments and zombie automation,
-the connections, one worker per host, the analyst; then the runs. An `ExitStack` undoes each step in
+the connections, the services host's worker and the dispatcher runs, one worker per host, the
+analyst; then the wait. An `ExitStack` undoes each step in
 reverse, so a failure at any point leaves no process, namespace or bridge behind.
 """
 
@@ -27,14 +28,15 @@ from sandbox.netns import Host, NetnsUnavailable, SimulatedHosts, unavailable_re
 from screensync.cluster.analyst import default_sql, read_outcomes
 from screensync.cluster.config import ClusterConfig, PlannedConnection, plan_connections
 from screensync.cluster.isolation import check_isolation
-from screensync.cluster.prefect_setup import POOL, crash_zombie_runs, deploy_syncs
+from screensync.cluster.prefect_setup import DISPATCH_QUEUE, POOL, SHARD_QUEUE, crash_zombie_runs, deploy_fanout
 from screensync.cluster.report import ClusterReport, build_report
 from screensync.cluster.services import Services, start_services
-from screensync.cluster.submit import plan_jobs, submit_jobs
+from screensync.cluster.submit import start_dispatchers
 from screensync.cluster.watch import Watcher
 
 Say = Callable[[str], None]
 WORKER_HEARTBEAT_S = 10
+SERVICES_WORKER = "services"  # the services host's worker: it runs the dispatchers
 
 
 @contextmanager
@@ -68,25 +70,38 @@ def register_connections(planned: list[PlannedConnection]) -> None:
 
 
 def worker_process(
-    hosts: SimulatedHosts, host: Host, config: ClusterConfig, settings: Mapping[str, str], api_url: str, run_dir: Path
+    hosts: SimulatedHosts,
+    host: Host | None,
+    config: ClusterConfig,
+    settings: Mapping[str, str],
+    api_url: str,
+    run_dir: Path,
+    *,
+    queue: str = SHARD_QUEUE,
 ) -> ChildProcess:
-    """`prefect worker start` on `host`; its flow-run processes inherit the host and this environment."""
-    home = run_dir / "hosts" / host.name
+    """`prefect worker start` serving `queue` of the pool on `host` (None: the services host, the root
+    namespace); its flow-run processes inherit the host and this environment."""
+    name = host.name if host is not None else SERVICES_WORKER
+    home = run_dir / "hosts" / name
     home.mkdir(parents=True, exist_ok=True)
     env = prefect_environment(home, api_url)
     env.update(settings)
     env.update({
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(config.heartbeat_s),
         "PREFECT_WORKER_QUERY_SECONDS": "2",
-        "PREFECT_WORKER_HEARTBEAT_SECONDS": str(WORKER_HEARTBEAT_S),  # watch.py tells a dead worker by it
+        "PREFECT_WORKER_HEARTBEAT_SECONDS": str(WORKER_HEARTBEAT_S),
+        "SCREENSYNC_FANOUT_POLL": "1",  # a dispatcher notices a crashed shard within a second
+        "SCREENSYNC_ZOMBIE_AFTER": str(config.zombie_after_s),  # what a dispatcher would create the automation with
         "PYTHONUNBUFFERED": "1",  # the "submitting flow run" lines reach the log at once
         "PWD": str(REPO_ROOT),
     })  # fmt: skip
+    prefix = hosts.exec_prefix(host) if host is not None else []
+    limit = config.runs_per_worker if host is not None else len(config.integrations)  # every dispatcher at once
     args = [
-        *hosts.exec_prefix(host), sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
-        "--type", "process", "--name", host.name, "--limit", str(config.runs_per_worker),
+        *prefix, sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--work-queue", queue,
+        "--type", "process", "--name", name, "--limit", str(limit),
     ]  # fmt: skip
-    return ChildProcess(f"worker {host.name}", args, env=env, cwd=REPO_ROOT, log_path=run_dir / "logs" / f"{host.name}.log")
+    return ChildProcess(f"worker {name}", args, env=env, cwd=REPO_ROOT, log_path=run_dir / "logs" / f"{name}.log")
 
 
 def relay_process(hosts: SimulatedHosts, host: Host, ports: list[int], run_dir: Path) -> ChildProcess:
@@ -152,10 +167,17 @@ def _run(config: ClusterConfig, run_dir: Path, stack: ExitStack, say: Say) -> Cl
     stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
     client = stack.enter_context(get_client(sync_client=True))
 
-    deployments = deploy_syncs(config.integrations)
+    deployments = deploy_fanout(config.integrations, config.heartbeat_s)
     crash_zombie_runs(config.zombie_after_s)
     planned = plan_connections(config, services.sandbox.info)
     register_connections(planned)
+    # the dispatchers first: their flow-run processes start while the worker hosts come up
+    dispatcher_worker = stack.enter_context(
+        worker_process(hosts, None, config, settings, api_url, run_dir, queue=DISPATCH_QUEUE)
+    )
+    dispatches = start_dispatchers(client, deployments, planned, config.connections_per_run)
+    say(f"{len(planned)} connection(s) registered; {len(dispatches)} dispatcher run(s) (fanout-<integration>) "
+        f"started on the services host's worker, shards of <= {config.connections_per_run}")
     ports = sorted({int(urlsplit(c.base_url).port or 0) for c in planned})
     for host in hosts.hosts:
         relay = stack.enter_context(relay_process(hosts, host, ports, run_dir))
@@ -173,14 +195,13 @@ def _run(config: ClusterConfig, run_dir: Path, stack: ExitStack, say: Say) -> Cl
     )  # fmt: skip
     stack.enter_context(analyst)
 
-    jobs = plan_jobs(planned, config.connections_per_run)
-    submit_jobs(client, deployments, jobs)
-    say(f"{len(planned)} connection(s) registered; {len(jobs)} flow run(s) submitted to pool {POOL} "
-        f"served by {len(workers)} worker(s)")
-    watched = Watcher(client, deployments, jobs, hosts, workers, config, services.warehouse, say=say).run()
+    say(f"{len(workers)} worker host(s) serve the shards (pool {POOL}, queue {SHARD_QUEUE})")
+    every_worker = {**workers, SERVICES_WORKER: dispatcher_worker}
+    watched = Watcher(client, dispatches, hosts, every_worker, config, services.warehouse, say=say).run()
     analyst.stop()
     say("checking the warehouse against the sandbox's truth ...")
     return build_report(
-        workers=list(workers), planned=planned, jobs=jobs, watched=watched, warehouse=services.warehouse,
-        sandbox=services.sandbox, analyst=read_outcomes(analyst_out), api_url=api_url, isolation=isolation,
+        workers=list(workers), planned=planned, per_run=config.connections_per_run, dispatches=dispatches,
+        watched=watched, warehouse=services.warehouse, sandbox=services.sandbox,
+        analyst=read_outcomes(analyst_out), api_url=api_url, isolation=isolation,
     )  # fmt: skip

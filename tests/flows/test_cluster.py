@@ -2,10 +2,12 @@
 
 One cluster run (screensync/cluster/) for the module: PostgreSQL, the Prefect server on it and the
 sandbox on the services host; two worker hosts, each reaching them only over its veth link; four
-ClearChecks connections in two shards (several list pages each, a slow provider) synced into one warehouse while
-an analyst process queries it; the first worker host is killed once one of its runs has saved a
-checkpoint. Prefect's zombie-run automation marks its runs Crashed (heartbeats stop), the harness
-re-submits them, the other worker runs them from the checkpoints.
+ClearChecks connections synced into one warehouse while an analyst process queries it, through the
+product's fan-out: prefect.yaml's `fanout-clearchecks` dispatcher, run by the services host's own
+worker, starts two `sync-shard` runs (several list pages each, a slow provider) that the worker
+hosts take. The first worker host is killed once its shard has saved a checkpoint; Prefect's
+zombie-run automation marks its run Crashed (heartbeats stop), the dispatcher starts that shard
+again, and the other worker runs it from the checkpoints. The harness re-submits nothing.
 
 Needs root, `ip` (iproute2) and PostgreSQL's server binaries (`.ci/run` installs both); without
 them, or when the kernel refuses namespaces, every test here skips and says why.
@@ -92,6 +94,12 @@ def test_every_record_landed_exactly_once(cluster: ClusterReport) -> None:
     )
     assert truth.rows_landed == truth.records_expected
     assert cluster.jobs_completed == cluster.jobs == 2
+
+
+def test_one_dispatcher_on_the_services_host_started_every_shard(cluster: ClusterReport) -> None:
+    assert cluster.dispatchers == {"clearchecks": "Completed"}
+    assert cluster.dispatcher_workers == {"clearchecks": "services"}  # not on a worker host: it outlives their death
+    assert sum(cluster.runs_per_worker.values()) == cluster.jobs + cluster.retried_runs  # every shard run was its
 
 
 def test_both_workers_ran_flow_runs(cluster: ClusterReport) -> None:
