@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,7 +37,7 @@ from sandbox.server import SandboxServer
 from tests.soak import scenario
 from tests.soak.compare import Comparison, compare, rows
 from tests.soak.customer_platform import invite_an_old_candidate
-from tests.soak.processes import SyncRuns, serve_web
+from tests.soak.processes import REPO, SyncRuns, screensync, serve_web
 from tests.soak.scenario import Scenario
 
 pytest_plugins = ["tests.support.postgres"]
@@ -138,6 +139,10 @@ def test_the_warehouse_converges_to_the_providers_truth(
     logs = tmp_path / "logs"
     logs.mkdir()
     store = open_store()
+    if lake:  # the deploy step before any worker starts (docs/warehouse.md)
+        migrated = subprocess.run(screensync("warehouse", "migrate"), env=env, cwd=REPO, capture_output=True,
+                                  text=True, timeout=300)
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     rng = random.Random(f"soak:{seed}")
     faults: Counter[str] = Counter()
     invited: list[str | None] = []
