@@ -44,16 +44,15 @@ def write_one_report_meeting_inside(url: str, connection_id: str, status: str, s
     results.put((connection_id, status, met, began, committed, error))
 
 
-def sync_rounds(url: str, integration: str, connection_id: str, rounds: int, barrier: Any, results: Any) -> None:
-    """`rounds` times: wait for everyone at `barrier`, then run every sync of the integration for one
-    connection into the lake, as a worker process would. Puts (connection_id, round, [(sync, status,
+def sync_rounds(url: str, integration: str, connection_id: str, syncs: list[str], rounds: int, barrier: Any,
+                results: Any) -> None:
+    """`rounds` times: wait for everyone at `barrier`, then run `syncs` of one connection into the
+    lake, as a worker process would. Puts (connection_id, round, [(sync, status,
     error)]) on `results` after each round. The store comes from the environment."""
     from connections.store import open_store
-    from integrations.engine.registry import get_integration
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
 
-    syncs = [s.name for s in get_integration(integration).definition.syncs]
     store = open_store()
     wh = Warehouse(url, purpose=f"test sync {connection_id}")
     for n in range(rounds):
