@@ -43,25 +43,3 @@ def write_one_report_meeting_inside(url: str, connection_id: str, status: str, s
         error = f"{type(exc).__name__}: {exc}"
     results.put((connection_id, status, met, began, committed, error))
 
-
-def sync_rounds(url: str, integration: str, connection_id: str, syncs: list[str], rounds: int, barrier: Any,
-                results: Any) -> None:
-    """`rounds` times: wait for everyone at `barrier`, then run `syncs` of one connection into the
-    lake, as a worker process would. Puts (connection_id, round, [(sync, status,
-    error)]) on `results` after each round. The store comes from the environment."""
-    from connections.store import open_store
-    from integrations.engine.sync_runner import run_sync
-    from warehouse.loader import Warehouse
-
-    store = open_store()
-    wh = Warehouse(url, purpose=f"test sync {connection_id}")
-    for n in range(rounds):
-        outcomes: list[tuple[str, str, str | None]] = []
-        try:
-            barrier.wait(timeout=120)
-            for sync in syncs:
-                result = run_sync(integration, connection_id, sync, warehouse=wh, store=store)
-                outcomes.append((sync, result.status.value, result.error))
-        except Exception as exc:  # reported to the test, which fails naming it
-            outcomes.append(("-", "crashed", f"{type(exc).__name__}: {exc}"))
-        results.put((connection_id, n, outcomes))

@@ -11,33 +11,19 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from tests.engine.conftest import Env
 from tests.soak.compare import Comparison, compare
-from tests.warehouse.lake_race_workers import sync_rounds
-
-if TYPE_CHECKING:
-    from tests.support.postgres import PgDatabase
+from tests.warehouse.lake_fixtures import fresh_lake_sessions, lake_url_fixture  # noqa: F401 (fixtures)
+from tests.warehouse.lake_workers import sync_rounds
 
 pytest_plugins = ["tests.support.postgres"]
 SYNCS = ["candidates", "reports", "invitations"]  # what Checkr's webhooks change (sync = table here)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions() -> Iterator[None]:
-    """Each test's lake is a new database: drop this process's sessions on earlier ones."""
-    yield
-    from warehouse.lake_backend import LakeBackend
-
-    for backend in list(LakeBackend._all.values()):
-        backend.close()
-    LakeBackend._all.clear()
 
 
 def _settled(store: Any, timeout: float) -> list[dict[str, Any]]:
@@ -49,7 +35,7 @@ def _settled(store: Any, timeout: float) -> list[dict[str, Any]]:
 
 
 def test_concurrent_syncs_of_two_connections_and_webhooks_lose_and_double_nothing(
-    postgres_db: PgDatabase, tmp_path: Path, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    url: str, tmp_path: Path, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from common.asgi_thread import serve_in_thread
     from connections.store import open_store
@@ -60,8 +46,6 @@ def test_concurrent_syncs_of_two_connections_and_webhooks_lose_and_double_nothin
     from sandbox.checkr.webhook_chaos import WebhookChaos
     from warehouse.loader import Warehouse
 
-    url = f"ducklake:postgres://{postgres_db.user}@{postgres_db.host}:{postgres_db.port}/{postgres_db.name}" \
-          f"?data={tmp_path / 'lake'}"
     for key, value in {"SCREENSYNC_WAREHOUSE": url, "SCREENSYNC_CONNECTIONS": str(tmp_path / "connections.sqlite"),
                        "SCREENSYNC_SECRET_KEY": Fernet.generate_key().decode()}.items():
         monkeypatch.setenv(key, value)

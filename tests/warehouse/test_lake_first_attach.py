@@ -9,20 +9,14 @@ while it waits on PostgreSQL, which reproduced the race every time).
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+from tests.warehouse.lake_fixtures import fresh_lake_sessions, lake_url_fixture  # noqa: F401 (fixtures)
 from warehouse import ducklake
-
-if TYPE_CHECKING:
-    from tests.support.postgres import PgDatabase
 
 pytest_plugins = ["tests.support.postgres"]
 
 
-def test_writers_attaching_an_empty_catalog_at_once_all_get_in(postgres_db: PgDatabase, tmp_path: Path) -> None:
-    url = f"ducklake:postgres://{postgres_db.user}@{postgres_db.host}:{postgres_db.port}/{postgres_db.name}" \
-          f"?data={tmp_path / 'lake'}"
+def test_writers_attaching_an_empty_catalog_at_once_all_get_in(url: str) -> None:
     writers = 3
     start = threading.Barrier(writers)
     errors: list[str] = []

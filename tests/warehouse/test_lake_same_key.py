@@ -9,12 +9,11 @@ Real parts: a throwaway PostgreSQL catalog, spawned writer processes, the loader
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.warehouse.lake_fixtures import fresh_lake_sessions, lake_url_fixture  # noqa: F401 (fixtures)
 from tests.warehouse.lake_race_workers import write_one_report_meeting_inside
 from tests.warehouse.whelpers import REPORTS
 from warehouse.loader import Warehouse
@@ -27,22 +26,6 @@ pytest_plugins = ["tests.support.postgres"]
 
 HOLD_S = 4.0  # how long a writer waits, inside its transaction, for the other one to be inside too
 
-
-@pytest.fixture
-def url(postgres_db: PgDatabase, tmp_path: Path) -> str:
-    return f"ducklake:postgres://{postgres_db.user}@{postgres_db.host}:{postgres_db.port}/{postgres_db.name}" \
-           f"?data={tmp_path / 'lake'}"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions() -> Iterator[None]:
-    """Each test's lake is a new database: drop this process's sessions on earlier ones."""
-    yield
-    from warehouse.lake_backend import LakeBackend
-
-    for backend in list(LakeBackend._all.values()):
-        backend.close()
-    LakeBackend._all.clear()
 
 
 def _race(url: str, writers: list[tuple[str, str]]) -> list[tuple[str, str, bool | None, float, float, str | None]]:
