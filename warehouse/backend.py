@@ -17,8 +17,8 @@ writer's (warehouse/retry.py is how every write survives that).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,8 @@ from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE, FileWriter, reading
 from warehouse.ducklake import is_ducklake_url
 from warehouse.rwlock import lock_dir
+
+Turn = tuple[str, str]  # (integration, connection id) whose records a write transaction writes
 
 # screensync's own tables, created by the first writer (each statement is idempotent)
 META_DDLS = (st.META_DDL, owed.OWED_DDL, gone.GONE_DDL, changes.CHANGES_DDL, freshness.ARRIVALS_DDL, due.DUE_DDL)
@@ -54,6 +56,12 @@ class Backend(Protocol):
                 bulk: bool) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
     def reading(self, *, timeout: float, config: dict[str, Any]) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+    def turns(self, connections: Iterable[Turn], *, timeout: float,
+              what: str) -> AbstractContextManager[None]:
+        """Held around one write transaction (inside `session`) that writes these (integration,
+        connection)s' records: writers of one connection take turns (warehouse/lake_turns.py)."""
+        ...
 
     def exists(self) -> bool: ...
 
@@ -140,5 +148,10 @@ class FileBackend:
     def reading(self, *, timeout: float, config: dict[str, Any]) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return reading(self.path, timeout=timeout, config=config)
 
+    def turns(self, connections: Iterable[Turn], *, timeout: float,
+              what: str) -> AbstractContextManager[None]:
+        """Nothing to take: the file's writers already take turns for every transaction."""
+        return nullcontext()
 
-__all__ = ["META_DDLS", "ROW_GROUP_SIZE", "Backend", "FileBackend", "is_lake", "open_backend", "prepare_meta"]
+
+__all__ = ["META_DDLS", "ROW_GROUP_SIZE", "Backend", "FileBackend", "Turn", "is_lake", "open_backend", "prepare_meta"]

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
+import time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -50,6 +52,8 @@ _EXTENSION_PACKAGES = {
 # many times. Its default, 10, ran out with 8 writers on 2 cores (1 commit in ~250 failed with
 # "Exceeded the maximum retry count of 10"); the retries are cheap, so allow many more.
 COMMIT_RETRIES = 100
+INIT_RACE = "Failed to initialize DuckLake"  # an attach that lost the race to create a new catalog
+INIT_ATTEMPTS = 5
 _LIBPQ_PASSTHROUGH = ("sslmode", "connect_timeout", "application_name")
 _S3_KEYS = ("s3_endpoint", "s3_region", "s3_url_style", "s3_use_ssl")
 
@@ -237,7 +241,17 @@ def attach(con: duckdb.DuckDBPyConnection, target: DuckLakeTarget, *, read_only:
         options.append(f"DATA_INLINING_ROW_LIMIT {int(target.inline_rows)}")
     if read_only:
         options.append("READ_ONLY")
-    con.execute(f"ATTACH 'ducklake:postgres:{_sql_text(target.libpq)}' AS {ALIAS} ({', '.join(options)})")
+    statement = f"ATTACH 'ducklake:postgres:{_sql_text(target.libpq)}' AS {ALIAS} ({', '.join(options)})"
+    for attempt in range(1, INIT_ATTEMPTS + 1):
+        try:
+            con.execute(statement)
+            break
+        except duckdb.Error as exc:
+            # several writers attaching an empty catalog at once all try to create DuckLake's tables;
+            # the losers' CREATE TABLE fails once the winner's commits: attach what it created
+            if INIT_RACE not in str(exc) or attempt == INIT_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * attempt)
     con.execute(f"USE {ALIAS}")
 
 

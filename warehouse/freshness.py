@@ -69,13 +69,19 @@ def note_arrivals(con: duckdb.DuckDBPyConnection, *, integration: str, connectio
                   events: int) -> None:
     """Webhook events of a connection received up to `received_at` were just applied (caller's transaction)."""
     params = {"integ": integration, "conn": connection_id, "at": received_at, "n": events}
-    updated = con.execute(
-        """UPDATE _screensync.webhook_arrivals SET last_received_at = greatest(last_received_at, $at::TIMESTAMPTZ),
-            last_applied_at = current_timestamp, events = events + $n
-        WHERE integration = $integ AND connection_id = $conn RETURNING 1""",
-        params,
-    ).fetchall()
-    if not updated:
+    # no UPDATE ... RETURNING: a DuckLake refuses it ("not yet supported for updates of a DuckLake
+    # table"). Read, then update or insert: the writer holds the connection's turn on a lake
+    # (warehouse/lake_turns.py) and the file's writers take turns, so no one inserts it meanwhile.
+    known = con.execute("SELECT count(*) FROM _screensync.webhook_arrivals WHERE integration = $integ "
+                        "AND connection_id = $conn", {"integ": integration, "conn": connection_id}).fetchone()
+    if known and known[0]:
+        con.execute(
+            """UPDATE _screensync.webhook_arrivals SET last_received_at = greatest(last_received_at, $at::TIMESTAMPTZ),
+                last_applied_at = current_timestamp, events = events + $n
+            WHERE integration = $integ AND connection_id = $conn""",
+            params,
+        )
+    else:
         con.execute("INSERT INTO _screensync.webhook_arrivals VALUES ($integ, $conn, $at, current_timestamp, $n)",
                     params)
 

@@ -1,10 +1,12 @@
 """The DuckLake backend: one DuckDB session per process on a `ducklake:postgres://...` warehouse.
 
 Opening costs ~0.5 s (two extensions loaded from their packages, the catalog attached), so each
-process keeps one writing session per URL and lends it to one thread at a time. Nothing is locked
-across processes or hosts: DuckLake checks each transaction against the commits made since it
-began when it COMMITs, and the writer retries a conflicting transaction whole
-(warehouse/retry.py, docs/warehouse.md "Concurrent writers"). Readers attach read-only and see the
+process keeps one writing session per URL and lends it to one thread at a time. DuckLake checks each
+transaction against the commits made since it began when it COMMITs, and the writer retries a
+conflicting transaction whole (warehouse/retry.py, docs/warehouse.md "Concurrent writers"). The
+only thing locked across processes and hosts is a connection's turn: writers of one connection's
+records take turns, one transaction at a time (warehouse/lake_turns.py); other connections' writers
+never wait for them. Readers attach read-only and see the
 last committed snapshot: they never wait for a writer, and a writer never waits for them.
 """
 
@@ -12,16 +14,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
 import duckdb
 
 from warehouse import ducklake
-from warehouse.backend import META_DDLS, prepare_meta
+from warehouse.backend import META_DDLS, Turn, prepare_meta
 from warehouse.connection import WarehouseError
+from warehouse.lake_turns import ConnectionTurns
 from warehouse.retry import retrying, rollback_quietly, short_error
 from warehouse.sql import lit
 
@@ -79,6 +82,7 @@ class LakeBackend:
         self.generation = 0
         self._readers: dict[tuple[tuple[str, Any], ...], duckdb.DuckDBPyConnection] = {}
         self._readers_lock = threading.Lock()
+        self._turns = ConnectionTurns(self.target.libpq, self.name)
 
     @property
     def name(self) -> str:
@@ -112,6 +116,12 @@ class LakeBackend:
                 raise
         finally:
             self._lock.release()
+
+    def turns(self, connections: Iterable[Turn], *, timeout: float,
+              what: str) -> AbstractContextManager[None]:
+        """The turn of each connection, around one write transaction, inside `session` (whose thread
+        lock also keeps the turns' connection to one thread)."""
+        return self._turns.held(connections, timeout=timeout, what=what)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -196,6 +206,7 @@ class LakeBackend:
         """Let go of this process's sessions (the next use opens new ones)."""
         with self._lock:
             self._drop()
+            self._turns.close()
         with self._readers_lock:
             readers, self._readers = list(self._readers.values()), {}
         for con in readers:

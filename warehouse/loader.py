@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ import pyarrow as pa
 from warehouse import changes, due, freshness, gone, listed_since, owed, references
 from warehouse import state as st
 from warehouse.access import ROW_GROUP_SIZE
-from warehouse.backend import is_lake, open_backend
+from warehouse.backend import Turn, is_lake, open_backend
 from warehouse.columns import Column
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.deletes import delete_marked, mark_rejects_seen, soft_delete_unseen
@@ -162,11 +162,14 @@ class Warehouse:
             yield con
 
     @contextmanager
-    def transaction(self, *, bulk: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, *, bulk: bool = False, turns: Iterable[Turn] = (),
+                    what: str = "a write") -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction (the file is this thread's until it commits or rolls back), tried
         once: on a DuckLake its COMMIT can fail with a conflict; `write()` retries it.
-        `bulk`: it writes whole row groups (no vacuum at its checkpoint)."""
-        with self._session(bulk=bulk) as con:
+        `bulk`: it writes whole row groups (no vacuum at its checkpoint). `turns`: the (integration,
+        connection)s whose records it writes: on a DuckLake it begins once it is their writers' turn
+        and ends theirs with its COMMIT (warehouse/lake_turns.py)."""
+        with self._session(bulk=bulk) as con, self._turns(turns, what):
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -177,12 +180,19 @@ class Warehouse:
 
     _transaction = transaction
 
-    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str, bulk: bool = False) -> T:
+    def _turns(self, turns: Iterable[Turn], what: str) -> AbstractContextManager[None]:
+        return self._backend.turns(turns, timeout=self.lock_timeout, what=what)
+
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str, bulk: bool = False,
+              turns: Iterable[Turn] = ()) -> T:
         """`work(con)` in one write transaction, run again whole (after a jittered pause) while its
         commit conflicts with another writer's; WarehouseConflict after the bound (warehouse/retry.py).
-        `work` must do all its writing through `con` and keep nothing of a failed attempt."""
+        `work` must do all its writing through `con` and keep nothing of a failed attempt. `turns`:
+        every (integration, connection) whose records `work` writes (`transaction`)."""
+        turns = tuple(turns)
+
         def once() -> T:
-            with self._transaction(bulk=bulk) as con:
+            with self._transaction(bulk=bulk, turns=turns, what=what) as con:
                 return work(con)
 
         try:
@@ -192,10 +202,11 @@ class Warehouse:
                 raise
             raise WarehouseError(f"could not write {what} to {self.name}: {short_error(exc)}") from None
 
-    def _retried(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str) -> T:
-        """`work(con)` in a write session, where `work` runs its own transaction: retried whole on a conflict."""
+    def _retried(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str, turn: Turn | None = None) -> T:
+        """`work(con)` in a write session, where `work` runs its own transaction: retried whole on a
+        conflict; in `turn`'s writers' turn, when given (`transaction`)."""
         def once() -> T:
-            with self._session() as con:
+            with self._session() as con, self._turns([turn] if turn else [], what):
                 return work(con)
 
         return retrying(once, what=f"{what} to {self.name}")
@@ -375,7 +386,8 @@ class Warehouse:
         what = f"{page.integration}/{page.connection_id}/{page.sync}"
         bulk = any(isinstance(b, StagedBatch) and b.num_rows >= BULK_ROWS for b in page.batches)
         try:
-            return self.write(lambda con: self._write_page(con, page), what=what, bulk=bulk)
+            return self.write(lambda con: self._write_page(con, page), what=what, bulk=bulk,
+                              turns=[(page.integration, page.connection_id)])
         except duckdb.Error as exc:  # name what was being written, and the setting when it is memory
             if is_out_of_memory(exc):
                 raise WarehouseOutOfMemory(what, self.path, self.memory_limit, exc) from exc
@@ -448,7 +460,8 @@ class Warehouse:
                                             received_at=w.received_at, events=w.events)
             return results
 
-        return self.write(work, what=f"{len(writes)} webhook write(s)")
+        return self.write(work, what=f"{len(writes)} webhook write(s)",
+                          turns=[(w.integration, w.connection_id) for w in writes])
 
     # -- sync state ----------------------------------------------------------------------------
     def get_state(self, integration: str, connection_id: str, sync: str) -> SyncState | None:
@@ -457,11 +470,11 @@ class Warehouse:
 
     def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False) -> SyncState:
         return self._retried(lambda con: st.begin_attempt(con, integration, connection_id, sync, fresh=fresh),
-                             what=f"{integration}/{connection_id}/{sync}'s attempt")
+                             what=f"{integration}/{connection_id}/{sync}'s attempt", turn=(integration, connection_id))
 
     def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:
         return self._retried(lambda con: st.note_failure(con, integration, connection_id, sync, how),
-                             what=f"{integration}/{connection_id}/{sync}'s failure")
+                             what=f"{integration}/{connection_id}/{sync}'s failure", turn=(integration, connection_id))
 
     def complete_attempt(
         self,
@@ -490,7 +503,8 @@ class Warehouse:
             st.finish_attempt(con, integration, connection_id, sync, attempt_id)
             return deleted
 
-        deleted = self.write(finish, what=f"the end of {integration}/{connection_id}/{sync}")
+        deleted = self.write(finish, what=f"the end of {integration}/{connection_id}/{sync}",
+                             turns=[(integration, connection_id)])
         if deleted:
             log.info(
                 "%s/%s/%s: %d record(s) gone from the provider marked deleted",
@@ -522,7 +536,7 @@ class Warehouse:
         self._cols(target)
         self.write(lambda con: gone.mark_gone(con, target, integration=integration, connection_id=connection_id,
                                               ids=ids, reason=reason, run_id=run_id, observed_at=observed_at),
-                   what=f"{len(ids)} gone record(s)")
+                   what=f"{len(ids)} gone record(s)", turns=[(integration, connection_id)])
 
     def prune_changes(self, before: int) -> int:
         """Drop change-feed rows with a cursor below `before` (warehouse/changes.py); returns how many."""
@@ -546,7 +560,7 @@ class Warehouse:
 
     def note_checked(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str]) -> None:
         self.write(lambda con: due.note_checked(con, target, integration=integration, connection_id=connection_id,
-                                                ids=ids), what="re-check times")
+                                                ids=ids), what="re-check times", turns=[(integration, connection_id)])
 
     def stored_raws(self, target: TableTarget, connection_id: str, ids: list[str]) -> dict[str, Any]:
         """id -> the stored record (`_raw`, parsed) of these live ids: what a partial answer is laid over."""

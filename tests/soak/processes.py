@@ -1,5 +1,6 @@
 """The processes a user runs, as subprocesses: `screensync serve-web` (connect pages and webhooks)
-and scheduled `screensync sync` runs, some of which are SIGKILLed part-way."""
+and scheduled `screensync sync` runs, some of which are SIGKILLed part-way; on a DuckLake, a run is
+one process per connection, all at once (as workers of a fan-out run them)."""
 
 from __future__ import annotations
 
@@ -68,36 +69,57 @@ class SyncRuns:
     logs: Path
     exit_codes: Counter[int] = field(default_factory=Counter)
     killed: int = 0
-    n: int = 0
+    n: int = 0  # processes started
+    shown: int = 0  # the process `output()` shows
 
     def run(self, integration: str, models: list[str], *, full_refresh: bool = False,
-            kill_after: float | None = None) -> int:
+            kill_after: float | None = None, each_of: list[str] | None = None) -> int:
         """One run of `models`; SIGKILLed after `kill_after` seconds if still going. Returns the exit code
-        (negative: killed)."""
+        (negative: killed). With `each_of`, one process per connection (`-c`), all at once: concurrent
+        writers of one warehouse; the first exit code that is not 0 is returned."""
+        started = time.monotonic()
+        procs = [self._start(integration, models, full_refresh, kill_after, [c] if each_of else [])
+                 for c in (each_of or [None])]
+        codes = [self._finish(proc, n, None if kill_after is None else started + kill_after)
+                 for proc, n in procs]
+        failed = [(code, n) for code, (_, n) in zip(codes, procs, strict=True) if code != 0]
+        self.shown = failed[0][1] if failed else procs[-1][1]
+        return failed[0][0] if failed else 0
+
+    def _start(self, integration: str, models: list[str], full_refresh: bool, kill_after: float | None,
+               connections: list[str | None]) -> tuple[subprocess.Popen[bytes], int]:
         self.n += 1
-        args = ["sync", integration, "--wait", "120", *(a for m in models for a in ("-m", m))]
+        args = ["sync", integration, "--wait", "120", *(a for m in models for a in ("-m", m)),
+                *(a for c in connections if c for a in ("-c", c))]
         if full_refresh:
             args.append("--full-refresh")
         log = self.logs / f"sync-{self.n:03d}.log"
         with log.open("w") as out:
             out.write(f"$ screensync {' '.join(args)}{f' (kill after {kill_after:.2f}s)' if kill_after else ''}\n")
             out.flush()
-            proc = subprocess.Popen(screensync(*args), env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+            return subprocess.Popen(screensync(*args), env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=REPO), self.n
+
+    def _finish(self, proc: subprocess.Popen[bytes], n: int, kill_at: float | None) -> int:
+        code = None
+        if kill_at is not None:
             try:
-                code = proc.wait(timeout=kill_after) if kill_after is not None else None
+                code = proc.wait(timeout=max(0.0, kill_at - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 code = proc.wait(timeout=30)
                 self.killed += 1
-            if code is None:
-                try:
-                    code = proc.wait(timeout=RUN_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=30)
-                    raise AssertionError(f"a sync ran longer than {RUN_TIMEOUT_S:.0f}s: {log}") from None
+        if code is None:
+            try:
+                code = proc.wait(timeout=RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+                raise AssertionError(f"a sync ran longer than {RUN_TIMEOUT_S:.0f}s: "
+                                     f"{self.logs / f'sync-{n:03d}.log'}") from None
         self.exit_codes[code] += 1
         return code
 
     def output(self, n: int | None = None) -> str:
-        return (self.logs / f"sync-{n or self.n:03d}.log").read_text()
+        """The log of run `n` (default: the last run's failed process, or its last one)."""
+        return (self.logs / f"sync-{n or self.shown:03d}.log").read_text()

@@ -13,14 +13,16 @@ webhook event left pending. The figures are printed at the end.
 
 CI runs one seed over a few simulated days; `SCREENSYNC_SOAK_SEEDS=1,2,3 SCREENSYNC_SOAK_DAYS=10`
 runs more (docs/engine.md, "Convergence"). `SCREENSYNC_SOAK_WAREHOUSE=ducklake` runs the same soak on a
-DuckLake warehouse (catalog in a throwaway PostgreSQL), where the webhook applier in `serve-web` and the
-sync processes commit concurrently.
+DuckLake warehouse (catalog in a throwaway PostgreSQL) with concurrent writers: every scheduled run is
+one `screensync sync -c <connection>` process per connection, all at once, while the webhook applier in
+`serve-web` (and each sync process at its end) applies deliveries beside them.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,7 +37,7 @@ from sandbox.server import SandboxServer
 from tests.soak import scenario
 from tests.soak.compare import Comparison, compare, rows
 from tests.soak.customer_platform import invite_an_old_candidate
-from tests.soak.processes import SyncRuns, serve_web
+from tests.soak.processes import REPO, SyncRuns, screensync, serve_web
 from tests.soak.scenario import Scenario
 
 pytest_plugins = ["tests.support.postgres"]
@@ -103,7 +105,7 @@ def _figures(seed: int, sc: Scenario, runs: SyncRuns, faults: Counter[str], invi
     kinds = result.by_kind()
     return "\n".join([
         f"soak seed {seed}: {sc.days:g} simulated days, scale {sc.scale} x 3 accounts",
-        f"  scheduled sync runs: {runs.n} ({runs.killed} SIGKILLed), exit codes {dict(sorted(runs.exit_codes.items()))}; "
+        f"  scheduled sync processes: {runs.n} ({runs.killed} SIGKILLed), exit codes {dict(sorted(runs.exit_codes.items()))}; "
         f"provider trouble per step: {dict(faults)}; old candidates invited again: {invited}",
         f"  webhook events: {len(sent)} emitted, {states['dropped']} lost on the way, "
         f"{sum(1 for e in sent if e['copies'] > 1)} sent twice, {states['delivered']} delivered; "
@@ -123,8 +125,10 @@ def test_the_warehouse_converges_to_the_providers_truth(
     from connections.store import open_store
 
     sc = Scenario(seed=seed, days=scenario.days())
+    began = time.monotonic()
     db: Any = tmp_path / "warehouse.duckdb"
-    if os.environ.get(WAREHOUSE_ENV) == "ducklake":
+    lake = os.environ.get(WAREHOUSE_ENV) == "ducklake"
+    if lake:
         pg = request.getfixturevalue("postgres_db")
         db = f"ducklake:postgres://{pg.user}@{pg.host}:{pg.port}/{pg.name}?data={tmp_path / 'lake'}/"
     settings = {"SCREENSYNC_WAREHOUSE": str(db), "SCREENSYNC_CONNECTIONS": str(tmp_path / "connections.sqlite"),
@@ -135,6 +139,10 @@ def test_the_warehouse_converges_to_the_providers_truth(
     logs = tmp_path / "logs"
     logs.mkdir()
     store = open_store()
+    if lake:  # the deploy step before any worker starts (docs/warehouse.md)
+        migrated = subprocess.run(screensync("warehouse", "migrate"), env=env, cwd=REPO, capture_output=True,
+                                  text=True, timeout=300)
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     rng = random.Random(f"soak:{seed}")
     faults: Counter[str] = Counter()
     invited: list[str | None] = []
@@ -145,7 +153,8 @@ def test_the_warehouse_converges_to_the_providers_truth(
             checkr.set_webhook_url(f"{web}/webhooks/{INTEGRATION}")
             sandbox.set_webhook_chaos(INTEGRATION, sc.chaos())
             runs = SyncRuns(env, logs)
-            assert runs.run(INTEGRATION, []) == 0, runs.output()  # the first sync after connecting
+            side_by_side = sorted(connections) if lake else None  # a lake: one process per connection at once
+            assert runs.run(INTEGRATION, [], each_of=side_by_side) == 0, runs.output()  # the first sync
             sandbox.set_activity(INTEGRATION, sc.activity())
             schedules = Schedules(INTEGRATION, sandbox.clock.now().timestamp())
 
@@ -158,7 +167,7 @@ def test_the_warehouse_converges_to_the_providers_truth(
                 checkr.faults.configure(fault)
                 for models, full in schedules.due(new.timestamp()):
                     kill = rng.uniform(1.0, 4.0) if rng.random() < sc.kill_rate else None
-                    runs.run(INTEGRATION, models, full_refresh=full, kill_after=kill)
+                    runs.run(INTEGRATION, models, full_refresh=full, kill_after=kill, each_of=side_by_side)
 
             steps = random.Random(seed)
             sandbox.simulate(days=sc.days - sc.held_days, rng=steps, min_step=sc.min_step, max_step=sc.max_step,
@@ -173,7 +182,7 @@ def test_the_warehouse_converges_to_the_providers_truth(
             # anything back
             sandbox.reset_faults()
             for models, full in schedules.every_one():
-                code = runs.run(INTEGRATION, models, full_refresh=full)
+                code = runs.run(INTEGRATION, models, full_refresh=full, each_of=side_by_side)
                 assert code == 0, f"catch-up run exited {code}:\n{runs.output()}"
             sandbox.flush_webhooks(INTEGRATION, timeout=120)
             pending = _wait_no_pending(store, PENDING_WAIT_S)
@@ -184,6 +193,8 @@ def test_the_warehouse_converges_to_the_providers_truth(
             sent = sandbox.webhook_events(INTEGRATION)
             inbox = store.events(integration=INTEGRATION)
     figures = _figures(seed, sc, runs, faults, sum(1 for i in invited if i), sent, inbox, result, owed)
+    figures += (f"\n  warehouse: {'DuckLake, one sync process per connection at once' if lake else 'DuckDB file'}; "
+                f"{time.monotonic() - began:.0f}s")
     with capsys.disabled():
         print("\n" + figures)
     assert not pending, f"{len(pending)} webhook event(s) left pending, e.g. {pending[:3]}\n{figures}"

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.engine.conftest import Env, without
+from tests.warehouse.lake_fixtures import fresh_lake_sessions  # noqa: F401 (a fixture)
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse import ducklake, retry
 from warehouse.changes import read_changes
@@ -331,17 +331,6 @@ def test_short_error_keeps_two_lines() -> None:
 def test_a_bad_lake_url_fails_naming_the_part(tmp_path: Path) -> None:
     with pytest.raises(ducklake.DuckLakeURLError, match="password"):
         Warehouse("ducklake:postgres://u:pw@localhost/db?data=/tmp/x")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sessions() -> Iterator[None]:
-    """Each test's lake is a new database: drop this process's sessions on earlier ones."""
-    yield
-    from warehouse.lake_backend import LakeBackend
-
-    for backend in list(LakeBackend._all.values()):
-        backend.close()
-    LakeBackend._all.clear()
 
 
 def test_the_setting_is_a_path_or_a_url_and_only_a_path_is_a_file(monkeypatch: pytest.MonkeyPatch,
