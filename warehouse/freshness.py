@@ -69,13 +69,18 @@ def note_arrivals(con: duckdb.DuckDBPyConnection, *, integration: str, connectio
                   events: int) -> None:
     """Webhook events of a connection received up to `received_at` were just applied (caller's transaction)."""
     params = {"integ": integration, "conn": connection_id, "at": received_at, "n": events}
-    updated = con.execute(
-        """UPDATE _screensync.webhook_arrivals SET last_received_at = greatest(last_received_at, $at::TIMESTAMPTZ),
-            last_applied_at = current_timestamp, events = events + $n
-        WHERE integration = $integ AND connection_id = $conn RETURNING 1""",
-        params,
-    ).fetchall()
-    if not updated:
+    key = {"integ": integration, "conn": connection_id}
+    # a SELECT first, not UPDATE ... RETURNING: DuckLake tables refuse RETURNING on an UPDATE
+    known = con.execute("SELECT 1 FROM _screensync.webhook_arrivals WHERE integration = $integ "
+                        "AND connection_id = $conn LIMIT 1", key).fetchone()
+    if known:
+        con.execute(
+            """UPDATE _screensync.webhook_arrivals SET last_received_at = greatest(last_received_at, $at::TIMESTAMPTZ),
+                last_applied_at = current_timestamp, events = events + $n
+            WHERE integration = $integ AND connection_id = $conn""",
+            params,
+        )
+    else:
         con.execute("INSERT INTO _screensync.webhook_arrivals VALUES ($integ, $conn, $at, current_timestamp, $n)",
                     params)
 

@@ -253,3 +253,15 @@ def test_a_late_arrival_that_a_later_whole_list_read_did_not_list_lands_deleted(
     rows = wh.execute("SELECT id, _deleted_reason FROM checkr.reports ORDER BY id").fetchall()
     assert rows == [("r1", None), ("r2", "not listed by a full read that began after this version"),
                     ("r3", None), ("r4", None)]
+
+
+def test_webhook_arrivals_are_counted_per_connection_in_the_applying_write(wh: Warehouse) -> None:
+    def arrive(conn: str, day: int, events: int) -> None:
+        wh.write_objects([ObjectWrite("checkr", conn, [batch([rec(f"{conn}-{day}")])], run_id=f"webhook:{day}",
+                                      received_at=_day(day), events=events)])
+
+    arrive("conn-1", 5, 2)
+    arrive("conn-1", 3, 1)  # delivered late: the latest arrival stays day 5
+    arrive("conn-2", 4, 1)
+    assert wh.execute("SELECT connection_id, last_received_at, events FROM _screensync.webhook_arrivals "
+                      "ORDER BY 1").fetchall() == [("conn-1", _day(5), 3), ("conn-2", _day(4), 1)]
