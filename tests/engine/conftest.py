@@ -79,6 +79,12 @@ class Env:
 
         hours_pass(self.db, hours)
 
+    def exists(self) -> bool:
+        """Has a writer created the warehouse yet (a lake's catalog always exists)?"""
+        from warehouse.read import warehouse_exists
+
+        return warehouse_exists(self.db)
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         from warehouse.read import query
 

@@ -12,10 +12,14 @@ one backend with `-k file` or `-k ducklake`. Without PostgreSQL the lake variant
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from common.settings import local_lock_anchor
+from warehouse.rwlock import lock_dir
 
 BACKENDS = ("file", "ducklake")
 ALL_ENV = "SCREENSYNC_TEST_LAKE"  # `all`: every test that uses the warehouse runs on both (not only the marked)
@@ -68,3 +72,4 @@ def warehouse_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     finally:
         release_lake(url)
         server.drop_database(db.name)
+        shutil.rmtree(lock_dir(local_lock_anchor(url)), ignore_errors=True)  # this host's locks of it, in ~
