@@ -1,5 +1,6 @@
 """The change feed end to end: real sandbox syncs and signed webhook deliveries on loopback HTTP,
-a real warehouse (a DuckDB file, and a DuckLake for the `both_backends` tests), and a consumer that resumes from its stored cursor (issue 16 item 3)."""
+a real warehouse (a DuckDB file, and a DuckLake for the `both_backends` tests), and a consumer that
+resumes from its stored cursor (issue 16 item 3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Freshness you can see (issue 16 item 4): the last webhook arrival and the oldest overdue open record
 per connection, in `unified.sync_freshness` and `screensync status` (real sandbox sync, real signed
-webhook delivery through the web app and the applier, real DuckDB file)."""
+webhook delivery through the web app and the applier, a real DuckDB file and DuckLake)."""
 
 from __future__ import annotations
 

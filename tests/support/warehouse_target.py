@@ -5,8 +5,9 @@ its tmp_path, `[ducklake]` on a DuckLake whose catalog is a fresh database of th
 throwaway PostgreSQL (tests/support/postgres.py; dropped after the test) and whose data files are
 in its tmp_path. Unmarked tests and `file_only` ones (inherently about the embedded file) get the
 file alone; with `SCREENSYNC_TEST_LAKE=all` every test but the `file_only` ones runs on both. The
-parametrizing is this plugin's `pytest_generate_tests` (registered in tests/conftest.py); select
-one backend with `-k file` or `-k ducklake`. Without PostgreSQL the lake variant skips, saying why.
+parametrizing is this plugin's `pytest_generate_tests` (registered in tests/conftest.py); run one
+backend with `-k ducklake` or `-k "not ducklake"`. Without PostgreSQL the lake variant skips,
+saying why. docs/warehouse.md ("Tested on both backends") lists what runs where.
 """
 
 from __future__ import annotations
@@ -15,19 +16,25 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from common.settings import local_lock_anchor
 from warehouse.rwlock import lock_dir
 
+if TYPE_CHECKING:
+    from tests.support.postgres import PgDatabase
+
 BACKENDS = ("file", "ducklake")
 ALL_ENV = "SCREENSYNC_TEST_LAKE"  # `all`: every test that uses the warehouse runs on both (not only the marked)
 WarehouseTarget = str | Path  # a file path, or a `ducklake:postgres://...` URL
 
 
-def lake_url(user: str, host: str, port: int, dbname: str, data: Path) -> str:
-    return f"ducklake:postgres://{user}@{host}:{port}/{dbname}?data={data}"
+def lake_url(db: PgDatabase, data: Path | str, **options: str) -> str:
+    """The warehouse URL of a DuckLake cataloged in `db`, its data files under `data`."""
+    extra = "".join(f"&{k}={v}" for k, v in options.items())
+    return f"ducklake:postgres://{db.user}@{db.host}:{db.port}/{db.name}?data={data}{extra}"
 
 
 def release_lake(url: str) -> None:
@@ -66,7 +73,7 @@ def warehouse_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         return
     server = request.getfixturevalue("postgres_server")  # skips, naming the package, without PostgreSQL
     db = server.create_database()
-    url = lake_url(db.user, db.host, db.port, db.name, tmp_path / "lake")
+    url = lake_url(db, tmp_path / "lake")
     try:
         yield url
     finally:
