@@ -9,6 +9,10 @@ import pytest
 
 from sandbox.server import SandboxServer
 
+# the throwaway PostgreSQL (postgres_server, postgres_db) and warehouse_target (with its
+# `both_backends` / `file_only` markers), for the whole suite
+pytest_plugins = ["tests.support.postgres", "tests.support.warehouse_target"]
+
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxServer]:

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from integrations.engine.definition import RateLimitConfig
 from tests.support.asgi_server import serve_asgi
+from tests.support.warehouse_target import WarehouseTarget
 
 SANDBOX_KEY = {"checkr": "checkr", "checkr-partner-staging": "checkr_staging", "clearchecks": "clearchecks"}
 
@@ -33,7 +34,7 @@ SANDBOX_KEY = {"checkr": "checkr", "checkr-partner-staging": "checkr_staging", "
 @dataclass
 class Env:
     store: Any
-    db: Path
+    db: WarehouseTarget  # a DuckDB file, or a DuckLake URL for `both_backends` tests (tests/support/warehouse_target.py)
 
     def connect(self, sandbox: Any, integration: str, connection_id: str, account: int = 0) -> str:
         """Store a connection for sandbox account #`account` (direct API key / api_token)."""
@@ -78,6 +79,12 @@ class Env:
 
         hours_pass(self.db, hours)
 
+    def exists(self) -> bool:
+        """Has a writer created the warehouse yet (a lake's catalog always exists)?"""
+        from warehouse.read import warehouse_exists
+
+        return warehouse_exists(self.db)
+
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         from warehouse.read import query
 
@@ -92,12 +99,12 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_target: WarehouseTarget) -> Iterator[Env]:
     from connections.store import open_store
 
     monkeypatch.setenv("SCREENSYNC_CONNECTIONS", str(tmp_path / "connections.sqlite"))
     monkeypatch.setenv("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
-    yield Env(store=open_store(), db=tmp_path / "warehouse.duckdb")
+    yield Env(store=open_store(), db=warehouse_target)
 
 
 def without(record: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -75,6 +75,7 @@ def test_a_checkpoint_that_failed_the_same_way_three_times_is_discarded(env: Env
 
 # ---- 2. one bad item never loses the page ----------------------------------------------------
 
+@pytest.mark.both_backends
 def test_a_non_object_item_is_quarantined_and_the_rest_lands(env: Env, hostile: HostileProvider) -> None:
     hostile.faults.non_object_at = 150
     result = sync(env)
@@ -127,6 +128,7 @@ def test_an_8mb_string_is_written_in_a_write_of_its_own(env: Env, hostile: Hosti
     assert len(stored_candidates(env)["cand_0042"]["first_name"]) == hostile.faults.huge_bytes
 
 
+@pytest.mark.file_only("the file writer's memory limit; a lake's catalog reads need more than 32 MB")
 def test_a_record_too_large_for_the_writer_is_quarantined_naming_the_setting(
     env: Env, hostile: HostileProvider
 ) -> None:
@@ -150,6 +152,7 @@ def test_a_record_too_large_for_the_writer_is_quarantined_naming_the_setting(
 
 # ---- 3. quarantined records stay owed until a later fetch lands them ---------------------------
 
+@pytest.mark.both_backends
 def test_records_quarantined_in_an_incremental_sync_are_fetched_again_by_id(
     env: Env, hostile: HostileProvider
 ) -> None:
@@ -204,6 +207,7 @@ def test_an_empty_record_id_is_rejected(env: Env, hostile: HostileProvider) -> N
 
 # ---- issue 12 item 4: a quarantined record was seen; it is never deleted -----------------------
 
+@pytest.mark.both_backends
 def test_a_quarantined_record_in_a_full_sync_is_not_marked_deleted(env: Env, hostile: HostileProvider) -> None:
     assert sync(env, "packages").status.value == "success"
     hostile.faults.broken_packages = {"pkg_03"}

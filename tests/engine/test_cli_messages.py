@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 from cryptography.fernet import Fernet
 
 from tests.engine.conftest import Env
@@ -38,6 +39,7 @@ def error_lines(out: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in out.stderr.splitlines() if line.strip() and "retrying for up to" not in line]
 
 
+@pytest.mark.file_only("an outside process holding the DuckDB file; a lake has no file to hold")
 def test_a_locked_warehouse_says_so_in_two_lines(env: Env, hostile: HostileProvider) -> None:
     holder = duckdb.connect(str(env.db))  # an analyst's session holding the file
     try:
@@ -77,16 +79,18 @@ def test_the_same_sync_twice_says_it_is_running_and_another_sync_runs_beside_it(
 ) -> None:
     """The warehouse is held a write at a time, not for a whole sync: a second `screensync sync` of
     another model runs beside the first; the same (connection, sync) still runs once at a time."""
+    from common.settings import local_lock_anchor
     from flows.locks import LockTimeout, file_lock, sync_lock_path
 
     # the first sync takes ~25 s (3 pages, the last two fetched together): room for two CLI starts on a loaded machine
     hostile.faults.latency_s = 12
     first = start(env, "sync", "checkr", "-c", CONN, "-s", "candidates")
+    lock = sync_lock_path(local_lock_anchor(env.db), "checkr", CONN, "candidates")  # beside the file, or ~ (a lake)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the first one holds its sync's lock
             try:
-                with file_lock(sync_lock_path(env.db, "checkr", CONN, "candidates"), timeout=0, what="probe"):
+                with file_lock(lock, timeout=0, what="probe"):
                     pass
             except LockTimeout:
                 break

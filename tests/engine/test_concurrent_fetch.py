@@ -167,7 +167,7 @@ def test_a_concurrent_sync_killed_with_sigkill_resumes_exactly(env: Env, fresh_s
         cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while not (env.db.exists() and _checkpoint(env)):
+    while not (env.exists() and _checkpoint(env)):
         assert proc.poll() is None, "the sync finished before it could be killed"
         assert time.monotonic() < deadline, "no checkpoint was committed within 120 s"
         time.sleep(0.2)

@@ -1,6 +1,6 @@
 """Freshness you can see (issue 16 item 4): the last webhook arrival and the oldest overdue open record
 per connection, in `unified.sync_freshness` and `screensync status` (real sandbox sync, real signed
-webhook delivery through the web app and the applier, real DuckDB file)."""
+webhook delivery through the web app and the applier, a real DuckDB file and DuckLake)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from screensync.status import collect_status
 from tests.engine.conftest import Env
@@ -18,6 +19,7 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@pytest.mark.both_backends
 def test_webhook_arrival_and_overdue_open_reports_show_per_connection(env: Env, fresh_sandbox: Any) -> None:
     from common.asgi_thread import serve_in_thread
     from connections.web.app import create_app

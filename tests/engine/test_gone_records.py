@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.engine.conftest import Env
 
 TERMINAL = ("complete", "canceled")
@@ -16,6 +18,7 @@ def _open_reports(env: Env, connection_id: str) -> list[str]:
         f"AND status NOT IN {TERMINAL} ORDER BY id")]
 
 
+@pytest.mark.both_backends
 def test_a_404_on_one_repolled_report_marks_it_gone_and_the_others_update(env: Env, fresh_sandbox: Any) -> None:
     sandbox = fresh_sandbox(scale=20, open_reports={"checkr": 6})
     env.connect(sandbox, "checkr", "c1")

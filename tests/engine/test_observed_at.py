@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.engine.conftest import Env
 
 
+@pytest.mark.both_backends
 def test_synced_rows_carry_the_time_the_provider_served_them(env: Env, fresh_sandbox: Any) -> None:
     sandbox = fresh_sandbox(scale=40, open_reports={"checkr": 5})
     env.connect(sandbox, "checkr", "cust-1")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from integrations.engine.webhook_sink import event_records
 from tests.engine.conftest import Env
@@ -56,6 +57,7 @@ def test_a_report_from_an_invitation_completed_later_lands_with_the_invitations_
     assert again.ok and again.referenced == 0
 
 
+@pytest.mark.both_backends
 def test_a_report_whose_candidate_is_not_stored_brings_its_candidate(env: Env, fresh_sandbox: Any) -> None:
     sandbox = fresh_sandbox(scale=20, seed=6)
     account = env.connect(sandbox, "checkr", "c1", account=1)

@@ -110,6 +110,7 @@ def test_clearchecks_rides_out_faults(env: Env, fresh_sandbox: Any) -> None:
     assert_clearchecks_equal(env, sandbox, "cc-1", account_id)
 
 
+@pytest.mark.both_backends
 def test_a_page_that_stays_malformed_fails_clearly_and_the_run_resumes(env: Env, fresh_sandbox: Any) -> None:
     sandbox = fresh_sandbox(scale=300, rate_limits={"clearchecks": 6000})
     account_id = env.connect(sandbox, "clearchecks", "cc-1")
@@ -148,7 +149,7 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
     # killed once a page is committed, whenever that is on a loaded machine (writes at least every 2 s):
     # readers see each committed write while the sync goes on
     deadline = time.monotonic() + 120
-    while not (env.db.exists() and _checkpoint(env)):
+    while not (env.exists() and _checkpoint(env)):
         assert proc.poll() is None, "the sync finished before it could be killed"
         assert time.monotonic() < deadline, "no checkpoint was committed within 120 s"
         time.sleep(0.2)

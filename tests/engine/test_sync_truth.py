@@ -56,6 +56,7 @@ def test_full_sync_equals_ground_truth_checkr(env: Env, sandbox: Any, integratio
     assert history == len(env.raws(integration.replace("-", "_"), "reports", "cust-1"))
 
 
+@pytest.mark.both_backends
 def test_full_sync_equals_ground_truth_clearchecks(env: Env, sandbox: Any) -> None:
     account_id = env.connect(sandbox, "clearchecks", "cc-1")
     results = env.sync_all("clearchecks", "cc-1")

@@ -22,6 +22,7 @@ def _completion_processed(env: Env, report_ids: set[str]) -> bool:
     return False
 
 
+@pytest.mark.both_backends
 def test_webhook_delivered_report_change_lands(env: Env, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from common.asgi_thread import serve_in_thread
     from connections.web.app import create_app

@@ -17,8 +17,8 @@ MACHINE_TIMES = ("_first_seen_at", "_last_modified_at", "_deleted_at", "_synced_
                  "_valid_to", "changed_at", "checked_at", "last_received_at", "last_applied_at", "gone_at")
 
 
-def hours_pass(db: Path, hours: float) -> None:
-    """Move every machine time in the warehouse at `db` back by `hours`."""
+def hours_pass(db: str | Path, hours: float) -> None:
+    """Move every machine time in the warehouse at `db` (a file or a DuckLake URL) back by `hours`."""
     from warehouse.loader import Warehouse
     from warehouse.tables import ident
 

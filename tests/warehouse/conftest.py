@@ -1,23 +1,24 @@
-"""Fixtures: a real DuckDB warehouse file per test."""
+"""Fixtures: a real warehouse per test, a DuckDB file or (for `both_backends` tests) a DuckLake too."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.support.warehouse_target import WarehouseTarget
 from tests.warehouse.whelpers import REPORTS
 from warehouse.loader import Warehouse
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "wh.duckdb"
+def db(warehouse_target: WarehouseTarget) -> WarehouseTarget:
+    """The warehouse's file path or DuckLake URL (tests/support/warehouse_target.py)."""
+    return warehouse_target
 
 
 @pytest.fixture
-def wh(db: Path) -> Iterator[Warehouse]:
+def wh(db: WarehouseTarget) -> Iterator[Warehouse]:
     with Warehouse(db) as w:
         w.ensure_tables([REPORTS])
         yield w

@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.warehouse_target import lake_url
+
 if TYPE_CHECKING:
     from tests.support.postgres import PgDatabase
-
-
-def lake_url(db: PgDatabase, data: Path) -> str:
-    return f"ducklake:postgres://{db.user}@{db.host}:{db.port}/{db.name}?data={data}"
 
 
 @pytest.fixture(name="url")

@@ -19,6 +19,7 @@ from warehouse.loader import Warehouse
 from warehouse.read import query, read_session
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.file_only("the embedded file's locks and its being let go between writes")
 
 WRITER = """
 import sys, time

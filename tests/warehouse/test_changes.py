@@ -1,19 +1,23 @@
-"""The change feed on a real DuckDB file: a cursor per change, in the change's own transaction."""
+"""The change feed on a real warehouse (a DuckDB file and a DuckLake): a cursor per change, in the
+change's own transaction."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
+import pytest
 
+from tests.support.warehouse_target import WarehouseTarget
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse.changes import last_cursor, prune, read_changes
 from warehouse.loader import ObjectWrite, Warehouse
 from warehouse.read import query, read_session
 
+pytestmark = pytest.mark.both_backends  # every test here runs on the DuckDB file and on a DuckLake
 
-def _feed(db: Path, since: int = 0, **kw: object) -> list[dict[str, object]]:
+
+def _feed(db: WarehouseTarget, since: int = 0, **kw: object) -> list[dict[str, object]]:
     with read_session(db) as con:
         return read_changes(con, since=since, **kw)  # type: ignore[arg-type]
 
@@ -22,7 +26,7 @@ def _day(d: int) -> datetime:
     return datetime(2024, 6, d, tzinfo=UTC)
 
 
-def test_every_kind_of_change_gets_the_next_cursor_with_its_version(wh: Warehouse, db: Path) -> None:
+def test_every_kind_of_change_gets_the_next_cursor_with_its_version(wh: Warehouse, db: WarehouseTarget) -> None:
     wh.write_page(page([batch([rec("r1"), rec("r2"), rec("r3")], track_seen=True)], attempt="a1", run="run-1"))
     wh.write_page(page([batch([rec("r1"), rec("r2"), rec("r3")])], run="run-2"))  # unchanged: no change
     wh.write_page(page([batch([rec("r1", "complete", result="clear")])], run="run-3"))
@@ -51,7 +55,7 @@ def test_every_kind_of_change_gets_the_next_cursor_with_its_version(wh: Warehous
     ]
 
 
-def test_resume_from_a_cursor_and_filters(wh: Warehouse, db: Path) -> None:
+def test_resume_from_a_cursor_and_filters(wh: Warehouse, db: WarehouseTarget) -> None:
     wh.write_page(page([batch([rec("r1"), rec("r2")])], conn="conn-1"))
     wh.write_page(page([batch([rec("r3")])], conn="conn-2"))
     first = _feed(db, limit=2)
@@ -63,7 +67,7 @@ def test_resume_from_a_cursor_and_filters(wh: Warehouse, db: Path) -> None:
     assert _feed(db, integration="clearchecks") == [] and _feed(db, table="candidates") == []
 
 
-def test_a_late_version_is_no_change_and_a_revived_record_is_updated(wh: Warehouse, db: Path) -> None:
+def test_a_late_version_is_no_change_and_a_revived_record_is_updated(wh: Warehouse, db: WarehouseTarget) -> None:
     b = batch([rec("r1", "complete")])
     b.observed_at = _day(5)
     wh.write_page(page([b]))
@@ -81,7 +85,7 @@ def test_a_late_version_is_no_change_and_a_revived_record_is_updated(wh: Warehou
     assert orjson.loads(feed[-1]["record"])["result"] == "clear"  # type: ignore[arg-type]
 
 
-def test_prune_drops_feed_rows_only_and_cursors_never_repeat(wh: Warehouse, db: Path) -> None:
+def test_prune_drops_feed_rows_only_and_cursors_never_repeat(wh: Warehouse, db: WarehouseTarget) -> None:
     wh.write_page(page([batch([rec("r1"), rec("r2")])]))
     with wh._transaction() as con:  # the CLI's `changes prune` runs this in a write session
         assert prune(con, before=3) == 1  # the newest row stays: the next cursor counts on from it
@@ -93,7 +97,7 @@ def test_prune_drops_feed_rows_only_and_cursors_never_repeat(wh: Warehouse, db: 
     assert wh.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (3,)
 
 
-def test_a_failed_write_takes_no_cursor(wh: Warehouse, db: Path) -> None:
+def test_a_failed_write_takes_no_cursor(wh: Warehouse, db: WarehouseTarget) -> None:
     wh.write_page(page([batch([rec("r1")])]))
     try:
         with wh._transaction() as con:
@@ -107,7 +111,7 @@ def test_a_failed_write_takes_no_cursor(wh: Warehouse, db: Path) -> None:
     assert [(c["cursor"], c["record_id"]) for c in _feed(db)] == [(1, "r1"), (2, "r3")]
 
 
-def test_a_file_from_before_the_feed_gets_its_views_remade(wh: Warehouse, db: Path) -> None:
+def test_a_file_from_before_the_feed_gets_its_views_remade(wh: Warehouse, db: WarehouseTarget) -> None:
     wh.write_page(page([batch([rec("r1")])]))
     wh.execute("DROP VIEW unified.changes")  # as a file written by the previous version has it
     with Warehouse(db) as again:

@@ -24,6 +24,7 @@ import orjson
 import pytest
 
 from tests.support.asgi_server import free_port
+from tests.support.warehouse_target import lake_url
 from tests.warehouse import ducklake_shapes as shapes
 from warehouse import ducklake
 from warehouse import state as st
@@ -34,15 +35,6 @@ from warehouse.views import ViewPart, create_views
 
 if TYPE_CHECKING:
     from tests.support.postgres import PgDatabase, ThrowawayPostgres
-
-# The throwaway-PostgreSQL fixtures (`postgres_server`, `postgres_db`); a suite-wide alternative is the
-# same line in tests/conftest.py.
-pytest_plugins = ["tests.support.postgres"]
-
-
-def lake_url(db: PgDatabase, data: Path | str, **options: str) -> str:
-    extra = "".join(f"&{k}={v}" for k, v in options.items())
-    return f"ducklake:postgres://{db.user}@{db.host}:{db.port}/{db.name}?data={data}{extra}"
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.engine.conftest import Env, without
+from tests.support.warehouse_target import lake_url
 from tests.warehouse.lake_fixtures import fresh_lake_sessions  # noqa: F401 (a fixture)
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse import ducklake, retry
@@ -33,17 +34,11 @@ from warehouse.read import query, read_session
 if TYPE_CHECKING:
     from tests.support.postgres import PgDatabase
 
-pytest_plugins = ["tests.support.postgres"]
-
 ROOT = Path(__file__).resolve().parents[2]
 # what differs between two syncs of the same data: when they ran, and which run it was
 VOLATILE = {"_first_seen_at", "_last_modified_at", "_deleted_at", "_run_id", "_observed_at", "_valid_from",
             "_valid_to", "_recheck_at", "rejected_at", "run_id", "updated_at", "started_at", "finished_at",
             "duration_s", "attempt_id", "changed_at", "cursor", "_screensync_at"}
-
-
-def lake_url(db: PgDatabase, data: Path) -> str:
-    return f"ducklake:postgres://{db.user}@{db.host}:{db.port}/{db.name}?data={data}"
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ sys.stdin.read()  # hold the file until the test closes our stdin
 con.close()
 """
 
+pytestmark = pytest.mark.file_only("a process outside screensync holding the DuckDB file")
+
 
 @pytest.mark.slow
 def test_locked_file_retries_then_raises_warehouse_locked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -13,6 +13,8 @@ from warehouse.loader import Warehouse
 
 MB = 1024 * 1024
 
+pytestmark = pytest.mark.file_only("the file writer's buffer pool (memory_limit) running out")
+
 
 def wide(rid: str, size: int) -> dict[str, object]:
     return rec(rid, result="x" * size)

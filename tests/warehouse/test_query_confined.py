@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.support.warehouse_target import WarehouseTarget
 from tests.warehouse.whelpers import batch, page, rec
 from warehouse.connection import WarehouseError
 from warehouse.loader import Warehouse
@@ -18,16 +19,18 @@ from warehouse.query import run_query
 
 REPO = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.both_backends  # every test here runs on the DuckDB file and on a DuckLake
+
 
 @pytest.fixture
-def landed(db: Path, wh: Warehouse) -> Path:
+def landed(db: WarehouseTarget, wh: Warehouse) -> WarehouseTarget:
     wh.write_page(page([batch([rec("r1")])]))
     wh.create_views()
     wh.close()
     return db
 
 
-def _refused(db: Path, sql: str) -> str:
+def _refused(db: WarehouseTarget, sql: str) -> str:
     with pytest.raises(WarehouseError) as info:
         run_query(db, sql)
     message = str(info.value)
@@ -35,7 +38,7 @@ def _refused(db: Path, sql: str) -> str:
     return message
 
 
-def test_the_key_file_and_other_files_cannot_be_read(landed: Path, tmp_path: Path) -> None:
+def test_the_key_file_and_other_files_cannot_be_read(landed: WarehouseTarget, tmp_path: Path) -> None:
     key = tmp_path / "secret.key"
     key.write_text(Fernet.generate_key().decode() + "\n")
     for sql in (
@@ -49,7 +52,7 @@ def test_the_key_file_and_other_files_cannot_be_read(landed: Path, tmp_path: Pat
         assert key.read_text().strip() not in _refused(landed, sql)
 
 
-def test_other_databases_cannot_be_attached_read_or_changed(landed: Path, tmp_path: Path) -> None:
+def test_other_databases_cannot_be_attached_read_or_changed(landed: WarehouseTarget, tmp_path: Path) -> None:
     store = tmp_path / "connections.sqlite"
     with sqlite3.connect(store) as con:
         con.execute("CREATE TABLE connections (secret TEXT)")
@@ -63,7 +66,7 @@ def test_other_databases_cannot_be_attached_read_or_changed(landed: Path, tmp_pa
     assert other.read_bytes() == before and not (tmp_path / "new.duckdb").exists()
 
 
-def test_nothing_can_be_exported_installed_loaded_or_reconfigured(landed: Path, tmp_path: Path) -> None:
+def test_nothing_can_be_exported_installed_loaded_or_reconfigured(landed: WarehouseTarget, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     _refused(landed, f"COPY (SELECT * FROM checkr.reports) TO '{out}'")
     _refused(landed, f"EXPORT DATABASE '{tmp_path / 'dump'}'")
@@ -80,7 +83,7 @@ def test_nothing_can_be_exported_installed_loaded_or_reconfigured(landed: Path, 
     assert not out.exists() and not (tmp_path / "dump").exists()
 
 
-def test_reading_the_warehouse_still_works(landed: Path) -> None:
+def test_reading_the_warehouse_still_works(landed: WarehouseTarget) -> None:
     assert run_query(landed, "SELECT id, status FROM checkr.reports") == (["id", "status"], [("r1", "pending")])
     _, rows = run_query(landed, "SELECT count(*) FROM checkr.reports_history")
     assert rows == [(1,)]
@@ -88,7 +91,7 @@ def test_reading_the_warehouse_still_works(landed: Path) -> None:
         run_query(landed, "DELETE FROM checkr.reports")
 
 
-def test_the_cli_says_what_was_refused(landed: Path, tmp_path: Path) -> None:
+def test_the_cli_says_what_was_refused(landed: WarehouseTarget, tmp_path: Path) -> None:
     key = tmp_path / "secret.key"
     key.write_text("not-really-a-key-but-private\n")
     done = subprocess.run(

@@ -11,11 +11,14 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from tests.support.warehouse_target import WarehouseTarget
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse.columns import model_columns
 from warehouse.loader import RunRecord, TableTarget, Warehouse, WriteCounts
 from warehouse.query import run_query
 from warehouse.views import ViewPart
+
+pytestmark = pytest.mark.both_backends  # every test here runs on the DuckDB file and on a DuckLake (but file_only ones)
 
 
 class Color(enum.StrEnum):
@@ -53,12 +56,12 @@ def test_model_fields_map_to_duckdb_types() -> None:
     }  # fmt: skip
 
 
-def test_every_type_round_trips(tmp_path: Path) -> None:
+def test_every_type_round_trips(db: WarehouseTarget) -> None:
     target = TableTarget("demo", "everything", Everything)
     data = {"ID": "e1", "f": 1.5, "b": True, "ts": "2024-01-02T03:04:05Z", "d": "2024-01-02", "money": "9.99",
             "names": ["x"], "nums": [1, 2], "obj": {"k": [1]}, "inner": {"a": 1}, "inners": [{"a": 2}],
             "anything": None, "color": "red", "kind": "b"}  # fmt: skip
-    with Warehouse(tmp_path / "w.duckdb") as wh:
+    with Warehouse(db) as wh:
         wh.ensure_tables([target])
         assert wh.write_page(page([batch([data], Everything, target)])) == WriteCounts(added=1)
         row = wh.execute(
@@ -69,7 +72,7 @@ def test_every_type_round_trips(tmp_path: Path) -> None:
                    date(2024, 1, 2), Decimal("9.9900"), ["x"], [1, 2], "1", "1", "2", None, "red", "b")  # fmt: skip
 
 
-def test_a_new_model_field_becomes_a_column_and_keeps_old_rows(db: Path) -> None:
+def test_a_new_model_field_becomes_a_column_and_keeps_old_rows(db: WarehouseTarget) -> None:
     with Warehouse(db) as wh:
         wh.ensure_tables([REPORTS])
         wh.write_page(page([batch([rec("r1"), rec("r2")])]))
@@ -116,6 +119,7 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path, wh: Warehouse) -> None:
     short.raws.pop()
     with pytest.raises(ValueError, match="2 rows but 1 raw JSON"):
         wh.write_page(page([short]))
+    # a file named after a schema (the lake has no file name; the clash is the file's own)
     with Warehouse(tmp_path / "checkr.duckdb") as clash, pytest.raises(ValueError, match="another name"):
         clash.ensure_tables([REPORTS])
 
@@ -235,7 +239,7 @@ def test_sync_freshness_shows_last_success_and_age(wh: Warehouse) -> None:
     assert wh.execute("SELECT count(*) FROM _screensync.sync_runs").fetchone() == (3,)
 
 
-def test_run_query_is_read_only(db: Path, wh: Warehouse) -> None:
+def test_run_query_is_read_only(db: WarehouseTarget, wh: Warehouse, tmp_path: Path) -> None:
     wh.write_page(page([batch([rec("r1")])]))
     wh.close()
     columns, rows = run_query(db, "SELECT id, status FROM checkr.reports", limit=5)
@@ -243,9 +247,10 @@ def test_run_query_is_read_only(db: Path, wh: Warehouse) -> None:
     with pytest.raises(Exception, match="read-only"):
         run_query(db, "DELETE FROM checkr.reports")
     with pytest.raises(Exception, match="does not exist yet"):
-        run_query(db.parent / "missing.duckdb", "SELECT 1")
+        run_query(tmp_path / "missing.duckdb", "SELECT 1")
 
 
+@pytest.mark.file_only("about the names of DuckDB files")
 @pytest.mark.parametrize("name", ["memory", "temp", "main", "it's a warehouse"])
 def test_any_file_name_opens_for_writing_and_reading(tmp_path: Path, name: str) -> None:
     """The writer attaches the file under its own name; DuckDB's reserved names get a suffix."""

@@ -7,8 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from tests.support.warehouse_target import WarehouseTarget
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse.loader import RejectedRecord, StagedBatch, Warehouse, WarehouseError, WriteCounts
+
+pytestmark = pytest.mark.both_backends  # every test here runs on the DuckDB file and on a DuckLake (but file_only ones)
 
 
 def test_page_and_checkpoint_commit_together_or_not_at_all(wh: Warehouse) -> None:
@@ -31,7 +34,7 @@ def test_page_and_checkpoint_commit_together_or_not_at_all(wh: Warehouse) -> Non
     assert saved is not None and (saved.checkpoint, saved.cursor) == ({"page": 2}, "2024-05-01")
 
 
-def test_deletes_only_on_completion_and_across_a_resume(db: Path) -> None:
+def test_deletes_only_on_completion_and_across_a_resume(db: WarehouseTarget) -> None:
     records = [rec(f"r{i}") for i in range(6)]
     with Warehouse(db) as wh:
         wh.ensure_tables([REPORTS])
@@ -66,6 +69,7 @@ def test_deletes_only_on_completion_and_across_a_resume(db: Path) -> None:
         assert wh.complete_attempt("checkr", "conn-1", "reports", c, deletes=[REPORTS], run_id="run-3") == 0
 
 
+@pytest.mark.file_only("the DuckDB file's row groups (pragma_storage_info); a lake writes Parquet files")
 def test_the_keys_a_run_saw_leave_no_storage_behind(db: Path) -> None:
     """The writer runs without DuckDB's vacuum: keys deleted a whole run at a time must still
     free their row groups, or delete tracking would grow the file with every full sync."""
@@ -155,6 +159,7 @@ def test_open_record_ids_lists_non_terminal_live_records(wh: Warehouse) -> None:
         wh.open_record_ids(REPORTS, "conn-1", "state", ["complete"])
 
 
+@pytest.mark.file_only("the file writer's memory limit (out of memory at commit)")
 def test_a_write_the_warehouse_cannot_take_fails_clearly_and_keeps_the_checkpoint(db: Path) -> None:
     """Out of memory at commit (a tiny buffer pool here) names the sync; nothing half-lands."""
     from warehouse.loader import WarehouseError
@@ -187,6 +192,7 @@ def test_positions_are_appended_and_the_end_of_an_attempt_keeps_only_the_newest(
         (5, None, None)]
 
 
+@pytest.mark.file_only("a file written by an older version; no lake ever had the old table")
 def test_a_warehouse_with_the_old_sync_state_table_keeps_its_positions(db: Path) -> None:
     import duckdb
 

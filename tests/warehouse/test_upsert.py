@@ -1,15 +1,19 @@
-"""Upsert semantics on a real DuckDB file: counts, history, idempotency, dedupe, webhooks, migration."""
+"""Upsert semantics on a real warehouse (a DuckDB file and a DuckLake): counts, history, idempotency,
+dedupe, webhooks, migration."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
+from tests.support.warehouse_target import WarehouseTarget
 from tests.warehouse.whelpers import REPORTS, batch, page, rec
 from warehouse.loader import ObjectWrite, RecordBatch, TableTarget, Warehouse, WriteCounts
+
+pytestmark = pytest.mark.both_backends  # every test here runs on the DuckDB file and on a DuckLake
 
 
 def _counts(wh: Warehouse) -> tuple[int, int]:
@@ -74,7 +78,7 @@ def test_a_first_load_writes_each_record_once(wh: Warehouse) -> None:
     ]
 
 
-def test_a_warehouse_with_the_old_history_table_is_migrated(db: Path) -> None:
+def test_a_warehouse_with_the_old_history_table_is_migrated(db: WarehouseTarget) -> None:
     """Earlier builds kept every version in a `<table>_history` table; it becomes the view."""
     with Warehouse(db) as wh:
         wh.ensure_tables([REPORTS])
@@ -134,7 +138,7 @@ def test_webhook_object_writes_are_idempotent(wh: Warehouse) -> None:
     assert wh.get_state("checkr", "conn-1", "reports") is None  # no sync state touched
 
 
-def test_integer_primary_key_and_decimal(tmp_path: Path) -> None:
+def test_integer_primary_key_and_decimal(db: WarehouseTarget) -> None:
     from decimal import Decimal
 
     class Invoice(BaseModel):
@@ -144,7 +148,7 @@ def test_integer_primary_key_and_decimal(tmp_path: Path) -> None:
 
     # not a provider's schema: the view parts an integration loaded earlier in this process would apply
     target = TableTarget("acme_billing", "invoices", Invoice, primary_key="number")
-    with Warehouse(tmp_path / "w.duckdb") as wh:
+    with Warehouse(db) as wh:
         wh.ensure_tables([target])
         recs = [{"number": 7, "amount": "12.5", "paid": False}]
         assert wh.write_page(page([batch(recs, Invoice, target)])) == WriteCounts(added=1)
@@ -249,3 +253,15 @@ def test_a_late_arrival_that_a_later_whole_list_read_did_not_list_lands_deleted(
     rows = wh.execute("SELECT id, _deleted_reason FROM checkr.reports ORDER BY id").fetchall()
     assert rows == [("r1", None), ("r2", "not listed by a full read that began after this version"),
                     ("r3", None), ("r4", None)]
+
+
+def test_webhook_arrivals_are_counted_per_connection_in_the_applying_write(wh: Warehouse) -> None:
+    def arrive(conn: str, day: int, events: int) -> None:
+        wh.write_objects([ObjectWrite("checkr", conn, [batch([rec(f"{conn}-{day}")])], run_id=f"webhook:{day}",
+                                      received_at=_day(day), events=events)])
+
+    arrive("conn-1", 5, 2)
+    arrive("conn-1", 3, 1)  # delivered late: the latest arrival stays day 5
+    arrive("conn-2", 4, 1)
+    assert wh.execute("SELECT connection_id, last_received_at, events FROM _screensync.webhook_arrivals "
+                      "ORDER BY 1").fetchall() == [("conn-1", _day(5), 3), ("conn-2", _day(4), 1)]
