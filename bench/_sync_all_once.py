@@ -1,11 +1,13 @@
-"""Child process for bench/latency.py: every sync of one integration, in definition order (what
-`screensync sync <integration>` runs), into a fresh warehouse; prints one JSON line.
+"""Child process for bench/latency.py: every sync of one integration, side by side as
+`screensync sync <integration>` runs them (each after the syncs it declares `after`), into a fresh
+warehouse; prints one JSON line.
 
-    _sync_all_once.py INFO_JSON PROVIDER INTEGRATION DB [sequential]
+    _sync_all_once.py INFO_JSON PROVIDER INTEGRATION DB [sequential | one-by-one]
 
-`sequential` caps the credential's concurrency at 1 (the definition's ceiling otherwise): the
-engine as it was before issue 17, through the same code path. Run in its own process so its
-peak RSS is ours alone.
+`sequential` caps the credential's concurrency at 1 (the definition's ceiling otherwise) and runs
+the syncs in definition order: the engine as it was before issue 17, through the same code path.
+`one-by-one` keeps the concurrency but runs the syncs in turn. Run in its own process so its peak
+RSS is ours alone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
     info = json.loads(Path(sys.argv[1]).read_text())
     provider, integration, db = sys.argv[2], sys.argv[3], Path(sys.argv[4])
     sequential = "sequential" in sys.argv[5:]
+    one_by_one = sequential or "one-by-one" in sys.argv[5:]  # the syncs in turn, as before issue 17's list
     tmp = Path(tempfile.mkdtemp())
     os.environ.setdefault("SCREENSYNC_CONNECTIONS", str(tmp / "connections.sqlite"))
     os.environ.setdefault("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
@@ -34,11 +37,12 @@ def main() -> None:
     from integrations.engine import concurrency, http_client
     from integrations.engine.rate_limiter import credential_fingerprint
     from integrations.engine.registry import get_integration
+    from integrations.engine.side_by_side import dependencies, run_side_by_side
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
 
     if sequential:
-        def one_at_a_time(integ: str, fingerprint: str, ceiling: int) -> concurrency.AimdController:
+        def one_at_a_time(integ: str, fingerprint: str, ceiling: int, initial: int = 1) -> concurrency.AimdController:
             return concurrency.controller_for(integ, fingerprint, 1)
 
         http_client.controller_for = one_at_a_time  # type: ignore[assignment]
@@ -52,12 +56,16 @@ def main() -> None:
                    metadata=ConnectionMetadata(base_url=section["base_url"], environment="sandbox")),
         Credentials(token=token),
     )
-    syncs = [s.name for s in get_integration(integration).definition.syncs]
-    results = []
+    definition = get_integration(integration).definition
+    syncs = [s.name for s in definition.syncs]
     t0 = time.perf_counter()
     with Warehouse(db) as wh:
-        for name in syncs:
-            results.append(run_sync(integration, "bench", name, warehouse=wh, store=store))
+        if one_by_one:
+            results = [run_sync(integration, "bench", name, warehouse=wh, store=store) for name in syncs]
+        else:  # what `screensync sync` does: side by side, each after the syncs it reads
+            results = run_side_by_side(
+                syncs, dependencies(definition, syncs),
+                lambda name: run_sync(integration, "bench", name, warehouse=wh, store=store))
     elapsed = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ceiling = get_integration(integration).definition.rate_limit.concurrency.max

@@ -49,7 +49,22 @@ def test_the_window_grows_to_the_ceiling_while_latency_is_flat() -> None:
     for _ in range(10):
         _round(ctl)
     assert ctl.window == 5
-    assert ctl.history == [1, 2, 3, 4, 5]  # one more per full window of good answers, never past the ceiling
+    assert ctl.history == [1, 2, 4, 5]  # doubles per full window of good answers, never past the ceiling
+
+
+def test_after_the_first_cut_the_window_grows_by_one_and_it_may_start_higher() -> None:
+    clock = Clock()
+    ctl = AimdController(16, initial=4, clock=clock)
+    assert ctl.window == 4  # a declared `concurrency.initial`: no ramp from 1 at the start of a run
+    _round(ctl)
+    assert ctl.window == 8  # slow start: doubling
+    clock.now += 1
+    ctl.congested(clock.now)
+    assert ctl.window == 4
+    for _ in range(3):
+        _round(ctl)
+    assert ctl.history == [4, 8, 4, 5, 6, 7]  # after a cut: one more per window (additive increase)
+    assert AimdController(2, initial=8).window == 2  # never above the ceiling
 
 
 def test_the_window_does_not_grow_while_the_limiter_holds_requests_back_or_it_is_not_full() -> None:
