@@ -2,12 +2,12 @@
 `screensync sync <integration>` runs them (each after the syncs it declares `after`), into a fresh
 warehouse; prints one JSON line.
 
-    _sync_all_once.py INFO_JSON PROVIDER INTEGRATION DB [sequential | one-by-one]
+    _sync_all_once.py INFO_JSON PROVIDER INTEGRATION DB [sequential | one-by-one] [later]
 
 `sequential` caps the credential's concurrency at 1 (the definition's ceiling otherwise) and runs
 the syncs in definition order: the engine as it was before issue 17, through the same code path.
 `one-by-one` keeps the concurrency but runs the syncs in turn. Run in its own process so its peak
-RSS is ours alone.
+RSS is ours alone. `later` first moves the warehouse two hours back (the re-poll is then due).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -28,6 +29,11 @@ def main() -> None:
     provider, integration, db = sys.argv[2], sys.argv[3], Path(sys.argv[4])
     sequential = "sequential" in sys.argv[5:]
     one_by_one = sequential or "one-by-one" in sys.argv[5:]  # the syncs in turn, as before issue 17's list
+    if "later" in sys.argv[5:]:  # two hours after the run before: what it landed is due again
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.support.clock import hours_pass
+
+        hours_pass(db, 2)
     tmp = Path(tempfile.mkdtemp())
     os.environ.setdefault("SCREENSYNC_CONNECTIONS", str(tmp / "connections.sqlite"))
     os.environ.setdefault("SCREENSYNC_SECRET_KEY", Fernet.generate_key().decode())
@@ -41,6 +47,7 @@ def main() -> None:
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
 
+    spans = _record_requests(http_client.ProviderClient)
     if sequential:
         def one_at_a_time(integ: str, fingerprint: str, ceiling: int, initial: int = 1) -> concurrency.AimdController:
             return concurrency.controller_for(integ, fingerprint, 1)
@@ -78,7 +85,43 @@ def main() -> None:
         "retries": sum(r.retries for r in results), "rows": sum(r.added for r in results),
         "by_sync": {r.sync: [r.requests, r.duration_s] for r in results},
         "window_peak": ctl.peak, "window_cuts": ctl.cuts,
+        **_in_flight(spans, t0, t0 + elapsed),
     }))
+
+
+def _record_requests(client_class: Any) -> list[tuple[float, float]]:
+    """(start, end) of every ProviderClient.request (pacing included), for `_in_flight`."""
+    spans: list[tuple[float, float]] = []
+    original = client_class.request
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spans.append((start, time.perf_counter()))
+
+    client_class.request = timed
+    return spans
+
+
+def _in_flight(spans: list[tuple[float, float]], t0: float, t1: float) -> dict[str, Any]:
+    """Seconds with no request waiting (for the limiter or the provider): what the budget lost to
+    serial phases (warehouse set-up, writes, a sync's start and finish); the three longest gaps; and
+    the mean number in flight."""
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    idle, gaps, depth, last, area = 0.0, [], 0, t0, 0.0
+    for when, step in edges:
+        if depth == 0 and when > last:
+            idle += when - last
+            gaps.append((round(when - last, 2), round(last - t0, 1)))
+        area += depth * (when - last)
+        depth += step
+        last = when
+    if t1 > last:
+        idle += t1 - last
+        gaps.append((round(t1 - last, 2), round(last - t0, 1)))
+    return {"idle_s": idle, "idle_gaps": sorted(gaps, reverse=True)[:3], "in_flight_mean": area / max(t1 - t0, 1e-9)}
 
 
 if __name__ == "__main__":
