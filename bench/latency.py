@@ -2,18 +2,28 @@
 should bound a sync. Sequential and concurrent fetching side by side, in one run.
 
     .venv/bin/python bench/latency.py [--scale 3000] [--large] [--latency-ms 150] [--jitter-ms 0]
+                                      [--one-by-one] [--only checkr|fast|clearchecks ...]
 
-Each row is a first full `screensync sync <integration>` (every sync, in definition order, as the
-CLI runs them) of sandbox account 0 into a fresh DuckDB file, in a child process
-(bench/_sync_all_once.py) whose peak RSS is reported. "sequential" is the same engine with the
-credential's concurrency capped at 1 (what every sync did before issue 17); "concurrent" uses the
-definition's ceiling (Checkr 8, ClearChecks 4). The bound is the rate budget's:
-requests / (limit per second); "x bound" is wall time over it. "x paced" is wall time over what
-the limiter allows itself (the definition's `target_share`, 95%: the headroom it keeps for other
-users of the credential), so 1.00 there means fetching added nothing to pacing.
+Each way of fetching gets two rows, each a `screensync sync <integration>` of sandbox account 0 in
+a child process (bench/_sync_all_once.py) whose peak RSS is reported: "first", into a fresh DuckDB
+file (the lists), and "2 h on", the same command into that file with its clock moved two hours
+back, when the open reports the first run landed are due for their re-poll (by-id fetches; a first
+run re-polls nothing since re-polls are due-based). "concurrent" is the engine as shipped: the
+connection's syncs side by side (each after the ones it declares `after`), the definition's
+concurrency ceiling (Checkr 8, ClearChecks 4). "one-by-one" (with --one-by-one) fetches
+concurrently but runs the syncs in turn. "sequential" caps the credential's concurrency at 1 and
+runs the syncs in turn: every sync before issue 17. Each run starts in a fresh minute window at
+the sandbox (which counts requests per credential in fixed minute windows).
+
+The bound is the rate budget's: requests / (limit per second); "x bound" is wall time over it.
+"x paced" is wall time over what the limiter allows itself (the definition's `target_share`, 95%:
+the headroom kept for the connection's actions and other users of the credential), so 1.00 there
+means fetching added nothing to pacing. "nothing in flight" is the time no request of the run was
+waiting for the limiter or the provider: the budget left idle.
 
 1. Checkr at `--latency-ms` and 1,200 requests/min, `--scale` candidates (and 20,000 with --large).
-2. Checkr at 2 ms with rate limiting off: concurrency must cost nothing when latency is not the bound.
+2. Checkr at 2 ms with rate limiting off ("fast"): concurrency must cost nothing when latency is not
+   the bound.
 3. ClearChecks at `--latency-ms` and its 60 requests/min (the same sandbox: `--scale` reports, 100 a page).
 
 Targets: Checkr within 1.15x the bound with 0 x 429 and peak RSS within 10% of sequential;
