@@ -124,6 +124,26 @@ def test_in_order_hands_answers_back_in_order_and_keeps_declared_errors() -> Non
     assert isinstance(out[5][1], KeyError)
 
 
+def test_syncs_fetching_side_by_side_share_the_credentials_fetch_threads() -> None:
+    import threading
+
+    ctl = AimdController(3, initial=3)
+    names: set[threading.Thread] = set()
+
+    def fetch(n: int) -> int:
+        names.add(threading.current_thread())  # the thread itself: pools repeat their threads' names
+        time.sleep(0.005)
+        return n
+
+    runs = [threading.Thread(target=lambda: list(in_order(ctl, range(40), fetch))) for _ in range(3)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    assert all(n.name.startswith("screensync-fetch") for n in names)
+    assert len(names) <= 3, names  # three syncs at once, still only the ceiling's threads
+
+
 def test_paginators_name_the_pages_ahead_up_to_the_last_one_the_total_implies() -> None:
     link = NextLinkPaginator(NextLinkPagination(type="next_link", next_path="next", page_param="page"))
     link.update_state({"next": "https://api.test/v1/c?per_page=100&page=2&x=1"}, [{}] * 100)
