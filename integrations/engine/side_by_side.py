@@ -11,6 +11,7 @@ on Checkr's re-poll of the reports candidates landed); declared order always hon
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -18,6 +19,10 @@ from typing import TypeVar
 from integrations.engine.definition import IntegrationDefinition
 
 R = TypeVar("R")
+
+# at most this many of a connection's syncs at once (0: all): each sync running costs memory (its
+# DuckDB statements, client and per-thread heaps; docs/benchmarks.md, issue 17)
+MAX_AT_ONCE = int(os.environ.get("SCREENSYNC_SYNCS_AT_ONCE", "0"))
 
 
 def dependencies(definition: IntegrationDefinition, names: list[str]) -> dict[str, list[str]]:
@@ -33,7 +38,7 @@ def run_side_by_side(names: list[str], after: Mapping[str, list[str]], run_one: 
     results: dict[str, R] = {}
     waiting = list(names)
     running: dict[Future[R], str] = {}
-    with ThreadPoolExecutor(max_workers=max_workers or max(1, len(names)),
+    with ThreadPoolExecutor(max_workers=max_workers or MAX_AT_ONCE or max(1, len(names)),
                             thread_name_prefix="screensync-sync") as pool:
         while waiting or running:
             for name in [n for n in waiting if all(d in results for d in after.get(n, []))]:

@@ -59,6 +59,23 @@ def test_each_sync_starts_once_those_it_reads_finished_the_others_at_once() -> N
     assert events.index(("start", "c")) > max(events.index(("end", "a")), events.index(("end", "b")))
 
 
+def test_at_most_max_workers_syncs_run_at_once() -> None:
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def run(name: str) -> str:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return name
+
+    assert run_side_by_side(list("abcde"), {}, run, max_workers=2) == list("abcde")
+    assert peak[0] == 2  # SCREENSYNC_SYNCS_AT_ONCE: memory for time
+
+
 class Recorder:
     """ASGI wrapper noting when each request reached the provider, and its path."""
 
