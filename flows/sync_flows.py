@@ -11,13 +11,15 @@ Concurrency, in layers:
   sync` from a shell);
 - the webhook applier runs beside the tasks (at the start, every few seconds, and at the end):
   events recorded while nobody else could apply them land within seconds.
-Each connection's syncs run in their declared order (reports re-poll after candidates land);
-different connections run side by side, and one connection's failure never stops another's.
+A connection's syncs run side by side, each after the syncs it declares `after` (reports re-poll
+after candidates land), all drawing from the credential's one limiter and AIMD window; different
+connections run side by side too, and one connection's failure never stops another's.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -205,14 +207,31 @@ def run_fan_out(
     slots = ConnectionSlots(integration)
     futures: dict[str, list[PrefectFuture[SyncResult]]] = {}
 
+    from integrations.engine.registry import get_integration
+    from integrations.engine.side_by_side import dependencies
+
+    after = dependencies(get_integration(integration).definition, syncs)
+
     def chain(cid: str) -> None:
-        previous: PrefectFuture[SyncResult] | None = None
-        for sync in syncs:
-            wait_for = [allow_failure(previous)] if previous is not None else None
-            previous = submit(integration, cid, sync, full_refresh, warehouse, wait_for=wait_for)
-            futures.setdefault(cid, []).append(previous)
-        if previous is not None:
-            previous.add_done_callback(lambda _: slots.release(cid))
+        """A connection's syncs side by side, each after the ones it declares `after`; its slot is
+        given back once the last of them finished."""
+        submitted: dict[str, PrefectFuture[SyncResult]] = {}
+        for sync in syncs:  # declared order honours `after`
+            wait_for = [allow_failure(submitted[d]) for d in after[sync]] or None
+            submitted[sync] = submit(integration, cid, sync, full_refresh, warehouse, wait_for=wait_for)
+        futures[cid] = list(submitted.values())
+        left = [len(submitted)]
+        lock = threading.Lock()
+
+        def one_done(_: object) -> None:
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                slots.release(cid)
+
+        for future in submitted.values():
+            future.add_done_callback(one_done)
 
     with applying_beside(warehouse):
         try:

@@ -178,6 +178,8 @@ def sync_command(
     wait: Annotated[float, typer.Option("--wait", help=WAIT_HELP)] = 30.0,
 ) -> None:
     """Run syncs now; the exit code says how they ended (below, and docs/operations.md)."""
+    from integrations.engine.registry import get_integration
+    from integrations.engine.side_by_side import dependencies, run_side_by_side
     from integrations.engine.sync_runner import run_sync
 
     syncs = known_syncs(integration, with_deprecated_model(sync, model))
@@ -189,17 +191,23 @@ def sync_command(
         console=console, transient=False,
     ) as bars:
         wh = open_warehouse(path, wait, f"screensync sync {integration}")
+        after = dependencies(get_integration(integration).definition, syncs)
         for cid in conn_ids:
-            for name in syncs:
-                task = bars.add_task(f"{cid} {name}", total=None)
+            tasks = {name: bars.add_task(f"{cid} {name}", total=None) for name in syncs}
 
-                def progress(done: int, total: int | None, task: int = task) -> None:
+            def one(name: str, cid: str = cid, tasks: dict[str, Any] = tasks) -> SyncResult:
+                task = tasks[name]
+
+                def progress(done: int, total: int | None) -> None:
                     bars.update(task, completed=done, total=total)
 
                 result = run_sync(integration, cid, name, warehouse=wh, store=store,
                                   full_refresh=full_refresh, progress=progress)
                 bars.update(task, total=bars.tasks[task].completed or 1, completed=bars.tasks[task].completed or 1)
-                results.append(result)
+                return result
+
+            # a connection's syncs side by side, each after the ones it reads (integrations/engine/side_by_side.py)
+            results += run_side_by_side(syncs, after, one)
     apply_webhooks(store, path)
     report(integration, results, path)
 

@@ -2,12 +2,14 @@
 
 The rate limiter decides how *often* a request may go out; this decides how many may be waiting
 for an answer at the same time, so that at real latency (100-500 ms) the budget, not the round
-trip, bounds a sync. The window starts at 1 and grows by one each time a window's worth of
-answers came back with flat latency, the window full and the limiter mostly not holding requests
-back (more in flight would then only queue at the limiter). It halves on a 429, a 5xx, a
-transport error or latency rising well above the lowest seen lately; one burst of bad answers
-halves it once (answers to requests sent before the last cut do not count again). It never
-exceeds the definition's `rate_limit.concurrency.max` (1 by default: today's one at a time).
+trip, bounds a sync. The window starts at the definition's `rate_limit.concurrency.initial` (1 by
+default) and grows each time a window's worth of answers came back with flat latency, the window
+full and the limiter mostly not holding requests back (more in flight would then only queue at the
+limiter): it doubles until the first cut (slow start: at 150 ms, growing by one from 1 cost the
+first seconds of every run), by one after. It halves on a 429, a 5xx, a transport error or latency
+rising well above the lowest seen lately; one burst of bad answers halves it once (answers to
+requests sent before the last cut do not count again). It never exceeds the definition's
+`rate_limit.concurrency.max` (1 by default: today's one at a time).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ LIMITED_WAIT_S = 0.005  # a request that waited longer than this at the limiter 
 class AimdController:
     """Thread-safe. `slot()` holds one of `window` places; `answered` / `congested` feed it."""
 
-    def __init__(self, ceiling: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ceiling: int, *, initial: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = max(1, ceiling)
         self._clock = clock
         self._cond = threading.Condition()
-        self._window = 1
+        self._window = min(self.ceiling, max(1, initial))
+        self._slow_start = True  # doubling until the first cut, then one at a time
         self._in_flight = 0
         self._full = False  # the window was full since its last change
         self._answers = 0  # good answers since the last change...
@@ -40,7 +43,7 @@ class AimdController:
         self._samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._ewma: float | None = None
         self._last_cut = float("-inf")
-        self.history: list[int] = [1]  # the window after each change, for tests and diagnostics
+        self.history: list[int] = [self._window]  # the window after each change, for tests and diagnostics
         self.cuts = 0
 
     @property
@@ -83,7 +86,7 @@ class AimdController:
             if self._ewma > base * RISING_FACTOR and self._ewma - base > RISING_MARGIN_S:
                 self._cut(started)
             elif self._full and self._limited * 2 < self._answers and self._window < self.ceiling:
-                self._set(self._window + 1)
+                self._set(min(self.ceiling, self._window * 2 if self._slow_start else self._window + 1))
             else:
                 self._reset_counts()
 
@@ -96,6 +99,7 @@ class AimdController:
         if started is not None and started < self._last_cut:
             return  # sent before the last cut: that cut already answered this burst
         self._last_cut = self._clock()
+        self._slow_start = False
         self._ewma = None  # judge latency afresh at the smaller window
         if self._window > 1:
             self.cuts += 1
@@ -118,10 +122,10 @@ _registry: dict[tuple[str, str], AimdController] = {}
 _registry_lock = threading.Lock()
 
 
-def controller_for(integration: str, credential_fingerprint: str, ceiling: int) -> AimdController:
+def controller_for(integration: str, credential_fingerprint: str, ceiling: int, initial: int = 1) -> AimdController:
     """One controller per (integration, credential) in this process, like its rate limiter."""
     key = (integration, credential_fingerprint)
     with _registry_lock:
         if key not in _registry or _registry[key].ceiling != max(1, ceiling):
-            _registry[key] = AimdController(ceiling)
+            _registry[key] = AimdController(ceiling, initial=initial)
         return _registry[key]

@@ -119,6 +119,8 @@ class ConcurrencyConfig(_Strict):
     room, and halves on 429, 5xx or rising latency. 1 (the default) sends one request at a time."""
 
     max: int = Field(1, ge=1, le=64, description="ceiling of the adaptive window; 1 = one request at a time")
+    initial: int = Field(1, ge=1, le=64, description="the window a process starts with (at most `max`); "
+                         "it doubles from there until the first 429, 5xx or latency rise")
 
 
 class RateLimitConfig(_Strict):
@@ -306,6 +308,9 @@ class SyncConfig(_Strict):
     # without it an incremental sync holds its cursor before the records it quarantined
     refetch: RefetchConfig | None = None
     references: list[ReferenceConfig] = []  # fields naming records of other tables, fetched when missing
+    # syncs of the same connection whose output this one reads (a re-poll of what a list landed):
+    # it starts once they finished; the others run side by side (docs/engine.md, "Concurrency")
+    after: list[str] = []
 
     def refetch_for(self, table: str) -> RefetchConfig | None:
         """How an owed record of `table` (this sync's own, or an embedded child's) is fetched again."""
@@ -407,7 +412,13 @@ class IntegrationDefinition(_Strict):
             dupes = {n for n in names if names.count(n) > 1}
             if dupes:
                 raise ValueError(f"duplicate {kind} names: {sorted(dupes)}")
+        declared: list[str] = []
         for s in self.syncs:
+            later = [n for n in s.after if n not in declared]
+            if later:  # earlier ones only: the declared order stays one that honours every `after`
+                raise ValueError(f"sync {s.name!r}: `after` names {later}, which are not syncs declared before it "
+                                 f"(declared before it: {declared})")
+            declared.append(s.name)
             for ref in s.references:
                 if self.fetcher_for(ref.table) is None:
                     raise ValueError(f"sync {s.name!r}: reference {ref.field!r} names table {ref.table!r}, which no "

@@ -10,6 +10,8 @@ in flight. With a ceiling of 1 nothing runs on another thread: today's one reque
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,8 +23,21 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _pool(ceiling: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=ceiling, thread_name_prefix="screensync-fetch")
+_pools: weakref.WeakKeyDictionary[AimdController, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+_pools_lock = threading.Lock()
+
+
+def _pool(controller: AimdController) -> ThreadPoolExecutor:
+    """The credential's one pool of `ceiling` fetch threads, shared by every sync fetching ahead on it
+    (syncs side by side): the window caps what is in flight anyway, and each thread more costs
+    memory (glibc gives busy threads heaps of their own), not speed. Tasks only fetch, never wait
+    for one another, so sharing cannot deadlock; callers cancel their own futures, never the pool."""
+    with _pools_lock:
+        pool = _pools.get(controller)
+        if pool is None:
+            pool = _pools[controller] = ThreadPoolExecutor(max_workers=controller.ceiling,
+                                                           thread_name_prefix="screensync-fetch")
+        return pool
 
 
 def _in_slot(controller: AimdController, fetch: Callable[[T], R], item: T) -> R:
@@ -49,7 +64,7 @@ def in_order(controller: AimdController, items: Iterable[T], fetch: Callable[[T]
             except keep as exc:
                 yield item, exc
         return
-    pool = _pool(controller.ceiling)
+    pool = _pool(controller)
     waiting: deque[tuple[T, Future[R]]] = deque()
     source = iter(items)
     try:
@@ -69,7 +84,6 @@ def in_order(controller: AimdController, items: Iterable[T], fetch: Callable[[T]
     finally:
         for _, future in waiting:
             future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 _END: Any = object()
@@ -88,7 +102,6 @@ class PagesAhead:
         self._controller = controller
         self._fetch = fetch
         self._ahead: dict[str, Future[Any]] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def enabled(self) -> bool:
@@ -103,9 +116,7 @@ class PagesAhead:
             if len(self._ahead) >= self._controller.ceiling:
                 break
             if key not in self._ahead:
-                if self._pool is None:
-                    self._pool = _pool(self._controller.ceiling)
-                self._ahead[key] = self._pool.submit(self._fetch_in_slot, target, query)
+                self._ahead[key] = _pool(self._controller).submit(self._fetch_in_slot, target, query)
 
     def _fetch_in_slot(self, target: str, query: dict[str, Any] | None) -> Any:
         with self._controller.slot():
@@ -124,5 +135,3 @@ class PagesAhead:
         for future in self._ahead.values():
             future.cancel()
         self._ahead.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)

@@ -98,7 +98,8 @@ class ProviderClient:
         self.rate_limit = rate_limit
         self.limiter = limiter_for(integration, credential_fingerprint, rate_limit)
         # how many requests of this credential may be in flight at once (fetch_ahead.py uses it)
-        self.concurrency = controller_for(integration, credential_fingerprint, rate_limit.concurrency.max)
+        self.concurrency = controller_for(integration, credential_fingerprint, rate_limit.concurrency.max,
+                                          rate_limit.concurrency.initial)
         self.stats = RequestStats()
         self._sleep = time.sleep  # one place to wait, so the retry loop stays easy to follow
         self._origin = _origin(self.api_base)

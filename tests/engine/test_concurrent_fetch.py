@@ -49,7 +49,22 @@ def test_the_window_grows_to_the_ceiling_while_latency_is_flat() -> None:
     for _ in range(10):
         _round(ctl)
     assert ctl.window == 5
-    assert ctl.history == [1, 2, 3, 4, 5]  # one more per full window of good answers, never past the ceiling
+    assert ctl.history == [1, 2, 4, 5]  # doubles per full window of good answers, never past the ceiling
+
+
+def test_after_the_first_cut_the_window_grows_by_one_and_it_may_start_higher() -> None:
+    clock = Clock()
+    ctl = AimdController(16, initial=4, clock=clock)
+    assert ctl.window == 4  # a declared `concurrency.initial`: no ramp from 1 at the start of a run
+    _round(ctl)
+    assert ctl.window == 8  # slow start: doubling
+    clock.now += 1
+    ctl.congested(clock.now)
+    assert ctl.window == 4
+    for _ in range(3):
+        _round(ctl)
+    assert ctl.history == [4, 8, 4, 5, 6, 7]  # after a cut: one more per window (additive increase)
+    assert AimdController(2, initial=8).window == 2  # never above the ceiling
 
 
 def test_the_window_does_not_grow_while_the_limiter_holds_requests_back_or_it_is_not_full() -> None:
@@ -107,6 +122,26 @@ def test_in_order_hands_answers_back_in_order_and_keeps_declared_errors() -> Non
     assert [i for i, _ in out] == list(range(10))
     assert [a for i, a in out if i != 5] == [i * i for i in range(10) if i != 5]
     assert isinstance(out[5][1], KeyError)
+
+
+def test_syncs_fetching_side_by_side_share_the_credentials_fetch_threads() -> None:
+    import threading
+
+    ctl = AimdController(3, initial=3)
+    names: set[threading.Thread] = set()
+
+    def fetch(n: int) -> int:
+        names.add(threading.current_thread())  # the thread itself: pools repeat their threads' names
+        time.sleep(0.005)
+        return n
+
+    runs = [threading.Thread(target=lambda: list(in_order(ctl, range(40), fetch))) for _ in range(3)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    assert all(n.name.startswith("screensync-fetch") for n in names)
+    assert len(names) <= 3, names  # three syncs at once, still only the ceiling's threads
 
 
 def test_paginators_name_the_pages_ahead_up_to_the_last_one_the_total_implies() -> None:
