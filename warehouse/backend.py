@@ -132,5 +132,9 @@ class FileBackend:
     def reading(self, *, timeout: float, config: dict[str, Any]) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return reading(self.path, timeout=timeout, config=config)
 
+    def hold(self) -> AbstractContextManager[None]:
+        """Keep the file attached between this process's sessions while nobody else waits (access.py)."""
+        return self._writer.hold()
+
 
 __all__ = ["META_DDLS", "ROW_GROUP_SIZE", "Backend", "FileBackend", "is_lake", "open_backend", "prepare_meta"]

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -176,6 +176,13 @@ class Warehouse:
             con.execute("COMMIT")  # a failed COMMIT has ended the transaction: nothing to roll back
 
     _transaction = transaction
+
+    def holding(self) -> AbstractContextManager[None]:
+        """For a run of several writes (one sync): the embedded file stays attached between them
+        while nobody else waits (one attach and checkpoint instead of one per write,
+        warehouse/access.py). A lake keeps its session open anyway: nothing to do."""
+        hold = getattr(self._backend, "hold", None)
+        return hold() if hold is not None else nullcontext()
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str, bulk: bool = False) -> T:
         """`work(con)` in one write transaction, run again whole (after a jittered pause) while its
