@@ -72,6 +72,7 @@ def open_backend(target: str | Path) -> Backend:
 
 
 _PREPARED: set[tuple[int, int]] = set()  # files (device, inode) whose meta tables this process created
+_CREATIONS: dict[Path, int] = {}  # how often this process created each file (a new file: nothing cached holds)
 VACUUM_EVERY_S = 300.0
 
 
@@ -108,9 +109,16 @@ class FileBackend:
     def exists(self) -> bool:
         return self.path.exists()
 
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """Which file this is, for what the process caches about its tables (valid after a session)."""
+        return (self.path, self._writer.file_id, _CREATIONS.get(self.path, 0))
+
     def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         """The meta schema, once per file per process (after the first attach; again for a new file)."""
         writer = self._writer
+        if writer.created:
+            _CREATIONS[self.path] = _CREATIONS.get(self.path, 0) + 1
         if writer.file_id in _PREPARED and not writer.created:
             return
         prepare_meta(con)
