@@ -34,6 +34,7 @@ import duckdb
 
 from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
 from warehouse.rwlock import Held, WarehouseRWLock
+from warehouse.temp_dir import session_config
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -200,7 +201,8 @@ class FileWriter:
 
     def _session_con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = duckdb.connect()  # in-memory; the warehouse file is attached to it per session
+            # in-memory; the warehouse file is attached to it per session; it spills to this process's own dir
+            self._con = duckdb.connect(config=session_config())
             self._settings = {}
         return self._con
 
