@@ -17,9 +17,11 @@ thread only). Per backend it prints, per sync, the mean seconds in each phase:
 - refs: refetching owed records and fetching referenced ones (reads + HTTP);
 - fetch/other: the rest of the sync: waiting for the provider's pages (the rate budget), client set-up;
 
-and the warehouse sessions opened (file: attaches, each ending in a checkpoint). `--ducklake`
+and the warehouse sessions opened (file: attaches, each ending in a checkpoint; lake: commits that
+conflicted with another writer's and were run again). With several threads the phases include
+waiting for the process's writer (the file's one, a lake session's turn). `--ducklake`
 adds the same run on a DuckLake in a throwaway PostgreSQL (tests/support/postgres.py) started and
-removed here. `--profile` writes a cProfile of the file run (one thread is clearest).
+removed here. `--profile` writes a cProfile of each run (one thread: cProfile sees only the main one).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class PhaseClock:
 
         @functools.wraps(original)
         def timed(*args: Any, **kw: Any) -> Any:
-            outer = phase in ("sync", "attach", "detach")  # around or inside the others: counted apart
+            outer = phase in ("sync", "attach", "detach", "conflicts")  # around or inside the others: counted apart
             if not outer and getattr(self._local, "inside", False):
                 return original(*args, **kw)
             if not outer:
@@ -98,6 +100,7 @@ def instrument() -> PhaseClock:
     import integrations.engine.list_sync as list_sync
     import integrations.engine.sync_runner as runner
     from integrations.engine.sync_run import SyncRun
+    from warehouse import retry
     from warehouse.access import FileWriter
     from warehouse.loader import Warehouse
 
@@ -115,6 +118,7 @@ def instrument() -> PhaseClock:
     for name in ("refetch_owed", "fetch_references"):
         clock.wrap(runner, name, "refs")
     clock.wrap(runner, "run_sync", "sync")
+    clock.wrap(retry, "backoff", "conflicts")  # called once per conflicted commit (DuckLake)
     clock.wrap(FileWriter, "_attach", "attach")
     clock.wrap(FileWriter, "_detach", "detach")
     clock.wrap_session(Warehouse, "_session", "sessions")
@@ -176,11 +180,13 @@ def report(backend: str, clock: PhaseClock, wall: float, syncs: int, added: int,
            "sessions_per_sync": round(clock.calls["sessions"] / syncs, 1),
            "attaches_per_sync": round(clock.calls["attach"] / syncs, 1),
            "detach_s_per_sync": round(clock.seconds["detach"] / syncs, 3),
+           "conflicts_per_sync": round(clock.calls["conflicts"] / syncs, 2),
            **{f"{k}_s": round(v, 3) for k, v in per.items()}}
     cells = "  ".join(f"{k} {v:.3f}" for k, v in per.items())
     print(f"{backend:<9} threads {threads}  {syncs} syncs  wall {wall:.1f}s  {added / wall:.0f} rows/s  "
           f"per sync {total:.3f}s: {cells}  | sessions/sync {row['sessions_per_sync']} attaches/sync "
-          f"{row['attaches_per_sync']} (detach {row['detach_s_per_sync']:.3f}s)", flush=True)
+          f"{row['attaches_per_sync']} (detach {row['detach_s_per_sync']:.3f}s) conflicts/sync "
+          f"{row['conflicts_per_sync']}", flush=True)
     return row
 
 
@@ -204,7 +210,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ducklake", action="store_true", help="also run on a DuckLake in a throwaway PostgreSQL")
     ap.add_argument("--only-ducklake", action="store_true")
-    ap.add_argument("--profile", type=Path, help="cProfile of the file run to this path")
+    ap.add_argument("--profile", type=Path, help="cProfile of each run to PATH.<backend>.prof (one thread)")
     ap.add_argument("--json", type=Path, help="append the rows as JSON lines here")
     args = ap.parse_args()
 
@@ -236,7 +242,7 @@ def main() -> None:
                     clock.seconds.clear()
                     clock.calls.clear()
                     wall, syncs, added = run_all(warehouse, plan, args.threads, store,
-                                                 args.profile if backend == "file" else None)
+                                                 args.profile.with_suffix(f".{backend}.prof") if args.profile else None)
                     row = report(backend, clock, wall, syncs, added, args.threads)
                     _rows, lost, dup = audit(warehouse, conns, truth)
                     print(f"  lost {lost} duplicated {dup}  load average {os.getloadavg()[0]:.1f}", flush=True)
