@@ -3,7 +3,3 @@
 Plain Python (no Prefect). The sync engine writes through `warehouse.loader.Warehouse`;
 analysts read through `warehouse.query` or read-only DuckDB opens between runs.
 """
-
-from warehouse.absent_modules import note_absent_modules
-
-note_absent_modules()
