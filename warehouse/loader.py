@@ -188,7 +188,9 @@ class Warehouse:
         while nobody else waits (one attach and checkpoint instead of one per write,
         warehouse/access.py). A lake keeps its session open anyway: nothing to do."""
         hold = getattr(self._backend, "hold", None)
-        return hold() if hold is not None else nullcontext()
+        if hold is None or os.environ.get("SCREENSYNC_WAREHOUSE_HOLD", "1") == "0":  # 0: one attach per write
+            return nullcontext()
+        return hold()
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T], *, what: str, bulk: bool = False) -> T:
         """`work(con)` in one write transaction, run again whole (after a jittered pause) while its
