@@ -72,3 +72,21 @@ def test_a_reader_of_this_process_gets_in_during_a_hold(tmp_path: Path, monkeypa
     with wh.holding():
         wh.execute("INSERT INTO t VALUES (1)")
         assert query("SELECT count(*) FROM t", path=db, timeout=5) == [(1,)]
+
+
+def test_tables_ensured_once_per_process_are_made_again_in_a_new_file(tmp_path: Path) -> None:
+    """The process remembers the tables it ensured per warehouse (Warehouse objects are made per
+    sync); a file created anew at the same path gets them again."""
+    from tests.warehouse.whelpers import REPORTS
+
+    db = tmp_path / "w.duckdb"
+    Warehouse(db).ensure_tables([REPORTS])
+    second = Warehouse(db)
+    assert REPORTS in second._columns  # remembered: no DDL for the second object
+    FileWriter.of(db).release_idle()
+    for leftover in tmp_path.glob("w.duckdb*"):
+        leftover.unlink()
+    third = Warehouse(db)
+    third.ensure_tables([REPORTS])
+    tables = third.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'checkr'").rows
+    assert ("reports",) in tables
