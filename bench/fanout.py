@@ -1,7 +1,7 @@
 """Fan-out benchmark: N connections x every sync of every integration, through Prefect, 1/2/4 workers.
 
     .venv/bin/python bench/fanout.py [--connections 50] [--workers 1 2 4] [--scale 300] [--shard-size 10]
-                                     [--warehouse ducklake:postgres://...]   # adds DuckLake runs
+                                     [--ducklake | --warehouse ducklake:postgres://...]   # adds DuckLake runs
 
 The connections are split over checkr, checkr-partner-staging and clearchecks, each its own sandbox
 account (rate limits are per account, as a provider's are per credential: the sandbox's realistic
@@ -20,7 +20,9 @@ process, as a user calling the flow would). Printed per run:
 Side by side, the yardstick: the same work in one process without Prefect (bench/_fanout_direct.py:
 `run_sync` on 4 threads into the embedded file), which also times every warehouse transaction:
 the warehouse commit's share of the work. With `--warehouse URL` the direct run and the W runs are
-repeated on DuckLake (fresh connection ids per run, so one catalog serves every run).
+repeated on DuckLake (fresh connection ids per run, so one catalog serves every run); `--ducklake`
+starts a throwaway PostgreSQL for its catalog (tests/support/postgres.py: Debian's `postgresql`
+package) with the data files in the run's temp directory, and removes it at the end.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRATIONS = {"checkr": "checkr", "checkr-partner-staging": "checkr_staging", "clearchecks": "clearchecks"}
@@ -146,6 +150,32 @@ class RssSampler(threading.Thread):
                 self.peak[name] = max(self.peak[name], total)
 
 
+class LoadSampler(threading.Thread):
+    """The machine's 1-minute load average, sampled every 5 s during a run (its mean and peak):
+    the machine is shared, and the figures mean little without it."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples = [os.getloadavg()[0]]
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(5):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.samples.append(os.getloadavg()[0])
+
+    @property
+    def text(self) -> str:
+        return f"{sum(self.samples) / len(self.samples):.1f}/{max(self.samples):.1f}"
+
+
 def prefect_overhead(client: Any, shard_runs: list[Any], results: list[Any]) -> list[float]:
     """Per shard run: Pending -> first sync start, plus last sync end -> run end (seconds)."""
     by_run: dict[str, list[Any]] = {}
@@ -192,10 +222,11 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=dispatch, args=(i,)) for i in conns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with LoadSampler() as load:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     wall = time.perf_counter() - t0
     sampler.stop.set()
     for p in procs.values():
@@ -221,7 +252,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
         "added": sum(r["added"] for r in results), "rows": rows, "lost": lost, "duplicated": duplicated,
         "shard_runs": len(overheads), "overhead_s": sum(overheads) / len(overheads) if overheads else float("nan"),
         "overhead_share": sum(overheads) / (wall * workers) if wall else float("nan"),
-        "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None,
+        "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None, "load": load.text,
     }
 
 
@@ -231,21 +262,22 @@ def run_direct(tmp: Path, info: dict[str, Any], truth: dict[str, Any], warehouse
     fill_store(store, conns)
     env = {**os.environ, "SCREENSYNC_WAREHOUSE": warehouse, "SCREENSYNC_CONNECTIONS": str(store)}
     plan = {i: [c[0] for c in rows] for i, rows in conns.items()}
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "_fanout_direct.py"), json.dumps(plan)],
-                         cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    with LoadSampler() as load:
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "_fanout_direct.py"), json.dumps(plan)],
+                             cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(f"direct run failed:\n{out.stderr[-3000:]}")
     got = json.loads(out.stdout.strip().splitlines()[-1])
     rows, lost, duplicated = audit(warehouse, conns, truth)
     return {**got, "run": "direct (no Prefect), 1 process", "rows": rows, "lost": lost, "duplicated": duplicated,
-            "shard_runs": 0, "overhead_s": 0.0, "overhead_share": 0.0}
+            "shard_runs": 0, "overhead_s": 0.0, "overhead_share": 0.0, "load": load.text}
 
 
 def show(backend: str, r: dict[str, Any]) -> None:
     commit = f"{r['commit_s']:.1f}s ({r['commit_s'] / r['wall_s']:.0%})" if r.get("commit_s") is not None else "-"
     print(f"{backend:<9} {r['run']:<30} {r['wall_s']:>7.1f} {r['connections'] / r['wall_s'] * 60:>8.1f} "
           f"{r['added'] / r['wall_s']:>7.1f} {r['overhead_s']:>8.1f} {r['overhead_share']:>6.0%} {commit:>13} "
-          f"{r['peak_rss_mb']:>8.0f} {r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6}", flush=True)
+          f"{r['peak_rss_mb']:>8.0f} {r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6} {r['load']:>9}", flush=True)
 
 
 def main() -> None:
@@ -256,6 +288,9 @@ def main() -> None:
     ap.add_argument("--shard-size", type=int, default=10)
     ap.add_argument("--rate", nargs="*", default=[], help="provider=requests per minute, e.g. clearchecks=60")
     ap.add_argument("--warehouse", help="a DuckLake URL (ducklake:postgres://...): also run everything on it")
+    ap.add_argument("--ducklake", action="store_true",
+                    help="also run everything on a DuckLake in a throwaway PostgreSQL started here")
+    ap.add_argument("--only-ducklake", action="store_true", help="with --ducklake: skip the file runs")
     ap.add_argument("--no-direct", action="store_true", help="skip the yardstick")
     args = ap.parse_args()
 
@@ -270,8 +305,13 @@ def main() -> None:
     from flows.zombies import ensure_zombie_automation
 
     per = math.ceil(args.connections / len(INTEGRATIONS))
-    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmpdir, ExitStack() as stack:
         tmp = Path(tmpdir)
+        if args.ducklake:
+            from connection_overhead import throwaway_lake
+
+            args.warehouse = stack.enter_context(throwaway_lake(tmp))
+        print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
         sandbox, info, truth = start_sandbox(tmp, per, args.scale, args.rate)
         try:
             with PrefectServer(tmp / "prefect-home") as server:
@@ -285,8 +325,9 @@ def main() -> None:
                 print(f"{per * len(INTEGRATIONS)} connections ({per} per integration) x every sync, sandbox scale "
                       f"{args.scale}, shard size {args.shard_size}, workers --limit 1", flush=True)
                 print(f"{'backend':<9} {'run':<30} {'wall s':>7} {'conn/min':>8} {'rows/s':>7} {'ovh s':>8} "
-                      f"{'ovh %':>6} {'commit':>13} {'RSS MB':>8} {'lost':>5} {'dup':>5} {'failed':>6}", flush=True)
-                backends = [("file", None)] + ([("ducklake", args.warehouse)] if args.warehouse else [])
+                      f"{'ovh %':>6} {'commit':>13} {'RSS MB':>8} {'lost':>5} {'dup':>5} {'failed':>6} {'load':>9}", flush=True)
+                backends = [] if args.only_ducklake else [("file", None)]
+                backends += [("ducklake", args.warehouse)] if args.warehouse else []
                 for backend, url in backends:
                     if not args.no_direct:
                         wh = url or str(tmp / "direct.duckdb")

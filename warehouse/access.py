@@ -8,7 +8,10 @@ and keeps other processes out while it is open. So:
   exclusively (warehouse/rwlock.py), attaches the file, runs the caller's transaction(s), then
   detaches (DuckDB checkpoints) and lets go, so readers and other processes' writers get their
   turn. When another thread of this process already waits, and nobody else does, the file stays
-  attached for it (for at most MAX_KEEP_S): one checkpoint instead of one per write.
+  attached for it (for at most MAX_KEEP_S): one checkpoint instead of one per write. Inside
+  `hold()` (one sync run: ~10 short sessions back to back) the file also stays attached between
+  this process's sessions while nobody else waits, for at most LINGER_S idle and MAX_KEEP_S in all;
+  a watcher thread lets it go as soon as another process (or this one's reader) announces itself.
 - **Reading**: `reading()` shares the lock, opens the file read-only with the confinement of
   warehouse/read.py, and closes it at the end. It waits for at most the write in progress.
 
@@ -31,10 +34,13 @@ import duckdb
 
 from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
 from warehouse.rwlock import Held, WarehouseRWLock
+from warehouse.temp_dir import session_config
 
 log = logging.getLogger("screensync.warehouse")
 
 MAX_KEEP_S = 2.0  # longest a process keeps the file attached across its own back-to-back writes
+LINGER_S = 0.25  # inside hold(): longest the file stays attached with no session of this process
+IDLE_POLL_S = 0.01  # how often a lingering writer looks for others waiting
 
 
 class FileWriter:
@@ -60,6 +66,9 @@ class FileWriter:
         self._depth = 0  # nested sessions of the owner
         self.sessions = 0  # write sessions so far (backend.py vacuums every so many)
         self._waiting = 0  # threads of this process waiting for a session
+        self._holds = 0  # open hold() scopes: keep the file attached between sessions
+        self._left_at = 0.0  # when the last session ended
+        self._watcher: threading.Thread | None = None
         self._what = ""
         self._con: duckdb.DuckDBPyConnection | None = None
         self._settings: dict[str, str] = {}
@@ -136,7 +145,7 @@ class FileWriter:
             keep = (
                 not failed
                 and self._alias is not None
-                and self._waiting > 0
+                and (self._waiting > 0 or self._holds > 0)
                 and time.monotonic() - self._attached_at < MAX_KEEP_S
                 and not self.lock.others_waiting()
             )
@@ -145,7 +154,46 @@ class FileWriter:
                     self._detach()
             finally:
                 self._owner = None
-                self._cond.notify()
+                self._left_at = time.monotonic()
+                self._cond.notify_all()  # a waiting thread, and the watcher of a held file
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep the file attached between this process's sessions for the block (see the module
+        docstring): a sync run's sessions share one attach and one checkpoint instead of ~10."""
+        with self._cond:
+            self._holds += 1
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name=f"linger {self.path.name}", daemon=True)
+                self._watcher.start()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holds -= 1
+                if self._holds == 0:
+                    self._close_if_idle()
+
+    def release_idle(self) -> None:
+        """Let the file go now if it is attached and no session of this process uses it."""
+        with self._cond:
+            self._close_if_idle()
+
+    def _watch(self) -> None:
+        """Detach a lingering file: once idle LINGER_S, MAX_KEEP_S after the attach, or at once when
+        anybody else waits (readers wait for at most the write in progress plus IDLE_POLL_S)."""
+        while True:
+            with self._cond:
+                while self._alias is None or self._owner is not None:
+                    self._cond.wait()
+            time.sleep(IDLE_POLL_S)
+            with self._cond:
+                if self._alias is None or self._owner is not None or self._waiting:
+                    continue
+                now = time.monotonic()
+                if (self._holds == 0 or now - self._left_at >= LINGER_S or now - self._attached_at >= MAX_KEEP_S
+                        or self.lock.others_waiting()):
+                    self._detach()
 
     def _close_if_idle(self) -> None:
         """A waiter gave up: if the file was kept attached for it alone, let it go now (cond held)."""
@@ -154,7 +202,8 @@ class FileWriter:
 
     def _session_con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = duckdb.connect()  # in-memory; the warehouse file is attached to it per session
+            # in-memory; the warehouse file is attached to it per session; it spills to this process's own dir
+            self._con = duckdb.connect(config=session_config())
             self._settings = {}
         return self._con
 
@@ -210,6 +259,8 @@ def reading(path: Path, *, timeout: float, config: dict[str, Any]) -> Iterator[d
     writer = FileWriter._all.get(path.resolve())
     if writer is not None and writer._owner == threading.get_ident():
         raise RuntimeError("a read session cannot start inside this thread's own write session")
+    if writer is not None:
+        writer.release_idle()  # this process's own lingering attach would keep its reader out
     deadline = time.monotonic() + timeout
     held = WarehouseRWLock(path).read(timeout)
     try:

@@ -80,6 +80,7 @@ def open_backend(target: str | Path) -> Backend:
 
 
 _PREPARED: set[tuple[int, int]] = set()  # files (device, inode) whose meta tables this process created
+_CREATIONS: dict[Path, int] = {}  # how often this process created each file (a new file: nothing cached holds)
 VACUUM_EVERY_S = 300.0
 # Every write session ends with a checkpoint, and each leaves a row group of its own in every table
 # it appended to. DuckDB's DELETE pins a 256 KB block per row group it touches: past ~180 row groups
@@ -123,9 +124,16 @@ class FileBackend:
     def exists(self) -> bool:
         return self.path.exists()
 
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """Which file this is, for what the process caches about its tables (valid after a session)."""
+        return (self.path, self._writer.file_id, _CREATIONS.get(self.path, 0))
+
     def _prepare(self, con: duckdb.DuckDBPyConnection) -> None:
         """The meta schema, once per file per process (after the first attach; again for a new file)."""
         writer = self._writer
+        if writer.created:
+            _CREATIONS[self.path] = _CREATIONS.get(self.path, 0) + 1
         if writer.file_id in _PREPARED and not writer.created:
             return
         prepare_meta(con)
@@ -152,6 +160,10 @@ class FileBackend:
               what: str) -> AbstractContextManager[None]:
         """Nothing to take: the file's writers already take turns for every transaction."""
         return nullcontext()
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Keep the file attached between this process's sessions while nobody else waits (access.py)."""
+        return self._writer.hold()
 
 
 __all__ = ["META_DDLS", "ROW_GROUP_SIZE", "Backend", "FileBackend", "Turn", "is_lake", "open_backend", "prepare_meta"]

@@ -35,6 +35,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import duckdb
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from warehouse.temp_dir import session_config
+
 SCHEME = "ducklake:"
 ALIAS = "lake"  # the attached catalog's name; USEd, so `schema.table` resolves in it
 
@@ -262,7 +264,8 @@ def connect(url: str, *, read_only: bool = False, config: dict[str, Any] | None 
     target = parse_url(url)
     if not target.on_s3 and not read_only:
         Path(target.data_path).mkdir(mode=0o700, parents=True, exist_ok=True)
-    con = duckdb.connect(config={**(config or {}), **OFFLINE_CONFIG})
+    spill = {} if read_only else session_config()  # a writer spills to this process's own directory
+    con = duckdb.connect(config={**spill, **(config or {}), **OFFLINE_CONFIG})
     try:
         con.execute("SET enable_progress_bar = false")  # writers and workers log; they draw no bars
         attach(con, target, read_only=read_only)

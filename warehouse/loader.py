@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +84,10 @@ MEMORY_LIMIT = os.environ.get("SCREENSYNC_WAREHOUSE_MEMORY", "48MB")
 BULK_ROWS = ROW_GROUP_SIZE // 8  # a write this large into one table never vacuums (warehouse/backend.py)
 LAKE_SPILL = Path.home() / ".screensync" / "lake-rejected"  # raws too large to quarantine, lake warehouses
 T = TypeVar("T")
+# per warehouse (backend identity): the tables this process has created/evolved, with their columns.
+# Warehouse objects are made per sync (flows, benchmarks): ensuring a sync's tables again was ~10%
+# of a small connection's sync (bench/connection_overhead.py).
+_ENSURED: dict[tuple[Any, ...], dict[TableTarget, tuple[Column, ...]]] = {}
 
 
 def _purpose() -> str:
@@ -149,6 +153,8 @@ class Warehouse:
         self._found_existing: dict[TableTarget, bool] = {}  # last write of the table met known keys
         with self._session():
             pass
+        identity = getattr(self._backend, "identity", (self.name,))  # a lake: its URL
+        self._columns = _ENSURED.setdefault(identity, {})
 
     # -- sessions ------------------------------------------------------------------------------
     @contextmanager
@@ -179,6 +185,15 @@ class Warehouse:
             con.execute("COMMIT")  # a failed COMMIT has ended the transaction: nothing to roll back
 
     _transaction = transaction
+
+    def holding(self) -> AbstractContextManager[None]:
+        """For a run of several writes (one sync): the embedded file stays attached between them
+        while nobody else waits (one attach and checkpoint instead of one per write,
+        warehouse/access.py). A lake keeps its session open anyway: nothing to do."""
+        hold = getattr(self._backend, "hold", None)
+        if hold is None or os.environ.get("SCREENSYNC_WAREHOUSE_HOLD", "1") == "0":  # 0: one attach per write
+            return nullcontext()
+        return hold()
 
     def _turns(self, turns: Iterable[Turn], what: str) -> AbstractContextManager[None]:
         return self._backend.turns(turns, timeout=self.lock_timeout, what=what)
@@ -212,7 +227,9 @@ class Warehouse:
         return retrying(once, what=f"{what} to {self.name}")
 
     def execute(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Rows:
-        """Run one statement in a write session and return its rows (fetched before the file is let go)."""
+        """Run one statement in a write session and return its rows (fetched before the file is let go).
+        It may change any table: what this process knew of the tables is forgotten."""
+        self._columns.clear()  # the process's cache for this warehouse (_ENSURED): ensured again on use
         def run(con: duckdb.DuckDBPyConnection) -> Rows:
             cur = con.execute(sql, params)
             if cur.description is None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,6 +76,13 @@ def message_at(body: Any, path: str | None) -> str:
     return str(node)
 
 
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verification context, made once per process: loading the CA bundle took
+    ~50 ms per client, ~10% of a small connection's sync (bench/connection_overhead.py)."""
+    return httpx.create_ssl_context()
+
+
 class ProviderClient:
     def __init__(
         self,
@@ -107,6 +116,7 @@ class ProviderClient:
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             transport=transport,
+            verify=_ssl_context(),
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
         )

@@ -1,0 +1,92 @@
+"""`Warehouse.holding()` (one sync run): the run's writes share one attach of the file, yet another
+process's reader still gets in while it is held, and the file is let go when the hold ends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from warehouse import access
+from warehouse.access import FileWriter
+from warehouse.loader import Warehouse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+READER = """
+import sys
+from warehouse.read import query
+print(query("SELECT count(*) FROM t", path=sys.argv[1], timeout=10)[0][0])
+"""
+
+
+def _attaches(db: Path) -> int:
+    return FileWriter.of(db).generation
+
+
+def test_writes_in_a_hold_share_one_attach_and_the_file_is_let_go_after(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.execute("CREATE TABLE t (i INTEGER)")
+    before = _attaches(db)
+    with wh.holding():
+        for i in range(5):
+            wh.execute("INSERT INTO t VALUES (?)", [i])
+    assert _attaches(db) - before == 1  # without the hold: one attach (and checkpoint) per write
+    # let go at the end: another connection of this process can open the file itself
+    con = duckdb.connect(str(db))
+    try:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (5,)
+    finally:
+        con.close()
+
+
+def test_another_process_reads_while_this_one_holds_the_file(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.execute("CREATE TABLE t (i INTEGER)")
+    monkeypatch.setattr(access, "LINGER_S", 3600.0)  # only a waiting reader can make it let go
+    monkeypatch.setattr(access, "MAX_KEEP_S", 3600.0)
+    with wh.holding():
+        wh.execute("INSERT INTO t VALUES (1)")
+        assert FileWriter.of(db)._alias is not None  # still attached between writes
+        out = subprocess.run([sys.executable, "-c", READER, str(db)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "1"
+        wh.execute("INSERT INTO t VALUES (2)")  # and the hold goes on writing after the reader
+    assert wh.execute("SELECT count(*) FROM t").rows == [(2,)]
+
+
+def test_a_reader_of_this_process_gets_in_during_a_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse.read import query
+
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.execute("CREATE TABLE t (i INTEGER)")
+    monkeypatch.setattr(access, "LINGER_S", 3600.0)
+    with wh.holding():
+        wh.execute("INSERT INTO t VALUES (1)")
+        assert query("SELECT count(*) FROM t", path=db, timeout=5) == [(1,)]
+
+
+def test_tables_ensured_once_per_process_are_made_again_in_a_new_file(tmp_path: Path) -> None:
+    """The process remembers the tables it ensured per warehouse (Warehouse objects are made per
+    sync); a file created anew at the same path gets them again."""
+    from tests.warehouse.whelpers import REPORTS
+
+    db = tmp_path / "w.duckdb"
+    Warehouse(db).ensure_tables([REPORTS])
+    second = Warehouse(db)
+    assert REPORTS in second._columns  # remembered: no DDL for the second object
+    FileWriter.of(db).release_idle()
+    for leftover in tmp_path.glob("w.duckdb*"):
+        leftover.unlink()
+    third = Warehouse(db)
+    third.ensure_tables([REPORTS])
+    tables = third.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'checkr'").rows
+    assert ("reports",) in tables
