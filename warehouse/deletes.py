@@ -152,7 +152,7 @@ def end_selected(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connect
                  select: str, reason: str, params: dict[str, object] | None = None) -> int:
     """Soft-delete the live rows whose keys `select` returns (it may use $conn): the keys are taken
     first, since the select may no longer match once they are deleted (the change feed reads them after)."""
-    keys = con.execute(select, {"conn": connection_id, **(params or {})}).fetch_arrow_table()
+    keys = con.execute(select, {"conn": connection_id, **(params or {})}).to_arrow_table()
     if not keys.num_rows:
         return 0
     con.register(_SELECTED, keys)
