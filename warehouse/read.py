@@ -76,4 +76,4 @@ def query_arrow(
 ) -> pa.Table:
     """The result as an Arrow table (fetched before the file is closed)."""
     with read_session(path, timeout=timeout) as con:
-        return con.execute(sql, params).fetch_arrow_table()
+        return con.execute(sql, params).to_arrow_table()
