@@ -4,13 +4,8 @@ SIGKILL, and a 429 storm that shrinks the window and loses nothing."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,10 +16,9 @@ from integrations.engine.fetch_ahead import in_order
 from integrations.engine.paginators import NextLinkPaginator, PageNumberPaginator
 from integrations.engine.rate_limiter import credential_fingerprint
 from tests.engine.conftest import Env
-from tests.engine.test_sync_reliability import _checkpoint, set_faults
+from tests.engine.test_sync_reliability import _checkpoint, kill_candidates_sync_after_a_checkpoint, set_faults
 from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECKR_SYNCS = ("account", "candidates", "reports", "packages", "invitations", "invoices")
 
 
@@ -196,19 +190,7 @@ def test_a_concurrent_sync_killed_with_sigkill_resumes_exactly(env: Env, fresh_s
     account_id = env.connect(sandbox, "checkr", "cust-1")
     # ~28 pages at <= 4.75 a second, each answered in 300-600 ms: several in flight, out of order
     set_faults(sandbox, "checkr", latency_ms=300, latency_jitter_ms=300)
-    child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--sync", "candidates"],
-        cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not (env.exists() and _checkpoint(env)):
-        assert proc.poll() is None, "the sync finished before it could be killed"
-        assert time.monotonic() < deadline, "no checkpoint was committed within 120 s"
-        time.sleep(0.2)
-    assert proc.poll() is None, "the sync finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_candidates_sync_after_a_checkpoint(env)
     assert _peak_in_flight(sandbox, "checkr") >= 2, "the killed run did not fetch pages ahead"
     assert _checkpoint(env), "the checkpoint committed before the kill was lost"
     set_faults(sandbox, "checkr")

@@ -141,13 +141,24 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
     # slow enough that pages fetched ahead (issue 17: up to 8 at once) cannot finish the list between
     # two polls: 30 pages at 1.5 s, the window growing from 1
     set_faults(sandbox, "checkr", latency_ms=1500)
+    kill_candidates_sync_after_a_checkpoint(env)
+    assert _checkpoint(env), "the checkpoint committed before the kill was lost"
+    set_faults(sandbox, "checkr")
+    result = env.sync("checkr", "cust-1", "candidates")
+    assert result.ok and result.resumed, result.error
+    for sync in ("account", "reports", "packages", "invitations", "invoices"):
+        assert env.sync("checkr", "cust-1", sync).ok
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
+
+
+def kill_candidates_sync_after_a_checkpoint(env: Env) -> None:
+    """Run `screensync sync checkr --sync candidates` for cust-1 in a child process and SIGKILL it once
+    a page is committed, whenever that is on a loaded machine (readers see each committed write)."""
     child_env = {**os.environ, "SCREENSYNC_WAREHOUSE": str(env.db)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "screensync", "sync", "checkr", "--connection", "cust-1", "--sync", "candidates"],
         cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    # killed once a page is committed, whenever that is on a loaded machine (writes at least every 2 s):
-    # readers see each committed write while the sync goes on
     deadline = time.monotonic() + 120
     while not (env.exists() and _checkpoint(env)):
         assert proc.poll() is None, "the sync finished before it could be killed"
@@ -156,13 +167,6 @@ def test_a_sync_killed_with_sigkill_resumes_and_matches_the_truth(env: Env, fres
     assert proc.poll() is None, "the sync finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert _checkpoint(env), "the checkpoint committed before the kill was lost"
-    set_faults(sandbox, "checkr")
-    result = env.sync("checkr", "cust-1", "candidates")
-    assert result.ok and result.resumed, result.error
-    for sync in ("account", "reports", "packages", "invitations", "invoices"):
-        assert env.sync("checkr", "cust-1", sync).ok
-    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
 
 
 def _checkpoint(env: Env) -> bool:
