@@ -63,6 +63,10 @@ class Backend(Protocol):
         connection)s' records: writers of one connection take turns (warehouse/lake_turns.py)."""
         ...
 
+    def hold(self) -> AbstractContextManager[None]:
+        """Around a run of several writes (one sync): keep what a write opens open between them."""
+        ...
+
     def exists(self) -> bool: ...
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -122,6 +122,10 @@ class LakeBackend:
         """The turn of each connection, around one write transaction, inside `session` (whose thread
         lock also keeps the turns' connection to one thread)."""
         return self._turns.held(connections, timeout=timeout, what=what)
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Nothing to do: the process keeps its lake session open between writes anyway."""
+        return nullcontext()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:

@@ -190,10 +190,9 @@ class Warehouse:
         """For a run of several writes (one sync): the embedded file stays attached between them
         while nobody else waits (one attach and checkpoint instead of one per write,
         warehouse/access.py). A lake keeps its session open anyway: nothing to do."""
-        hold = getattr(self._backend, "hold", None)
-        if hold is None or os.environ.get("SCREENSYNC_WAREHOUSE_HOLD", "1") == "0":  # 0: one attach per write
+        if os.environ.get("SCREENSYNC_WAREHOUSE_HOLD", "1") == "0":  # 0: one attach per write (A/B)
             return nullcontext()
-        return hold()
+        return self._backend.hold()
 
     def _turns(self, turns: Iterable[Turn], what: str) -> AbstractContextManager[None]:
         return self._backend.turns(turns, timeout=self.lock_timeout, what=what)
