@@ -13,6 +13,7 @@ checkpoint on the other worker.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -287,6 +288,11 @@ def _committed_reports_page(cluster: Cluster, connection_id: str) -> bool:
     return bool(rows)
 
 
+@pytest.mark.skipif(
+    os.environ.get("SCREENSYNC_SLOW_TESTS") != "1",
+    reason="83 s; test_cluster.py kills a worker host and asserts the same crash, re-run elsewhere and resume "
+    "on every run: set SCREENSYNC_SLOW_TESTS=1 for this same-host variant",
+)
 def test_a_killed_workers_shard_is_resubmitted_and_resumes_from_its_checkpoint(
     cluster: Cluster, as_user: None
 ) -> None:
