@@ -7,7 +7,8 @@ Checked: shards spread over both workers and land exactly the sandbox's records;
 dispatcher for a connection another flow run is syncing is refused by the connection's global
 concurrency limit; a worker killed mid-shard (SIGKILL of its process group: the host is gone)
 has its shard marked Crashed by the heartbeat automation, re-submitted, and finished from its
-checkpoint on the other worker.
+checkpoint on the other worker (that one only with `SCREENSYNC_SLOW_TESTS=1`: test_cluster.py
+checks the same on every run, with the worker on a host of its own).
 """
 
 from __future__ import annotations
