@@ -42,6 +42,7 @@ def run_list(run: SyncRun, client: ProviderClient, attempt_id: str, checkpoint: 
         params[sync.cursor.param] = cursor_param(cursor, sync.cursor.lookback)
     if sync.cursor is not None and highest is None:
         highest = cursor
+    reader: list[prefetch[Page]] = []  # the prefetch below, once built: the pages waiting for this loop
     pages: Iterator[Page] = iterate_pages(
         client,
         run.integ.definition.pagination_for(sync),
@@ -50,9 +51,11 @@ def run_list(run: SyncRun, client: ProviderClient, attempt_id: str, checkpoint: 
         single=sync.single,
         resume=resume_page,
         primary_key=sync.primary_key,
+        reader_waiting=lambda: reader[0].starved if reader else True,
     )
     pending = PendingWrite()
     ahead = prefetch(pages, depth=PREFETCH_PAGES)
+    reader.append(ahead)
     try:
         while True:
             wait = None if pending.empty else max(0.0, pending.deadline - time.monotonic())

@@ -333,8 +333,12 @@ def iterate_pages(
     single: bool = False,
     resume: dict[str, Any] | None = None,
     primary_key: str = "id",
+    reader_waiting: Callable[[], bool] | None = None,
 ) -> Iterator[Page]:
     """Pages of a list (or the one object), each with the checkpoint to resume after it.
+
+    `reader_waiting` says whether whoever takes the pages found none ready last time it asked:
+    pages are fetched ahead only then (the provider, not the reader, is the slow side).
 
     Raises PaginationError subclasses instead of paging forever or following a link off the
     API origin; the page that revealed the problem is not yielded, so it is never committed.
@@ -344,7 +348,7 @@ def iterate_pages(
     ahead = PagesAhead(client.concurrency, lambda target, query: client.get_json(target, params=query or None))
     try:
         yield from _pages(client, config, paginator, request, ahead, single=single, resume=resume,
-                          primary_key=primary_key)
+                          primary_key=primary_key, reader_waiting=reader_waiting or _always)
     finally:
         ahead.close()
 
@@ -356,8 +360,13 @@ def _page_key(client: ProviderClient, target: str, query: dict[str, Any] | None)
     return url, _normalized(url)
 
 
+def _always() -> bool:
+    return True
+
+
 def _pages(client: ProviderClient, config: PaginationCommon, paginator: Paginator, request: Request | None,
-           ahead: PagesAhead, *, single: bool, resume: dict[str, Any] | None, primary_key: str) -> Iterator[Page]:
+           ahead: PagesAhead, *, single: bool, resume: dict[str, Any] | None, primary_key: str,
+           reader_waiting: Callable[[], bool]) -> Iterator[Page]:
     seen_urls: set[str] = set()
     seen_id_pages: set[bytes] = set()  # a digest per page, not its ids: flat memory on long lists
     number = int((resume or {}).get("page_number", 0))
@@ -398,7 +407,11 @@ def _pages(client: ProviderClient, config: PaginationCommon, paginator: Paginato
         nxt = paginator.next_request()
         if nxt is not None:
             client.url_for(nxt[0])  # raises ForeignHostError before the next page is due
-            if ahead.enabled and not single:  # numbered pages of a known total: fetch them ahead
+            # numbered pages of a known total: fetch them ahead, unless the reader (validation and the
+            # warehouse) is behind anyway. A provider answering in milliseconds would then only add
+            # threads parsing beside the writer: CPU lost to the GIL and a malloc arena each, for no
+            # speed (docs/benchmarks.md). Pages already in flight are kept, never re-fetched.
+            if ahead.enabled and not single and reader_waiting():
                 upcoming = [(_page_key(client, t, q)[1], t, q) for t, q in
                             paginator.ahead(total, page_size, client.concurrency.ceiling)]
                 ahead.expect([u for u in upcoming if u[0] not in seen_urls])

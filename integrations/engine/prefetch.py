@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+STARVED_S = 0.01  # a wait this long for an item is the source being slow, not a thread switch
 _DONE = object()
 
 
@@ -28,6 +30,7 @@ class prefetch(Generic[T]):
         self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._finished = False
+        self.starved = True  # the consumer waited for its last item: the source is the slow side
         self._thread = threading.Thread(target=self._produce, name="screensync-prefetch", daemon=True)
         self._thread.start()
 
@@ -66,10 +69,15 @@ class prefetch(Generic[T]):
         Raises StopIteration at the end and re-raises the producer's error."""
         if self._finished:
             raise StopIteration
+        asked = time.monotonic()
         try:
             item = self._q.get(timeout=timeout)
         except queue.Empty:
+            self.starved = True
             return None
+        finally:
+            waited = time.monotonic() - asked
+        self.starved = waited > STARVED_S
         if item is _DONE:
             self.close()
             raise StopIteration

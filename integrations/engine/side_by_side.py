@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from integrations.engine.definition import IntegrationDefinition
+from integrations.engine.malloc_arenas import cap_arenas
 
 R = TypeVar("R")
 
@@ -38,6 +39,7 @@ def run_side_by_side(names: list[str], after: Mapping[str, list[str]], run_one: 
     results: dict[str, R] = {}
     waiting = list(names)
     running: dict[Future[R], str] = {}
+    cap_arenas()
     with ThreadPoolExecutor(max_workers=max_workers or MAX_AT_ONCE or max(1, len(names)),
                             thread_name_prefix="screensync-sync") as pool:
         while waiting or running:

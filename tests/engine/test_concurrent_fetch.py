@@ -7,15 +7,20 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 from typing import Any
+from uuid import uuid4
 
 import httpx
 
+from integrations.engine.auth import BasicTokenAuth
 from integrations.engine.concurrency import AimdController, controller_for
-from integrations.engine.definition import NextLinkPagination, PageNumberPagination
+from integrations.engine.definition import ConcurrencyConfig, ErrorsConfig, NextLinkPagination, PageNumberPagination
 from integrations.engine.fetch_ahead import in_order
-from integrations.engine.paginators import NextLinkPaginator, PageNumberPaginator
+from integrations.engine.http_client import ProviderClient
+from integrations.engine.paginators import NextLinkPaginator, PageNumberPaginator, iterate_pages
+from integrations.engine.prefetch import prefetch
 from integrations.engine.rate_limiter import credential_fingerprint
-from tests.engine.conftest import Env
+from integrations.engine.registry import get_integration
+from tests.engine.conftest import Env, ratelimit_headers_config
 from tests.engine.test_sync_reliability import _checkpoint, kill_candidates_sync_after_a_checkpoint, set_faults
 from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
 
@@ -227,3 +232,38 @@ def test_a_429_storm_shrinks_the_window_and_loses_nothing(env: Env, fresh_sandbo
     assert ctl.cuts > cuts_before and min(ctl.history[before:]) < max(ctl.history[before - 1:]), ctl.history
     set_faults(sandbox, "checkr")
     assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
+
+
+def _pages_fetched_ahead_while(sandbox: Any, read_s: float, latency_ms: int) -> int:
+    """Most Checkr requests waiting at the sandbox at once while the list's pages after the 6th are read,
+    each taking `read_s` to read (validation and the warehouse), as the list sync reads them."""
+    account = sandbox.info["checkr"]["accounts"][0]
+    client = ProviderClient(
+        integration="checkr", connection_id="ahead", api_base=sandbox.info["checkr"]["base_url"],
+        auth=BasicTokenAuth(account["api_key"]), credential_fingerprint=uuid4().hex,
+        rate_limit=ratelimit_headers_config(100_000, 60).model_copy(
+            update={"concurrency": ConcurrencyConfig(max=8, initial=8)}),
+        errors=ErrorsConfig(message_path="error"),
+    )
+    reader: list[prefetch[Any]] = []
+    pages = iterate_pages(client, get_integration("checkr").definition.pagination, "/v1/candidates",
+                          {"per_page": 25}, reader_waiting=lambda: reader[0].starved if reader else True)
+    with client:
+        ahead = prefetch(pages, depth=16)
+        reader.append(ahead)
+        numbers = []
+        for page in ahead:
+            numbers.append(page.number)
+            if page.number == 6:  # the start, when nothing is ready yet, is over
+                set_faults(sandbox, "checkr", latency_ms=latency_ms)  # and its peak starts afresh
+            time.sleep(read_s if page.number >= 6 else 0)
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 30, numbers  # every page, in order
+    return _peak_in_flight(sandbox, "checkr")
+
+
+def test_pages_are_fetched_ahead_only_while_the_reader_waits_for_them(fresh_sandbox: Any) -> None:
+    """A provider faster than the warehouse gets one request at a time (more would only add threads
+    parsing beside the writer); a slow one gets several, because the reader waits for it."""
+    sandbox = fresh_sandbox(scale=1000, rate_limits={"checkr": 0})
+    assert _pages_fetched_ahead_while(sandbox, read_s=0.04, latency_ms=2) == 1
+    assert _pages_fetched_ahead_while(sandbox, read_s=0.0, latency_ms=60) >= 2
