@@ -50,13 +50,15 @@ def _call(cmd: list[str]) -> int:
 
 
 def _parallel(args: list[str]) -> list[str]:
-    """pytest-xdist options for the whole suite: one worker per core (at most 4), each test file on one
-    worker so a file's module fixtures (a Prefect server, a sandbox) start once. Most of the suite waits
-    on subprocesses and loopback servers, so two workers on two cores take ~60% of the serial time.
-    Left out when the caller chose (`-n ...`, `-p no:xdist`) or asked for output (`-s`)."""
+    """pytest-xdist options for the whole suite: one worker per core and one more (at most 4), each test
+    file on one worker so a file's module fixtures (a Prefect server, a sandbox) start once. Most of
+    the suite waits on subprocesses, servers starting and loopback HTTP: on 2 cores, two workers kept
+    the cores ~70% busy and took 11-12 min, three took 8-9 min. Left out when the caller chose
+    (`-n ...`, `-p no:xdist`) or asked for output (`-s`)."""
     if any(a == "-s" or a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args):
         return []
-    workers = min(4, max(1, os.cpu_count() or 1))
+    cores = max(1, os.cpu_count() or 1)
+    workers = min(4, cores + 1) if cores > 1 else 1
     return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
 
 

@@ -13,8 +13,9 @@ Prefect, the engine and DuckDB (several seconds on this 2-core machine) before a
 of 20, a shard of the sandbox's rate-limited connections runs for minutes against a few seconds
 of start-up. Smaller shards spread better over few connections; larger ones waste less.
 
-A shard whose run ends Crashed (its worker died: Prefect's heartbeat automation in
-flows/zombies.py marks it, or the worker saw its process die) is started again, up to
+A shard whose run ends Crashed (its worker died: Prefect automations in flows/zombies.py mark it
+when its heartbeats stop or when it was taken and never started, or the worker saw its process
+die) is started again, up to
 `max_attempts` runs in all; its connections resume from the checkpoints their last pages
 committed, and wait for the dead run's connection slots (flows/global_limits.py) to expire.
 The dispatcher ends like `sync-integration`: per-(connection, sync) results, artifacts, Failed
@@ -221,7 +222,7 @@ def sync_fanout(
     """
     from prefect.runtime import flow_run
 
-    from flows.zombies import ensure_zombie_automation
+    from flows.zombies import ensure_unstarted_automation, ensure_zombie_automation
 
     logger = get_run_logger()
     connection_ids, names = plan(integration, connections, syncs)
@@ -232,6 +233,7 @@ def sync_fanout(
         raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
     shards = shards_of(connection_ids, shard_size)
     ensure_zombie_automation()  # without it a dead worker's shard would stay Running for good
+    ensure_unstarted_automation()  # ...or Pending, when the worker died before starting its process
     logger.info(
         "syncing %d %s connection(s) x syncs %s as %d shard(s) of <= %d on %s",
         len(connection_ids), integration, names, len(shards), shard_size, shard_deployment,

@@ -352,6 +352,38 @@ def _running_shard_worker(cluster: Cluster, connection_id: str) -> str:
     return worker
 
 
+def test_a_run_a_worker_took_but_never_started_is_crashed_so_the_dispatcher_can_start_it_again(
+    cluster: Cluster, as_user: None
+) -> None:
+    """A worker that died between taking a run (Pending) and starting its process leaves no heartbeat
+    to miss: the unstarted-run automation ends it Crashed, which the dispatcher re-submits (as for a
+    zombie). A flow run with no deployment stands in for it, so no worker here can start it."""
+    from prefect import flow
+    from prefect.states import Pending
+
+    from flows.zombies import UNSTARTED_MARK, UNSTARTED_NAME, ensure_unstarted_automation
+
+    @flow(name="taken-then-abandoned")
+    def abandoned() -> None: ...
+
+    automation = ensure_unstarted_automation(10)  # Prefect's least; this module's shards start in seconds; none runs now
+    try:
+        run = cluster.client_call(lambda c: c.create_flow_run(abandoned, name="abandoned"))
+        cluster.client_call(lambda c: c.set_flow_run_state(run.id, Pending(), force=True))  # what a worker does
+        deadline = time.monotonic() + 120
+        state = None
+        while time.monotonic() < deadline:
+            state = cluster.client_call(lambda c: c.read_flow_run(run.id)).state
+            if state.is_crashed():
+                break
+            time.sleep(2)
+        assert state is not None and state.is_crashed(), state
+        assert UNSTARTED_MARK in (state.message or ""), state.message
+    finally:
+        cluster.client_call(lambda c: c.delete_automation(automation))
+        assert not cluster.client_call(lambda c: c.read_automations_by_name(UNSTARTED_NAME))
+
+
 def test_syncs_and_actions_together_stay_within_the_declared_budget() -> None:
     """The arithmetic docs/scale-out.md promises, for both providers' declared limits."""
     from flows.global_limits import action_budget
