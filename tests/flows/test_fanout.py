@@ -366,6 +366,8 @@ def test_a_run_a_worker_took_but_never_started_is_crashed_so_the_dispatcher_can_
     @flow(name="taken-then-abandoned")
     def abandoned() -> None: ...
 
+    for existing in cluster.client_call(lambda c: c.read_automations_by_name(UNSTARTED_NAME)):
+        cluster.client_call(lambda c, a=existing.id: c.delete_automation(a))  # a dispatcher's, at 180 s
     automation = ensure_unstarted_automation(10)  # Prefect's least; this module's shards start in seconds; none runs now
     try:
         run = cluster.client_call(lambda c: c.create_flow_run(abandoned, name="abandoned"))
@@ -380,7 +382,7 @@ def test_a_run_a_worker_took_but_never_started_is_crashed_so_the_dispatcher_can_
         assert state is not None and state.is_crashed(), state
         assert UNSTARTED_MARK in (state.message or ""), state.message
     finally:
-        cluster.client_call(lambda c: c.delete_automation(automation))
+        cluster.client_call(lambda c: c.delete_automation(automation))  # the next dispatcher makes its own
         assert not cluster.client_call(lambda c: c.read_automations_by_name(UNSTARTED_NAME))
 
 
