@@ -22,7 +22,9 @@ from integrations.engine.sync_run import SyncRun
 
 log = logging.getLogger("screensync.sync")
 
-PREFETCH_PAGES = 16  # pages downloaded ahead of validation and writing (~0.8 MB each, parsed)
+# pages downloaded ahead of validation and writing (~0.8 MB each, parsed): 16 cost ~10 MB more for no
+# speed (bench/sync_ab.py, docs/benchmarks.md); pages fetched concurrently wait in fetch_ahead.py
+PREFETCH_PAGES = 4
 
 
 def run_list(run: SyncRun, client: ProviderClient, attempt_id: str, checkpoint: Checkpoint | None, cursor: Any) -> None:
