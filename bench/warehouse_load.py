@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -83,21 +84,25 @@ def load(wh: Warehouse, target: TableTarget, n: int, page: int, status: str) -> 
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    page = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if len(args) > 0 else 100_000
+    page = int(args[1]) if len(args) > 1 else 100
     target = TableTarget("bench", "reports", BenchReport)
-    with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "warehouse.duckdb") as wh:
-        wh.ensure_tables([target])
-        for label, status in (
-            ("initial load", "pending"),
-            ("unchanged re-run", "pending"),
-            ("all updated", "complete"),
-        ):
-            counts, in_wh, total = load(wh, target, n, page, status)
-            print(
-                f"{label:>17}: {n} records in pages of {page}: warehouse {in_wh:.2f}s "
-                f"({n / in_wh:,.0f} records/s), with page building {total:.2f}s  {counts}"
-            )
+    for held in (True, False) if "--let-go" in sys.argv else (True,):
+        print("held between writes (a sync):" if held else "letting go after every write:")
+        with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "warehouse.duckdb") as wh:
+            wh.ensure_tables([target])
+            for label, status in (
+                ("initial load", "pending"),
+                ("unchanged re-run", "pending"),
+                ("all updated", "complete"),
+            ):
+                with wh.holding() if held else nullcontext():
+                    counts, in_wh, total = load(wh, target, n, page, status)
+                print(
+                    f"{label:>17}: {n} records in pages of {page}: warehouse {in_wh:.2f}s "
+                    f"({n / in_wh:,.0f} records/s), with page building {total:.2f}s  {counts}"
+                )
 
 
 if __name__ == "__main__":
