@@ -5,6 +5,7 @@ SIGKILL, and a 429 storm that shrinks the window and loses nothing."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 from uuid import uuid4
@@ -234,9 +235,9 @@ def test_a_429_storm_shrinks_the_window_and_loses_nothing(env: Env, fresh_sandbo
     assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
 
 
-def _pages_fetched_ahead_while(sandbox: Any, read_s: float, latency_ms: int) -> int:
-    """Most Checkr requests waiting at the sandbox at once while the list's pages after the 6th are read,
-    each taking `read_s` to read (validation and the warehouse), as the list sync reads them."""
+def _most_in_flight(sandbox: Any, latency_ms: int, reader_waiting: Callable[[], bool]) -> int:
+    """Most Checkr requests waiting at the sandbox at once while a list is paged through, told by
+    `reader_waiting` whether its reader waits for pages (the list sync asks its prefetch queue)."""
     account = sandbox.info["checkr"]["accounts"][0]
     client = ProviderClient(
         integration="checkr", connection_id="ahead", api_base=sandbox.info["checkr"]["base_url"],
@@ -245,25 +246,40 @@ def _pages_fetched_ahead_while(sandbox: Any, read_s: float, latency_ms: int) -> 
             update={"concurrency": ConcurrencyConfig(max=8, initial=8)}),
         errors=ErrorsConfig(message_path="error"),
     )
-    reader: list[prefetch[Any]] = []
-    pages = iterate_pages(client, get_integration("checkr").definition.pagination, "/v1/candidates",
-                          {"per_page": 25}, reader_waiting=lambda: reader[0].starved if reader else True)
+    set_faults(sandbox, "checkr", latency_ms=latency_ms)  # and the sandbox's peak starts afresh
     with client:
-        ahead = prefetch(pages, depth=16)
-        reader.append(ahead)
-        numbers = []
-        for page in ahead:
-            numbers.append(page.number)
-            if page.number == 6:  # the start, when nothing is ready yet, is over
-                set_faults(sandbox, "checkr", latency_ms=latency_ms)  # and its peak starts afresh
-            time.sleep(read_s if page.number >= 6 else 0)
+        numbers = [page.number for page in iterate_pages(
+            client, get_integration("checkr").definition.pagination, "/v1/candidates", {"per_page": 25},
+            reader_waiting=reader_waiting)]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 30, numbers  # every page, in order
     return _peak_in_flight(sandbox, "checkr")
 
 
 def test_pages_are_fetched_ahead_only_while_the_reader_waits_for_them(fresh_sandbox: Any) -> None:
-    """A provider faster than the warehouse gets one request at a time (more would only add threads
-    parsing beside the writer); a slow one gets several, because the reader waits for it."""
+    """A reader slower than the provider gets one request at a time (more would only add threads
+    parsing beside the writer); one that waits for pages gets several at once."""
     sandbox = fresh_sandbox(scale=1000, rate_limits={"checkr": 0})
-    assert _pages_fetched_ahead_while(sandbox, read_s=0.04, latency_ms=2) == 1
-    assert _pages_fetched_ahead_while(sandbox, read_s=0.0, latency_ms=60) >= 2
+    assert _most_in_flight(sandbox, 30, reader_waiting=lambda: False) == 1
+    assert _most_in_flight(sandbox, 30, reader_waiting=lambda: True) >= 2
+
+
+def test_the_prefetch_queue_says_whether_its_reader_waited() -> None:
+    """What the list sync passes as `reader_waiting`: its reader found no page ready (a slow source)."""
+
+    def source(delay_s: float) -> Iterator[int]:
+        for i in range(12):
+            time.sleep(delay_s)
+            yield i
+
+    slow = prefetch(source(0.1), depth=4)
+    waited = []
+    for _ in slow:
+        waited.append(slow.starved)
+    assert all(waited), waited
+
+    fast = prefetch(source(0.0), depth=4)
+    waited = []
+    for _ in fast:
+        waited.append(fast.starved)
+        time.sleep(0.1)  # the reader is the slow side: the next item is always ready
+    assert sum(waited[1:]) <= 2, waited  # the first read may come before the first item
