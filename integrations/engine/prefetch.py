@@ -75,9 +75,7 @@ class prefetch(Generic[T]):
         except queue.Empty:
             self.starved = True
             return None
-        finally:
-            waited = time.monotonic() - asked
-        self.starved = waited > STARVED_S
+        self.starved = time.monotonic() - asked > STARVED_S
         if item is _DONE:
             self.close()
             raise StopIteration
