@@ -121,6 +121,10 @@ class ConcurrencyConfig(_Strict):
     max: int = Field(1, ge=1, le=64, description="ceiling of the adaptive window; 1 = one request at a time")
     initial: int = Field(1, ge=1, le=64, description="the window a process starts with (at most `max`); "
                          "it doubles from there until the first 429, 5xx or latency rise")
+    syncs_side_by_side: bool = Field(
+        True, description="run a connection's syncs side by side (each after its `after`); false: one after "
+        "another in declared order, for a provider whose rate budget, not latency, bounds every sync "
+        "anyway (side by side then costs memory for no speed)")
 
 
 class RateLimitConfig(_Strict):

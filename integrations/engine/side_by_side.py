@@ -11,6 +11,7 @@ on Checkr's re-poll of the reports candidates landed); declared order always hon
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -27,8 +28,14 @@ MAX_AT_ONCE = int(os.environ.get("SCREENSYNC_SYNCS_AT_ONCE", "0"))
 
 
 def dependencies(definition: IntegrationDefinition, names: list[str]) -> dict[str, list[str]]:
-    """For each of `names`, the ones among them it must wait for (a sync run alone waits for none)."""
-    return {n: [d for d in definition.sync(n).after if d in names] for n in names}
+    """For each of `names`, the ones among them it must wait for (a sync run alone waits for none).
+    A definition with `rate_limit.concurrency.syncs_side_by_side: false` chains them in declared order."""
+    after = {n: [d for d in definition.sync(n).after if d in names] for n in names}
+    if not definition.rate_limit.concurrency.syncs_side_by_side:
+        order = [s.name for s in definition.syncs if s.name in after]
+        for earlier, later in itertools.pairwise(order):
+            after[later] = [*after[later], earlier] if earlier not in after[later] else after[later]
+    return after
 
 
 def run_side_by_side(names: list[str], after: Mapping[str, list[str]], run_one: Callable[[str], R],

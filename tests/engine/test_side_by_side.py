@@ -4,6 +4,7 @@ sandbox never sees more than its pace allows) and land exactly the provider's da
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -74,6 +75,37 @@ def test_at_most_max_workers_syncs_run_at_once() -> None:
 
     assert run_side_by_side(list("abcde"), {}, run, max_workers=2) == list("abcde")
     assert peak[0] == 2  # SCREENSYNC_SYNCS_AT_ONCE: memory for time
+
+
+def test_a_definition_may_run_its_syncs_one_after_another() -> None:
+    """ClearChecks declares `syncs_side_by_side: false` (its 60 a minute bound every sync anyway):
+    each of its syncs waits for the one declared before it, and no two ever run at once; Checkr's do
+    not wait for one another beyond what they declare."""
+    clearchecks = get_integration("clearchecks").definition
+    assert not clearchecks.rate_limit.concurrency.syncs_side_by_side
+    names = [s.name for s in clearchecks.syncs]
+    after = dependencies(clearchecks, names)
+    assert all(earlier in after[later] for earlier, later in itertools.pairwise(names)), after
+    reversed_names = names[::-1]  # asked for in another order: still declared order, no deadlock
+    assert dependencies(clearchecks, reversed_names) == after
+    running, peak, order = [0], [0], []
+    lock = threading.Lock()
+
+    def run(name: str) -> str:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            order.append(name)
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return name
+
+    assert run_side_by_side(reversed_names, dependencies(clearchecks, reversed_names), run) == reversed_names
+    assert peak[0] == 1 and order == names
+    checkr = get_integration("checkr").definition
+    assert checkr.rate_limit.concurrency.syncs_side_by_side
+    assert dependencies(checkr, [s.name for s in checkr.syncs])["packages"] == []
 
 
 class Recorder:
