@@ -53,7 +53,7 @@ def _parallel(args: list[str]) -> list[str]:
     """pytest-xdist options for the whole suite: one worker per core and one more (at most 4), each test
     file on one worker so a file's module fixtures (a Prefect server, a sandbox) start once. Most of
     the suite waits on subprocesses, servers starting and loopback HTTP: on 2 cores, two workers kept
-    the cores ~70% busy and took 11-12 min, three took 8-9 min. Left out when the caller chose
+    the cores ~70% busy and took 11-12 min, three took 7-8 min. Left out when the caller chose
     (`-n ...`, `-p no:xdist`) or asked for output (`-s`)."""
     if any(a == "-s" or a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in args):
         return []

@@ -67,23 +67,11 @@ def _last(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, keys: str,
-                   action: str | None, all_added: bool = False) -> int:
+                   action: str | None) -> int:
     """Give a cursor to each row of the connection in `target` that this transaction just changed and
     whose key is in relation `keys` (a column named as the primary key). `action` None: `added` for a
-    row first seen now, else `updated`; `deleted`/`gone` for soft deletes. `all_added`: the caller
-    just inserted every key of `keys` as a new row (a first load's page), so the feed rows come from
-    `keys` alone, without finding them in the table again. Caller owns the transaction."""
+    row first seen now, else `updated`; `deleted`/`gone` for soft deletes. Caller owns the transaction."""
     pk = ident(target.primary_key)
-    if all_added and action is None:
-        number = ("NULL::BIGINT" if on_lake(con)
-                  else f"({LAST}) + row_number() OVER (ORDER BY CAST(s.{pk} AS VARCHAR))")
-        row = con.execute(
-            f"""INSERT INTO _screensync.changes
-            SELECT {number}, $integ, $table, $conn, CAST(s.{pk} AS VARCHAR), {lit(ADDED)}, current_timestamp
-            FROM {keys} s""",
-            {"integ": target.schema, "table": target.table, "conn": connection_id},
-        ).fetchone()
-        return int(row[0]) if row else 0
     what = (lit(action) if action is not None
             else f"CASE WHEN t._first_seen_at = current_timestamp THEN {lit(ADDED)} ELSE {lit(UPDATED)} END")
     changed = "t._deleted_at = current_timestamp" if action in (DELETED, GONE) else (

@@ -145,8 +145,7 @@ def upsert_stage(
         if statements:
             con.execute(";\n".join(statements))
         if feed and (added or updated):  # the change feed's cursors, in this same transaction
-            record_changes(con, target, connection_id=connection_id, keys=STAGE, action=None,
-                           all_added=added == stage.num_rows)
+            record_changes(con, target, connection_id=connection_id, keys=STAGE, action=None)
     finally:
         con.unregister(STAGE)
     return WriteCounts(added=added, updated=updated, unchanged=stage.num_rows - added - updated - late, late=late)

@@ -34,7 +34,8 @@ def dependencies(definition: IntegrationDefinition, names: list[str]) -> dict[st
     if not definition.rate_limit.concurrency.syncs_side_by_side:
         order = [s.name for s in definition.syncs if s.name in after]
         for earlier, later in itertools.pairwise(order):
-            after[later] = [*after[later], earlier] if earlier not in after[later] else after[later]
+            if earlier not in after[later]:
+                after[later].append(earlier)
     return after
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from integrations.engine.malloc_arenas import ARENAS
 
+REPO = Path(__file__).resolve().parents[2]
 HEAPS = """
 import ctypes, ctypes.util, os, sys, tempfile, threading
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -39,7 +41,7 @@ with tempfile.TemporaryFile("w+") as f:
 def _heaps(cap: bool) -> int:
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     out = subprocess.run([sys.executable, "-c", HEAPS.format(cap=cap)], capture_output=True, text=True, env=env,
-                         check=True)
+                         cwd=REPO, check=True)  # the repository first on the child's path
     return int(out.stdout.strip())
 
 
