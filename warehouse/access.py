@@ -76,6 +76,9 @@ class FileWriter:
         self._alias: str | None = None  # set while the file is attached
         self._attached_at = 0.0
         self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
+        # what this process's writes left that the next write may reuse without reading it back: valid
+        # while the file stays attached (nobody else can write), emptied at every attach
+        self.memo: dict[str, Any] = {}
         self.file_id: tuple[int, int] | None = None  # (device, inode) of the attached file
         self.created = False  # the last attach created the file
 
@@ -224,6 +227,7 @@ class FileWriter:
         self._held = held
         self._attached_at = time.monotonic()
         self.generation += 1
+        self.memo = {}
         st = self.path.stat()
         self.file_id = (st.st_dev, st.st_ino)
 

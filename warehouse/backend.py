@@ -48,6 +48,12 @@ class Backend(Protocol):
     generation: int  # bumped whenever what this process cached about the warehouse may be stale
 
     @property
+    def memo(self) -> dict[str, Any] | None:
+        """What this process's writes left for its next write to reuse instead of reading it back,
+        while nobody else can write in between (the file attached); None where others always can."""
+        ...
+
+    @property
     def name(self) -> str:
         """What to call the warehouse in messages (a path, or the URL without secrets)."""
         ...
@@ -124,6 +130,10 @@ class FileBackend:
     @property
     def generation(self) -> int:
         return self._writer.generation
+
+    @property
+    def memo(self) -> dict[str, Any]:
+        return self._writer.memo
 
     def exists(self) -> bool:
         return self.path.exists()

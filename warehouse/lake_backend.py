@@ -93,6 +93,11 @@ class LakeBackend:
         return True  # the catalog is created by the first writer; a reader of an empty one sees no tables
 
     # -- writing -----------------------------------------------------------------------------
+    @property
+    def memo(self) -> None:
+        """Other processes commit at any time: every write reads what it builds on."""
+        return None
+
     @contextmanager
     def session(self, *, timeout: float, what: str, settings: dict[str, str],
                 bulk: bool) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -180,11 +180,27 @@ class Warehouse:
             try:
                 yield con
             except BaseException:
+                self._forget()
                 rollback_quietly(con)
                 raise
-            con.execute("COMMIT")  # a failed COMMIT has ended the transaction: nothing to roll back
+            try:
+                con.execute("COMMIT")  # a failed COMMIT has ended the transaction: nothing to roll back
+            except BaseException:
+                self._forget()
+                raise
 
     _transaction = transaction
+
+    def _newest(self) -> st.Newest | None:
+        """The newest positions this process wrote, where it may build on them unread (state._append)."""
+        memo = self._backend.memo
+        return None if memo is None else memo.setdefault("positions", {})
+
+    def _forget(self) -> None:
+        """After a failed write: what it noted as written may not be (its transaction rolled back)."""
+        memo = self._backend.memo
+        if memo is not None:
+            memo.clear()
 
     def holding(self) -> AbstractContextManager[None]:
         """For a run of several writes (one sync): the embedded file stays attached between them
@@ -221,7 +237,11 @@ class Warehouse:
         conflict; in `turn`'s writers' turn, when given (`transaction`)."""
         def once() -> T:
             with self._session() as con, self._turns([turn] if turn else [], what):
-                return work(con)
+                try:
+                    return work(con)
+                except BaseException:
+                    self._forget()
+                    raise
 
         return retrying(once, what=f"{what} to {self.name}")
 
@@ -229,6 +249,7 @@ class Warehouse:
         """Run one statement in a write session and return its rows (fetched before the file is let go).
         It may change any table: what this process knew of the tables is forgotten."""
         self._columns.clear()  # the process's cache for this warehouse (_ENSURED): ensured again on use
+        self._forget()
         def run(con: duckdb.DuckDBPyConnection) -> Rows:
             cur = con.execute(sql, params)
             if cur.description is None:
@@ -426,6 +447,7 @@ class Warehouse:
             cursor=page.cursor,
             attempt_id=page.attempt_id,
             list_from=page.list_from,
+            newest=self._newest(),
         )
         return counts
 
@@ -485,11 +507,13 @@ class Warehouse:
             return st.get_state(con, integration, connection_id, sync)
 
     def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False) -> SyncState:
-        return self._retried(lambda con: st.begin_attempt(con, integration, connection_id, sync, fresh=fresh),
+        return self._retried(lambda con: st.begin_attempt(con, integration, connection_id, sync, fresh=fresh,
+                                                          newest=self._newest()),
                              what=f"{integration}/{connection_id}/{sync}'s attempt", turn=(integration, connection_id))
 
     def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:
-        return self._retried(lambda con: st.note_failure(con, integration, connection_id, sync, how),
+        return self._retried(lambda con: st.note_failure(con, integration, connection_id, sync, how,
+                                                         newest=self._newest()),
                              what=f"{integration}/{connection_id}/{sync}'s failure", turn=(integration, connection_id))
 
     def complete_attempt(
@@ -516,7 +540,7 @@ class Warehouse:
                 for t in deletes
             )
             listed_since.note_list_read(con, integration, connection_id, sync, deletes)
-            st.finish_attempt(con, integration, connection_id, sync, attempt_id)
+            st.finish_attempt(con, integration, connection_id, sync, attempt_id, self._newest())
             return deleted
 
         deleted = self.write(finish, what=f"the end of {integration}/{connection_id}/{sync}",

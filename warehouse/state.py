@@ -201,20 +201,43 @@ def _key_filter(integration: str, connection_id: str, sync: str) -> str:
     return f"integration = {lit(integration)} AND connection_id = {lit(connection_id)} AND sync = {lit(sync)}"
 
 
+Newest = dict[tuple[str, str, str], str]  # sync key -> its newest position as SQL (`_append`'s `newest`)
+_TYPES = {"cursor": "JSON", "checkpoint": "JSON", "attempt_id": "VARCHAR", "updated_at": "TIMESTAMPTZ",
+          "failures": "INTEGER", "failure": "VARCHAR", "attempt_from": "TIMESTAMPTZ", "seq": "BIGINT"}
+
+
+def _as_sql(row: tuple[Any, ...]) -> str:
+    """A position row returned by DuckDB (STATE_COLUMNS, seq) as a SELECT of typed literals."""
+    def one(value: Any, type_: str) -> str:
+        text = value.isoformat() if isinstance(value, datetime) else value
+        return f"CAST({lit(None if text is None else str(text))} AS {type_})"
+
+    return "SELECT " + ", ".join(f"{one(v, _TYPES[c])} AS {c}" for v, c in zip(row, (*STATE_COLUMNS, "seq"),
+                                                                                 strict=True))
+
+
 def _append(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str,
-            sets: dict[str, str]) -> None:
+            sets: dict[str, str], newest: Newest | None = None) -> None:
     """Append the key's next position: the newest one (`p`) with `sets` (column -> SQL over `p`)
-    applied, `updated_at` now. Caller owns the transaction."""
+    applied, `updated_at` now. Caller owns the transaction.
+
+    `newest`: what this process wrote last per key, where nobody else can have written since (the
+    embedded file held by this process; the warehouse forgets it after any failed write): `p` is
+    taken from it instead of read back (~1 ms a page as the key's rows accumulate in an attempt),
+    and the position appended is noted there."""
+    key = (integration, connection_id, sync)
     sets = {"updated_at": "current_timestamp", **sets}
     values = ", ".join(sets.get(c, "coalesce(p.failures, 0)" if c == "failures" else f"p.{c}") for c in STATE_COLUMNS)
-    where = _key_filter(integration, connection_id, sync)
-    con.execute(
+    known = newest.get(key) if newest is not None else None
+    source = known or f"SELECT * FROM _screensync.sync_positions WHERE {_key_filter(*key)} ORDER BY seq DESC LIMIT 1"
+    row = con.execute(
         f"""INSERT INTO _screensync.sync_positions ({", ".join((*_KEY, *STATE_COLUMNS))}, seq)
         SELECT {lit(integration)}, {lit(connection_id)}, {lit(sync)}, {values}, coalesce(p.seq, 0) + 1
-        FROM (SELECT 1) AS one LEFT JOIN (
-            SELECT * FROM _screensync.sync_positions WHERE {where} ORDER BY seq DESC LIMIT 1
-        ) AS p ON true"""
-    )
+        FROM (SELECT 1) AS one LEFT JOIN ({source}) AS p ON true
+        {"" if newest is None else f"RETURNING {', '.join((*STATE_COLUMNS, 'seq'))}"}"""  # (a lake has no RETURNING)
+    ).fetchone()
+    if newest is not None and row is not None:
+        newest[key] = _as_sql(row)
 
 
 def save_position(
@@ -227,9 +250,10 @@ def save_position(
     cursor: Any,
     attempt_id: str,
     list_from: datetime | None = None,
+    newest: Newest | None = None,
 ) -> None:
     """Store the checkpoint and/or cursor (None leaves each as it is), and the attempt's first list
-    page time once. Caller owns the transaction."""
+    page time once. Caller owns the transaction. `newest`: see `_append`."""
     if checkpoint is None and cursor is None and list_from is None:
         return
     sets = {"attempt_id": lit(attempt_id)}
@@ -239,11 +263,12 @@ def save_position(
         sets["checkpoint"] = f"{lit(_dumps(checkpoint))}::JSON"
     if cursor is not None:
         sets["cursor"] = f"{lit(_dumps(cursor))}::JSON"
-    _append(con, integration, connection_id, sync, sets)
+    _append(con, integration, connection_id, sync, sets, newest)
 
 
 def begin_attempt(
-    con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, *, fresh: bool = False
+    con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, *, fresh: bool = False,
+    newest: Newest | None = None,
 ) -> SyncState:
     """Resume the attempt that left a checkpoint, or start a fresh one (dropping stale seen keys).
 
@@ -258,7 +283,7 @@ def begin_attempt(
             con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [state.attempt_id])
         _append(con, integration, connection_id, sync, {
             "attempt_id": lit(attempt_id), "checkpoint": "NULL", "failures": "0", "failure": "NULL",
-            "attempt_from": "NULL"})
+            "attempt_from": "NULL"}, newest)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
@@ -269,12 +294,13 @@ def begin_attempt(
 
 
 def finish_attempt(
-    con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, attempt_id: str
+    con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, attempt_id: str,
+    newest: Newest | None = None,
 ) -> None:
     """Clear the checkpoint, forget the attempt's seen keys and the key's older positions. Caller owns
     the transaction."""
     _append(con, integration, connection_id, sync, {
-        "checkpoint": "NULL", "attempt_id": "NULL", "failures": "0", "failure": "NULL", "attempt_from": "NULL"})
+        "checkpoint": "NULL", "attempt_id": "NULL", "failures": "0", "failure": "NULL", "attempt_from": "NULL"}, newest)
     prune_positions(con, integration, connection_id, sync)
     con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [attempt_id])
 
@@ -286,7 +312,8 @@ def prune_positions(con: duckdb.DuckDBPyConnection, integration: str, connection
                 f"AND seq < (SELECT max(seq) FROM _screensync.sync_positions WHERE {where})")
 
 
-def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, how: str) -> int:
+def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, how: str,
+                 newest: Newest | None = None) -> int:
     """Count a failed run against the stored checkpoint; returns how many runs in a row failed
     `how` from this same checkpoint (a different checkpoint or another error starts again at 1)."""
     state = get_state(con, integration, connection_id, sync)
@@ -296,7 +323,7 @@ def note_failure(con: duckdb.DuckDBPyConnection, integration: str, connection_id
     con.execute("BEGIN TRANSACTION")
     try:
         _append(con, integration, connection_id, sync, {"failures": str(int(failures)), "failure": lit(signature),
-                                                        "updated_at": "p.updated_at"})
+                                                        "updated_at": "p.updated_at"}, newest)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction

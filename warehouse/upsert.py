@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
-from warehouse.changes import record_changes
+from warehouse.changes import record_upserts
 from warehouse.columns import Column
 from warehouse.records import TableTarget, WriteCounts
 from warehouse.sql import lit
@@ -36,6 +36,7 @@ DIFFERS = "(t._hash IS DISTINCT FROM s._hash OR t._deleted_at IS NOT NULL)"
 NOT_OLDER = "(s._observed_at IS NULL OR t._observed_at IS NULL OR s._observed_at >= t._observed_at)"
 APPLY = f"({DIFFERS} AND {NOT_OLDER})"  # replaces the stored version
 LATE = f"({DIFFERS} AND NOT {NOT_OLDER})"  # older than the stored version: history only
+FIRST_SEEN_NOW = "t._first_seen_at IS NOT DISTINCT FROM current_timestamp"  # added earlier in this transaction
 SEEN_LATER = f"(NOT {DIFFERS} AND s._observed_at > t._observed_at)"  # same content, observed later
 
 
@@ -73,21 +74,25 @@ def upsert_stage(
         def tally(known: str) -> str:
             return ", ".join(f"count(*) FILTER (WHERE {known}{cond})" for cond in (APPLY, LATE, SEEN_LATER))
 
-        if expect_existing:
-            row = con.execute(
-                f"""SELECT count(*) FILTER (WHERE t.{pk} IS NULL), {tally(f"t.{pk} IS NOT NULL AND ")}
-                FROM {STAGE} s LEFT JOIN {main} t ON {match}"""
-            ).fetchone()
-            added, updated, late, seen_later = (int(v) for v in row) if row else (0, 0, 0, 0)
-        else:
+        # the diff: counts, and the keys this write adds or changes (the change feed's rows) at no extra read
+        diff = f"""SELECT count(*) FILTER (WHERE t.{pk} IS NULL), {tally(f"t.{pk} IS NOT NULL AND ")},
+            list(CAST(s.{pk} AS VARCHAR)) FILTER (WHERE t.{pk} IS NULL OR ({APPLY} AND {FIRST_SEEN_NOW})),
+            list(CAST(s.{pk} AS VARCHAR)) FILTER (WHERE t.{pk} IS NOT NULL AND {APPLY} AND NOT {FIRST_SEEN_NOW})
+            FROM {STAGE} s LEFT JOIN {main} t ON {match}"""
+        added_ids: list[str] | None = None  # None with nothing known: every staged key is new
+        updated_ids: list[str] = []
+        existing = 1
+        if not expect_existing:
             # Which keys exist reads only the key columns (a third cheaper than the full diff):
             # when none does, as on every write of a first load, no hash needs comparing.
             row = con.execute(f"SELECT count(*) FROM {STAGE} s SEMI JOIN {main} t ON {match}").fetchone()
             existing = int(row[0]) if row else 0
-            added, updated, late, seen_later = stage.num_rows - existing, 0, 0, 0
-            if existing:
-                row = con.execute(f"SELECT {tally('')} FROM {STAGE} s JOIN {main} t ON {match}").fetchone()
-                updated, late, seen_later = (int(v) for v in row) if row else (0, 0, 0)
+        if existing:
+            row = con.execute(diff).fetchone()
+            added, updated, late, seen_later = (int(v) for v in row[:4]) if row else (0, 0, 0, 0)
+            added_ids, updated_ids = (row[4] or [], row[5] or []) if row else ([], [])
+        else:
+            added, updated, late, seen_later = stage.num_rows, 0, 0, 0
         statements = []
         if seen_attempt is not None:
             statements.append(
@@ -145,7 +150,7 @@ def upsert_stage(
         if statements:
             con.execute(";\n".join(statements))
         if feed and (added or updated):  # the change feed's cursors, in this same transaction
-            record_changes(con, target, connection_id=connection_id, keys=STAGE, action=None)
+            record_upserts(con, target, connection_id=connection_id, stage=STAGE, added=added_ids, updated=updated_ids)
     finally:
         con.unregister(STAGE)
     return WriteCounts(added=added, updated=updated, unchanged=stage.num_rows - added - updated - late, late=late)

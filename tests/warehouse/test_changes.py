@@ -97,6 +97,29 @@ def test_prune_drops_feed_rows_only_and_cursors_never_repeat(wh: Warehouse, db: 
     assert wh.execute("SELECT count(*) FROM checkr.reports_history").fetchone() == (3,)
 
 
+def test_a_mixed_write_feeds_exactly_what_it_added_and_changed(wh: Warehouse, db: WarehouseTarget,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feed's rows come from the upsert's diff: new and changed records of a page that has both,
+    ids that need quoting, a record delivered twice in one webhook write (once: the second, unchanged
+    copy is no change), and a write of more ids than go as SQL text."""
+    from warehouse import changes
+
+    wh.write_page(page([batch([rec("r1"), rec("o'brien")])], run="run-1"))
+    wh.write_page(page([batch([rec("r1"), rec("o'brien", "complete"), rec("r3")])], run="run-2"))
+    wh.write_objects([ObjectWrite("checkr", "conn-1", [batch([rec("r4")])], run_id="webhook:e1"),
+                      ObjectWrite("checkr", "conn-1", [batch([rec("r4"), rec("r1", "complete")])], run_id="webhook:e2")])
+    monkeypatch.setattr(changes, "LITERAL_IDS", 2)  # the Arrow path: 3 ids
+    wh.write_page(page([batch([rec("r1", "complete", result="clear"), rec("r3", "complete"), rec("r5")])],
+                       run="run-3"))
+    got = [(c["cursor"], c["record_id"], c["action"]) for c in _feed(db)]
+    assert got == [
+        (1, "o'brien", "added"), (2, "r1", "added"),
+        (3, "o'brien", "updated"), (4, "r3", "added"),
+        (5, "r4", "added"), (6, "r1", "updated"),
+        (7, "r1", "updated"), (8, "r3", "updated"), (9, "r5", "added"),
+    ]
+
+
 def test_a_failed_write_takes_no_cursor(wh: Warehouse, db: WarehouseTarget) -> None:
     wh.write_page(page([batch([rec("r1")])]))
     try:

@@ -233,3 +233,44 @@ def test_a_run_is_two_appended_rows_and_shows_as_its_newest(wh: Warehouse) -> No
     assert wh.execute("SELECT seq, status FROM _screensync.sync_run_events ORDER BY seq").fetchall() == [
         (1, "running"), (2, "success")]
     assert wh.execute("SELECT run_id, status, added FROM _screensync.sync_runs").fetchall() == [("run-1", "success", 3)]
+
+
+def test_a_page_builds_on_the_last_committed_position_not_on_a_failed_one(
+        wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A held file's writer appends each position from the one it wrote last, unread (state._append's
+    `newest`); a write that failed after appending its position must leave nothing of it behind."""
+    from warehouse import state as st
+
+    def fails_after(*args: object, **kw: object) -> None:
+        saved(*args, **kw)  # type: ignore[arg-type]
+        raise RuntimeError("after the position")
+
+    saved = st.save_position
+    with wh.holding():
+        a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+        wh.write_page(page([batch([rec("r1")])], attempt=a, checkpoint={"page": 1}, cursor="c1"))
+        monkeypatch.setattr(st, "save_position", fails_after)
+        with pytest.raises(RuntimeError, match="after the position"):
+            wh.write_page(page([batch([rec("r2")])], attempt=a, checkpoint={"page": 2}, cursor="c2"))
+        monkeypatch.setattr(st, "save_position", saved)
+        wh.write_page(page([batch([rec("r3")])], attempt=a, checkpoint={"page": 3}))  # cursor left as it is
+        state = wh.get_state("checkr", "conn-1", "reports")
+        assert state is not None and (state.checkpoint, state.cursor, state.attempt_id) == ({"page": 3}, "c1", a)
+    assert wh.execute("SELECT seq FROM _screensync.sync_positions ORDER BY seq").fetchall() == [(1,), (2,), (3,)]
+
+
+@pytest.mark.file_only("another process writing the file while this one let go of it")
+def test_a_position_another_writer_appended_is_built_on(db: Path) -> None:
+    import duckdb
+
+    with Warehouse(db) as wh:
+        wh.ensure_tables([REPORTS])
+        a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+        wh.write_page(page([batch([rec("r1")])], attempt=a, checkpoint={"page": 1}, cursor="c1"))
+        with duckdb.connect(str(db)) as other:  # the file is let go between writes: another writer's turn
+            other.execute("""INSERT INTO _screensync.sync_positions
+                SELECT integration, connection_id, sync, '"c-other"', checkpoint, attempt_id, updated_at, failures,
+                       failure, attempt_from, seq + 1 FROM _screensync.sync_positions WHERE seq = 2""")
+        wh.write_page(page([batch([rec("r2")])], attempt=a, checkpoint={"page": 2}))
+        state = wh.get_state("checkr", "conn-1", "reports")
+        assert state is not None and (state.checkpoint, state.cursor) == ({"page": 2}, "c-other")
