@@ -1,7 +1,7 @@
 """Latency benchmark (issue 17): at a real provider's latency the rate budget, not the round trip,
 should bound a sync. Sequential and concurrent fetching side by side, in one run.
 
-    .venv/bin/python bench/latency.py [--scale 3000] [--large] [--latency-ms 150] [--jitter-ms 0]
+    .venv/bin/python bench/latency.py [--scale 3000] [--large] [--latency-ms 150] [--jitter-ms 0] [--fetching ...]
                                       [--one-by-one] [--only checkr|fast|clearchecks ...]
 
 Each way of fetching gets two rows, each a `screensync sync <integration>` of sandbox account 0 in
@@ -118,6 +118,9 @@ def main() -> None:
     ap.add_argument("--jitter-ms", type=int, default=0)
     ap.add_argument("--one-by-one", action="store_true",
                     help="also Checkr with concurrent fetching but its syncs in turn (what side by side adds)")
+    ap.add_argument("--fetching", choices=list(HOW), action="append",
+                    help="only these ways of fetching for Checkr at latency (repeatable; default concurrent and "
+                         "sequential, with --one-by-one all three)")
     ap.add_argument("--only", choices=["checkr", "fast", "clearchecks"], action="append",
                     help="run only these scenarios (repeatable; default all)")
     args = ap.parse_args()
@@ -131,7 +134,8 @@ def main() -> None:
             if "checkr" in only:
                 scenario(info, f"checkr {scale}, {lat}, 1200/min", "checkr", ms=args.latency_ms,
                          jitter_ms=args.jitter_ms, per_minute=1200,
-                         hows=("concurrent", "one-by-one", "sequential") if args.one_by_one
+                         hows=tuple(args.fetching) if args.fetching
+                         else ("concurrent", "one-by-one", "sequential") if args.one_by_one
                          else ("concurrent", "sequential"))
             if scale == args.scale and "fast" in only:
                 scenario(info, f"checkr {scale}, 2 ms, no limit", "checkr", ms=2, jitter_ms=0, per_minute=0)
