@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
 import subprocess
 import time
 from collections import Counter
@@ -158,6 +159,8 @@ def test_the_warehouse_converges_to_the_providers_truth(
             sandbox.set_activity(INTEGRATION, sc.activity())
             schedules = Schedules(INTEGRATION, sandbox.clock.now().timestamp())
 
+            took: list[float] = []  # seconds each scheduled run that was not killed took
+
             def scheduled_runs(old: Any, new: Any) -> None:
                 checkr.faults.configure(FaultConfig())
                 if rng.random() < sc.invite_rate:
@@ -166,8 +169,14 @@ def test_the_warehouse_converges_to_the_providers_truth(
                 faults[kind] += 1
                 checkr.faults.configure(fault)
                 for models, full in schedules.due(new.timestamp()):
-                    kill = rng.uniform(1.0, 4.0) if rng.random() < sc.kill_rate else None
-                    runs.run(INTEGRATION, models, full_refresh=full, kill_after=kill, each_of=side_by_side)
+                    # part-way through a run as long as the runs so far took (a fixed 1-4 s outlived
+                    # every run on a fast machine: no run was killed)
+                    typical = statistics.median(took[-9:]) if took else 2.0
+                    kill = typical * rng.uniform(0.4, 0.95) if rng.random() < sc.kill_rate else None
+                    started = time.monotonic()
+                    code = runs.run(INTEGRATION, models, full_refresh=full, kill_after=kill, each_of=side_by_side)
+                    if code >= 0:
+                        took.append(time.monotonic() - started)
 
             steps = random.Random(seed)
             sandbox.simulate(days=sc.days - sc.held_days, rng=steps, min_step=sc.min_step, max_step=sc.max_step,
