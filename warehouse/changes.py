@@ -67,33 +67,27 @@ def _last(con: duckdb.DuckDBPyConnection) -> str:
     return LAKE_LAST if on_lake(con) else LAST
 
 
-def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, keys: str,
-                   action: str | None) -> int:
-    """Give a cursor to each row of the connection in `target` that this transaction just changed and
-    whose key is in relation `keys` (a column named as the primary key). `action` None: `added` for a
-    row first seen now, else `updated`; `deleted`/`gone` for soft deletes. Caller owns the transaction."""
+def record_deletes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, keys: str,
+                   action: str) -> int:
+    """Give a cursor to each row of the connection in `target` that this transaction just soft-deleted
+    and whose key is in relation `keys` (a column named as the primary key); `action` is `deleted` or
+    `gone`. Caller owns the transaction."""
     pk = ident(target.primary_key)
-    what = (lit(action) if action is not None
-            else f"CASE WHEN t._first_seen_at = current_timestamp THEN {lit(ADDED)} ELSE {lit(UPDATED)} END")
-    changed = "t._deleted_at = current_timestamp" if action in (DELETED, GONE) else (
-        "t._last_modified_at = current_timestamp AND t._deleted_at IS NULL")
     number = ("NULL::BIGINT" if on_lake(con)  # numbered by DuckLake at commit (module docstring)
               else f"({LAST}) + row_number() OVER (ORDER BY CAST(t.{pk} AS VARCHAR))")
     scope = {"integ": target.schema, "table": target.table, "conn": connection_id}
     # a version landed and deleted by this same transaction (a webhook whose record says it was deleted:
     # `deleted_field`) is one change, the deletion: its feed row says so instead of a second row
     mine = 'changed_at = current_timestamp AND integration = $integ AND "table" = $table AND connection_id = $conn'
-    merged = 0
-    if action in (DELETED, GONE):
-        (merged,) = con.execute(
-            f"""UPDATE _screensync.changes SET action = {lit(action)}
-            WHERE {mine} AND record_id IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})""", scope).fetchone() or (0,)
+    (merged,) = con.execute(
+        f"""UPDATE _screensync.changes SET action = {lit(action)}
+        WHERE {mine} AND record_id IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})""", scope).fetchone() or (0,)
     row = con.execute(
         f"""INSERT INTO _screensync.changes
         SELECT {number}, $integ, $table, $conn,
-               CAST(t.{pk} AS VARCHAR), {what}, current_timestamp
+               CAST(t.{pk} AS VARCHAR), {lit(action)}, current_timestamp
         FROM {table_ref(target)} t
-        WHERE t.connection_id = $conn AND {changed}
+        WHERE t.connection_id = $conn AND t._deleted_at = current_timestamp
           AND CAST(t.{pk} AS VARCHAR) IN (SELECT CAST({pk} AS VARCHAR) FROM {keys})
           {f"AND CAST(t.{pk} AS VARCHAR) NOT IN (SELECT record_id FROM _screensync.changes WHERE {mine})" if merged else ""}""",
         scope,
@@ -103,6 +97,7 @@ def record_changes(con: duckdb.DuckDBPyConnection, target: TableTarget, *, conne
 
 
 LITERAL_IDS = 2_000  # more ids than this go to DuckDB as an Arrow table, fewer as SQL text (parsed faster)
+FEED_IDS = "_screensync_feed_ids"
 
 
 def record_upserts(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, stage: str,
@@ -117,22 +112,22 @@ def record_upserts(con: duckdb.DuckDBPyConnection, target: TableTarget, *, conne
     ids = [(i, ADDED) for i in added] + [(i, UPDATED) for i in updated] if added is not None else []
     if added is not None and not ids:
         return 0
+    registered = added is not None and len(ids) > LITERAL_IDS
     if added is None:
         rows = f"SELECT CAST({ident(target.primary_key)} AS VARCHAR) AS record_id, {lit(ADDED)} AS action FROM {stage}"
-    elif len(ids) <= LITERAL_IDS:  # a bound list parameter costs ~6 ms a statement; SQL text ~0.1 ms
-        pairs = ", ".join(f"({lit(i)}, {lit(a)})" for i, a in ids)
-        rows = f"SELECT * FROM (VALUES {pairs}) AS v(record_id, action)"
-    else:
-        rows = "SELECT record_id, action FROM _screensync_feed_ids"
-        con.register("_screensync_feed_ids", pa.table({"record_id": [i for i, _ in ids], "action": [a for _, a in ids]}))
+    elif registered:
+        rows = f"SELECT record_id, action FROM {FEED_IDS}"
+        con.register(FEED_IDS, pa.table({"record_id": [i for i, _ in ids], "action": [a for _, a in ids]}))
+    else:  # a bound list parameter cost ~6 ms a statement; SQL text ~0.1 ms
+        rows = f"SELECT * FROM (VALUES {', '.join(f'({lit(i)}, {lit(a)})' for i, a in ids)}) AS v(record_id, action)"
     try:
         row = con.execute(
             f"""INSERT INTO _screensync.changes SELECT {number}, {scope}, record_id, action, current_timestamp
             FROM ({rows}) ORDER BY record_id"""  # a lake numbers rows in the order they are inserted
         ).fetchone()
     finally:
-        if added is not None and len(ids) > LITERAL_IDS:
-            con.unregister("_screensync_feed_ids")
+        if registered:
+            con.unregister(FEED_IDS)
     return int(row[0]) if row else 0
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from warehouse.changes import DELETED, record_changes
+from warehouse.changes import DELETED, record_deletes
 from warehouse.columns import model_columns
 from warehouse.records import TableTarget
 from warehouse.tables import SUPERSEDED, ident, table_ref
@@ -127,7 +127,7 @@ def end_live_versions(
         WHERE {live}""",
         {"conn": connection_id, "run": run_id, "reason": reason, "observed": observed_at},
     )
-    record_changes(con, target, connection_id=connection_id, keys=keys, action=action)  # `action` in the feed
+    record_deletes(con, target, connection_id=connection_id, keys=keys, action=action)  # `action` in the feed
 
 
 def delete_marked(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, run_id: str) -> int:

@@ -81,12 +81,12 @@ def upsert_stage(
             FROM {STAGE} s LEFT JOIN {main} t ON {match}"""
         added_ids: list[str] | None = None  # None with nothing known: every staged key is new
         updated_ids: list[str] = []
-        existing = 1
-        if not expect_existing:
+        existing = expect_existing
+        if not existing:
             # Which keys exist reads only the key columns (a third cheaper than the full diff):
             # when none does, as on every write of a first load, no hash needs comparing.
             row = con.execute(f"SELECT count(*) FROM {STAGE} s SEMI JOIN {main} t ON {match}").fetchone()
-            existing = int(row[0]) if row else 0
+            existing = bool(row and row[0])
         if existing:
             row = con.execute(diff).fetchone()
             added, updated, late, seen_later = (int(v) for v in row[:4]) if row else (0, 0, 0, 0)
