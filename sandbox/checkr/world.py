@@ -65,6 +65,7 @@ class Account:
     removed: dict[str, int] = field(default_factory=dict)  # vanished candidate/report/invitation id -> when
     removed_cands: list[int] = field(default_factory=list)  # sorted generated candidate indexes among them
     vanished: dict[str, str] = field(default_factory=dict)  # removed id -> table, for those a client could see
+    inv_base: list[InvitationFacts] = field(default_factory=list)  # generated invitations 0.., before cancels
 
     @property
     def uri_name(self) -> str:
@@ -140,6 +141,18 @@ class CheckrWorld:
         )
 
     def invitation_facts(self, a: Account, j: int) -> InvitationFacts:
+        """Generated invitation `j` as the account holds it now (a cancelled one never completes)."""
+        if j >= len(a.inv_base):  # built once per invitation: a list page needs thousands of them
+            a.inv_base.extend(self._invitation_base(a, k) for k in range(len(a.inv_base), j + 1))
+        f = a.inv_base[j]
+        deleted = a.deleted_invitations.get(f.id) if a.deleted_invitations else None
+        if deleted is None:
+            return f
+        if f.completes is None or f.completes > deleted:  # cancelled while pending: never completes or expires
+            return f._replace(completes=None, report_id=None, expires=None, deleted=deleted)
+        return f._replace(deleted=deleted)
+
+    def _invitation_base(self, a: Account, j: int) -> InvitationFacts:
         tl = a.tl
         i = tl.inv_cand[j]
         iid = self.codec.encode(INVITATION, a.index, j)
@@ -148,19 +161,15 @@ class CheckrWorld:
             k = tl.rep_off[i]
             completes, report_id = tl.rep_created[k], self.codec.encode(REPORT, a.index, k)
         package = a.report_slugs[tl.rep_pkg[tl.rep_off[i]]] if completes is not None else a.report_slugs[i % 4]
-        expires = tl.invitation_expiry(j, self.staging)
-        deleted = a.deleted_invitations.get(iid)
-        if deleted is not None and (completes is None or completes > deleted):
-            completes = report_id = expires = None  # cancelled while pending: never completes or expires
         return InvitationFacts(
             id=iid,
             candidate_id=self.codec.encode(CANDIDATE, a.index, i),
             created=tl.inv_created[j],
             package=package,
             completes=completes,
-            expires=expires,
+            expires=tl.invitation_expiry(j, self.staging),
             report_id=report_id,
-            deleted=deleted,
+            deleted=None,
         )
 
     def report_object(self, a: Account, f: ReportFacts, now: int) -> dict[str, Any]:
