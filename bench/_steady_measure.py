@@ -29,16 +29,21 @@ def lags(db: Path, spec: dict[str, Any], truth: dict[str, Any], start: datetime,
     """Per report that finished at the provider within (start, end]: finish time (the provider's field)
     to the first version in the warehouse with that final state (this process's clock followed the
     sandbox's, so both are sandbox time). Not landed by the end: counted `unseen`, lag up to the end.
-    `late`: the reports that finished after the first estimate we stored for them."""
+    `late`: reports we held open before they finished whose first stored estimate had passed by then
+    (the issue's "reports past their estimated completion"). `found_done`: reports whose first stored
+    version was already final, i.e. found after they finished (on an old candidate, say, which only
+    the daily sweep or a webhook brings): how late is then discovery, not refresh."""
     from warehouse.read import query
 
     done = ", ".join(f"'{s}'" for s in spec["done"])
     estimate = f"arg_min({spec['estimate']}, _valid_from)" if spec.get("estimate") else "NULL"
-    landed = {rid: (at, est) for rid, at, est in query(
-        f"""SELECT CAST(id AS VARCHAR), min(_valid_from) FILTER (WHERE {spec['state']} IN ({done})), {estimate}
+    landed = {rid: (at, est, seen_open) for rid, at, est, seen_open in query(
+        f"""SELECT CAST(id AS VARCHAR), min(_valid_from) FILTER (WHERE {spec['state']} IN ({done})), {estimate},
+                   bool_or({spec['state']} IS NULL OR {spec['state']} NOT IN ({done}))
         FROM {spec['table']}_history WHERE _change <> 'late' GROUP BY 1""", path=db)}
     every: list[float] = []
     late: list[float] = []
+    found: list[float] = []
     unseen = late_unseen = 0
     for rec in truth["reports"]:
         finished = rec.get(spec["done_at"])
@@ -47,16 +52,24 @@ def lags(db: Path, spec: dict[str, Any], truth: dict[str, Any], start: datetime,
         at = parse_time(finished)
         if not start < at <= end:
             continue
-        stored_at, first_estimate = landed.get(str(rec[spec["truth_id"]]), (None, None))
+        stored_at, first_estimate, seen_open = landed.get(str(rec[spec["truth_id"]]), (None, None, False))
         lag = ((stored_at or end) - at).total_seconds()
-        is_late = first_estimate is not None and at > first_estimate
+        is_late = bool(seen_open) and first_estimate is not None and at > _aware(first_estimate)
         if stored_at is None:
             unseen += 1
             late_unseen += is_late
         every.append(lag)
         if is_late:
             late.append(lag)
-    return {"all": _figures(every, unseen), "late": _figures(late, late_unseen)}
+        if stored_at is not None and not seen_open:
+            found.append(lag)
+    return {"all": _figures(every, unseen), "late": _figures(late, late_unseen), "found_done": _figures(found, 0)}
+
+
+def _aware(when: datetime | str) -> datetime:
+    """A stored estimate (TIMESTAMPTZ, or text where the column is a string) as an aware UTC time."""
+    return parse_time(when) if isinstance(when, str) else (
+        when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC))
 
 
 class FeedConsumer:

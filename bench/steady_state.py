@@ -40,7 +40,8 @@ def scenarios(args: argparse.Namespace) -> list[dict[str, Any]]:
     base = {"seed": args.seed, "hours": args.hours}
     checkr = {**base, "provider": "checkr", "integration": "checkr", "repoll": "reports", "lag": CHECKR_LAG,
               "scale": round(args.candidates * args.scale), "open": round(args.open * args.scale),
-              "open_sql": OPEN_SQL["checkr"], "activity": {"eta_miss_rate": 0.2, "seed": args.seed}}
+              "open_sql": OPEN_SQL["checkr"], "activity": {"eta_miss_rate": 0.2, "eta_slip_hours": args.eta_slip_hours,
+                                                           "eta_miss_open": True, "seed": args.seed}}
     clear = {**base, "provider": "clearchecks", "integration": "clearchecks", "repoll": "report_status",
              "lag": CLEARCHECKS_LAG, "scale": round(args.cc_reports * args.scale),
              "open": round(args.cc_open * args.scale), "open_sql": OPEN_SQL["clearchecks"], "webhooks": False,
@@ -92,20 +93,24 @@ def _lag(f: dict[str, Any]) -> str:
 def print_table(results: list[dict[str, Any]]) -> None:
     print(f"{'scenario':<26} {'hours':>5} {'open':>5} {'req/h':>7} {'budget':>7} {'re-poll/h':>9} "
           f"{'lag s: p50':>10} {'p99':>7} {'max':>7} {'n':>5} {'unseen':>6} {'late p99':>8} {'n':>4} "
-          f"{'feed':>7} {'gaps':>4} {'rep':>4} {'wall s':>7}")
+          f"{'found':>5} {'max':>7} {'feed':>7} {'gaps':>4} {'rep':>4} {'wall s':>7}")
     for r in results:
         integration = r["name"].split()[0]
         per_hour = sum(r["requests"].values()) / r["hours"]
         share = 100 * per_hour / budget_per_hour(integration)
         every, late, feed = r["lag"]["all"], r["lag"]["late"], r["feed"]
+        found = r["lag"].get("found_done", {})
         print(f"{r['name']:<26} {r['hours']:>5g} {r['open_at_start']:>5} {per_hour:>7.0f} {share:>6.1f}% "
               f"{r['repoll_requests'] / r['hours']:>9.0f} {_lag(every):>26} {every.get('n', 0):>5} "
               f"{every.get('unseen', 0):>6} {late.get('p99_s', '-'):>8} {late.get('n', 0):>4} "
+              f"{found.get('n', 0):>5} {found.get('max_s', '-'):>7} "
               f"{feed['changes']:>7} {feed['gaps']:>4} {feed['repeats']:>4} {r['loop_s']:>7.0f}")
     print("req/h: every scheduled sync over the simulated hours (first sync excluded); budget: of the declared "
           "rate limit (Checkr 1,200/min, ClearChecks 60/min)")
-    print("lag: provider finish time -> warehouse, reports finished in the window; late: finished after the first "
-          "estimate stored for them; unseen: not landed by the end (counted up to it)")
+    print("lag: provider finish time -> warehouse, reports finished in the window; late: held open by us and "
+          "finished after the first estimate stored for them; unseen: not landed by the end (counted up to it)")
+    print("found: reports first stored already finished (new reports on old candidates: the daily sweep or a "
+          "webhook finds them), their count and largest lag (discovery, not refresh)")
     print("targets: Checkr <= 5% with webhooks, <= 20% without; lag p99 <= 60 s with webhooks, <= 3600 s without "
           "(late reports); feed gaps = repeats = 0")
 
@@ -121,6 +126,8 @@ def main() -> None:
     ap.add_argument("--webhook-step", type=int, default=30, help="seconds of sandbox time per step with webhooks")
     ap.add_argument("--webhook-hours", type=float, help="simulated hours with webhooks (each step costs real time)")
     ap.add_argument("--today-hours", type=float, help="simulated hours of today's behaviour (its every run is alike)")
+    ap.add_argument("--eta-slip-hours", type=float, default=3.0, help="a report that misses its first ETA "
+                    "finishes this long after it (Checkr re-estimates then); short enough to finish within the run")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--only", nargs="*", help="only scenarios whose name contains one of these")
     ap.add_argument("--parallel", action="store_true", help="run the scenarios at once (the figures are in "

@@ -30,6 +30,9 @@ class CheckrActivity(ActivityConfig):
         0.0, ge=0, le=1, description="share of reports whose first ETA passes first (report.updated is sent)"
     )
     eta_slip_hours: float = Field(24.0, ge=2, description="how long before completion that first ETA falls")
+    eta_miss_open: bool = Field(
+        False, description="reports already open when switched on may miss an ETA still ahead too (only for a "
+        "client that first syncs after: one that synced before saw their real ETA)")
     dispute_rate: float = Field(0.0, ge=0, le=1, description="share of `consider` reports disputed after completion")
     dispute_after_days: float = Field(2.0, gt=0, description="completion to dispute (report.disputed)")
     dispute_days: float = Field(5.0, gt=0, description="dispute to revised completion (report.completed again)")
@@ -41,6 +44,7 @@ class CheckrActivity(ActivityConfig):
             since=since,
             eta_miss_rate=self.eta_miss_rate,
             eta_slip=int(self.eta_slip_hours * 3600),
+            eta_miss_open=self.eta_miss_open,
             dispute_rate=self.dispute_rate,
             dispute_after=int(self.dispute_after_days * DAY),
             dispute_length=int(self.dispute_days * DAY),

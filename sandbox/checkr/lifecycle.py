@@ -5,7 +5,9 @@ estimate passed without completion) and, for a disputed report, `report.disputed
 `report.completed` again with `revised_at` set (docs/providers/checkr.md). Which reports take these
 steps is a keyed hash of the report id, so every view renders the same report the same way. The
 rules only touch reports created (ETA) or disputed after `since`, when they were switched on, so
-switching them on never rewrites what a client may already have seen.
+switching them on never rewrites what a client may already have seen; `eta_miss_open` also lets
+reports already open then miss an ETA still ahead (for a client that first syncs after switching
+on: one that synced before saw their real ETA).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class ReportRules(NamedTuple):
     since: int  # epoch the rules were switched on
     eta_miss_rate: float  # share of reports whose first ETA passes before they complete
     eta_slip: int  # seconds between that first ETA and the real completion (at least 2 h)
+    eta_miss_open: bool  # reports already open at `since` may miss too (their first ETA after it)
     dispute_rate: float  # share of `consider` reports the candidate disputes
     dispute_after: int  # seconds from completion to the dispute
     dispute_length: int  # seconds the dispute lasts; then the report completes again, revised
@@ -38,7 +41,9 @@ def first_eta(seed: int, f: ReportFacts, rules: ReportRules | None) -> int | Non
     if rules is None or rules.eta_miss_rate <= 0:
         return None
     eta = hour_ceil(f.done - rules.eta_slip)
-    if f.created < rules.since or eta <= f.created or eta >= f.done:
+    if eta <= f.created or eta >= f.done:
+        return None
+    if f.created < rules.since and not (rules.eta_miss_open and eta > rules.since):
         return None  # only reports created since: an older one keeps the ETA a client may have seen
     return eta if unit(seed, "eta-miss", f.id) < rules.eta_miss_rate else None
 

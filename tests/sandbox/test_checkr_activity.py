@@ -81,6 +81,36 @@ def test_missed_etas_send_report_updated_with_a_later_estimate(fresh_sandbox: An
             )
 
 
+def test_reports_open_when_switched_on_miss_their_eta_only_when_asked(fresh_sandbox: Any) -> None:
+    """`eta_miss_open`: reports already open may miss an ETA still ahead (the steady-state benchmark's
+    late reports); without it they keep the ETA a client may already have seen."""
+    missed: dict[bool, set[str]] = {}
+    for open_too in (False, True):
+        server = fresh_sandbox(scale=40, open_reports={"checkr": 40})
+        client = api(server.info["checkr"], 0)
+        with receiver() as hooks:
+            server.providers["checkr"].set_webhook_url(hooks.url)
+            server.set_activity("checkr", {"eta_miss_rate": 1.0, "eta_slip_hours": 3, "eta_miss_open": open_too})
+            shown = {c["id"]: {r["id"]: r["estimated_completion_time"] for r in c["reports"]
+                               if r["status"] == "pending"}
+                     for c in all_pages(client, "/candidates", include="reports")}
+            shown_at = {rid: eta for reports in shown.values() for rid, eta in reports.items()}
+            server.advance(days=2)
+            server.flush_webhooks("checkr")
+            by_report = _report_events(hooks.events())
+        missed[open_too] = {rid for rid, evs in by_report.items()
+                            if rid in shown_at and any(e["type"] == "report.updated" for e in evs)}
+        for rid in missed[open_too]:
+            update = next(e for e in by_report[rid] if e["type"] == "report.updated")
+            # the estimate shown at switch-on is the one that passed; the new one is later
+            assert update["created_at"] == shown_at[rid]
+            assert update["data"]["object"]["estimated_completion_time"] > shown_at[rid]
+            final = client.get(f"/reports/{rid}").json()
+            assert final["status"] != "complete" or final["completed_at"] > shown_at[rid]
+    assert not missed[False]
+    assert len(missed[True]) >= 5
+
+
 def test_a_disputed_report_completes_again_revised(fresh_sandbox: Any) -> None:
     server = fresh_sandbox(scale=60)
     with receiver() as hooks:
