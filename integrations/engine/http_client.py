@@ -248,6 +248,18 @@ class ProviderClient:
             f" returned a body that is not JSON {tries} times in a row ({last})"
         )
 
+    def json_of(self, response: httpx.Response, path_or_url: str, *,
+                params: dict[str, Any] | None = None) -> tuple[Any, httpx.Response]:
+        """The body of a GET already answered (a page fetched ahead, kept as bytes until its turn:
+        a parsed page is ten times its size); one that is not JSON is fetched again as `get_json` does."""
+        try:
+            return orjson.loads(response.content), response
+        except orjson.JSONDecodeError:
+            body = lenient_json(response.content)
+            if body is not _NOT_JSON:
+                return body, response
+        return self.get_json(path_or_url, params=params)
+
     def _shown(self, path_or_url: str, params: dict[str, Any] | None) -> str:
         return redact_url(httpx.URL(self.url_for(path_or_url)).copy_merge_params(params or {}))
 

@@ -345,7 +345,7 @@ def iterate_pages(
     """
     paginator = make_paginator(config, single=single)
     request: Request | None = paginator.restore(resume) if resume else paginator.init_request(path, params or {})
-    ahead = PagesAhead(client.concurrency, lambda target, query: client.get_json(target, params=query or None))
+    ahead = PagesAhead(client.concurrency, lambda target, query: client.request("GET", target, params=query or None))
     try:
         yield from _pages(client, config, paginator, request, ahead, single=single, resume=resume,
                           primary_key=primary_key, reader_waiting=reader_waiting or _always)
@@ -381,7 +381,7 @@ def _pages(client: ProviderClient, config: PaginationCommon, paginator: Paginato
                 f"{who}: page {shown} was already fetched in this run: the provider's pagination loops"
             )
         seen_urls.add(key)
-        body, response = ahead.get(key, target, query)
+        body, response = client.json_of(ahead.get(key, target, query), target, params=query or None)
         records = extract_records(body, config, single=single, where=f"{who}: {shown}")
         digest = _ids_digest(records, primary_key)
         if digest is not None and not single:

@@ -111,7 +111,8 @@ def run_sync(
         run = SyncRun(integ, sync, connection, token, warehouse, full_refresh=full_refresh, retry=retry,
                       progress=progress)
         warehouse.use_view_parts(view_parts())
-        warehouse.ensure_tables(run.targets.all())
+        if owed_only or sync.mode == "repoll":  # a list creates its tables while its first page is in flight
+            warehouse.ensure_tables(run.targets.all())
         if owed_only:
             with fewer_collections(), open_client(integ, connection, token, retry=retry) as client:
                 try:

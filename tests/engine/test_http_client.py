@@ -133,6 +133,19 @@ def test_garbled_json_is_fetched_again_then_parsed(client: ProviderClient) -> No
     assert client.stats.requests == 3
 
 
+def test_a_page_fetched_ahead_is_parsed_at_its_turn_and_fetched_again_if_garbled(client: ProviderClient) -> None:
+    """Pages fetched ahead wait as bytes (json_of parses them when the list reaches them); a garbled
+    one is then fetched again as get_json would, not handed on or fatal."""
+    params = {"key": key(), "fail": 1}
+    garbled = client.request("GET", "/garbled", params=params)
+    body, response = client.json_of(garbled, "/garbled", params=params)
+    assert [r["id"] for r in body["data"]] == ["item_000", "item_001", "item_002"]
+    assert response is not garbled and client.stats.requests == 2
+    fine = client.request("GET", "/items")
+    body, response = client.json_of(fine, "/items")
+    assert response is fine and len(body["data"]) == 5 and client.stats.requests == 3
+
+
 def test_json_that_stays_garbled_is_a_malformed_response(client: ProviderClient) -> None:
     with pytest.raises(MalformedResponse, match=r"fakeprov connection 'conn-1': .*/v1/garbled.* not JSON 3 times"):
         client.get_json("/garbled", params={"key": key(), "fail": 99})
