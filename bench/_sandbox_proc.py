@@ -30,10 +30,9 @@ def sandbox_process(*, scale: int, seed: int = 7, open_reports: dict[str, int] |
             "--checkr-port", str(ports[0]), "--checkr-staging-port", str(ports[1]),
             "--clearchecks-port", str(ports[2]), "--control-port", str(ports[3]),
             "--scale", str(scale), "--seed", str(seed), "--info", str(info_path),
+            # reports still open, for re-poll benchmarks
             *(a for p, n in (open_reports or {}).items() for a in ("--open-reports", f"{p}={n}")),
         ]
-        for provider, count in (open_reports or {}).items():  # reports still open, for re-poll benchmarks
-            cmd += ["--open-reports", f"{provider}={count}"]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
