@@ -251,7 +251,7 @@ class ProviderClient:
     def json_of(self, response: httpx.Response, path_or_url: str, *,
                 params: dict[str, Any] | None = None) -> tuple[Any, httpx.Response]:
         """The body of a GET already answered (a page fetched ahead, kept as bytes until its turn:
-        a parsed page is ten times its size); one that is not JSON is fetched again as `get_json` does."""
+        a parsed page is ~3x its JSON); one that is not JSON is fetched again as `get_json` does."""
         try:
             return orjson.loads(response.content), response
         except orjson.JSONDecodeError:
