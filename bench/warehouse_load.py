@@ -1,6 +1,8 @@
 """Warehouse load speed: 100k synthetic records in pages of 100, then an unchanged re-run.
 
-Run: .venv/bin/python bench/warehouse_load.py [records] [page_size]
+Run: .venv/bin/python bench/warehouse_load.py [records] [page_size] [--let-go] [--wide]
+
+`--wide`: records shaped more like Checkr's (30 more text columns, a raw record of ~2 KB).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from warehouse.loader import PageWrite, RecordBatch, TableTarget, Warehouse, WriteCounts
 
@@ -33,7 +35,12 @@ class BenchReport(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-def make_page(start: int, size: int, status: str) -> tuple[list[dict[str, Any]], list[str]]:
+WIDE_FIELDS = [f"detail_{k:02d}" for k in range(30)]
+WideReport = create_model("WideReport", __base__=BenchReport,
+                          **{f: (str | None, None) for f in WIDE_FIELDS})  # type: ignore[call-overload]
+
+
+def make_page(start: int, size: int, status: str, wide: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     base = datetime(2024, 1, 1, tzinfo=UTC)
     raws, rows = [], []
     for i in range(start, start + size):
@@ -49,8 +56,10 @@ def make_page(start: int, size: int, status: str) -> tuple[list[dict[str, Any]],
             "geo_ids": ["g1", "g2"],
             "metadata": {"n": i},
         }
+        if wide:
+            rec.update({f: f"{f} {status} {i % 997} " + "x" * 48 for f in WIDE_FIELDS})
         raws.append(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS).decode())
-        rows.append(BenchReport.model_validate(rec).model_dump())
+        rows.append((WideReport if wide else BenchReport).model_validate(rec).model_dump())
     return rows, raws
 
 
@@ -61,7 +70,7 @@ def load(wh: Warehouse, target: TableTarget, n: int, page: int, status: str) -> 
     total, in_wh = WriteCounts(), 0.0
     t0 = time.perf_counter()
     for start in range(0, n, page):
-        rows, raws = make_page(start, min(page, n - start), status)
+        rows, raws = make_page(start, min(page, n - start), status, wide=target.model is WideReport)
         last = start + page >= n
         w0 = time.perf_counter()
         total = total + wh.write_page(
@@ -87,7 +96,7 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if len(args) > 0 else 100_000
     page = int(args[1]) if len(args) > 1 else 100
-    target = TableTarget("bench", "reports", BenchReport)
+    target = TableTarget("bench", "reports", WideReport if "--wide" in sys.argv else BenchReport)
     for held in (True, False) if "--let-go" in sys.argv else (True,):
         print("held between writes (a sync):" if held else "letting go after every write:")
         with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "warehouse.duckdb") as wh:

@@ -265,3 +265,20 @@ def test_webhook_arrivals_are_counted_per_connection_in_the_applying_write(wh: W
     arrive("conn-2", 4, 1)
     assert wh.execute("SELECT connection_id, last_received_at, events FROM _screensync.webhook_arrivals "
                       "ORDER BY 1").fetchall() == [("conn-1", _day(5), 3), ("conn-2", _day(4), 1)]
+
+
+@pytest.mark.parametrize("size", [3, 2_500])
+def test_replaced_versions_are_copied_exactly_in_small_and_large_writes(wh: Warehouse, size: int) -> None:
+    """A write that changes some of its records and not others, adding one: exactly the stored rows
+    it replaces go to `_superseded`, as they were."""
+    wh.write_page(page([batch([rec(f"r{i}") for i in range(size + 5)])], run="run-1"))
+    # some of the page changed, some did not, one is new; in one write
+    changed = [rec(f"r{i}", "complete", result="clear") for i in range(size)]
+    counts = wh.write_page(page([batch([*changed, rec(f"r{size + 1}"), rec("new-1")])], run="run-2"))
+    assert counts.updated == len(changed) and counts.added == 1
+    superseded = wh.execute(
+        "SELECT id, status, _run_id, _change FROM checkr.reports_superseded ORDER BY id").fetchall()
+    assert superseded == sorted((r["id"], "pending", "run-1", "insert") for r in changed)
+    current = dict(wh.execute("SELECT id, status FROM checkr.reports").fetchall())
+    assert all(current[r["id"]] == "complete" for r in changed)
+    assert sum(s == "complete" for s in current.values()) == len(changed)
