@@ -9,6 +9,7 @@ then retries with backoff for a bounded time and fails with a message naming the
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -111,10 +112,25 @@ def attach_writer(
     return alias, created
 
 
-def detach_writer(con: duckdb.DuckDBPyConnection, alias: str) -> None:
-    """Detach (DuckDB checkpoints the file and lets go of it)."""
+# What the checkpoint at detach may use. DuckDB keeps rows UPDATEd since the last checkpoint in
+# memory and pins them to write them out: a held writer's updates of wide records (bench/
+# warehouse_load.py --wide: 3,000 of them) made the detach's checkpoint fail within the writes' 48 MB,
+# invalidating the session (its WAL was replayed at the next attach; nothing was lost, but every
+# such detach cost a failed checkpoint and a reopen). Only the checkpoint gets more.
+CHECKPOINT_MEMORY = os.environ.get("SCREENSYNC_WAREHOUSE_CHECKPOINT_MEMORY", "256MB")
+
+
+def detach_writer(con: duckdb.DuckDBPyConnection, alias: str, *, memory_limit: str | None = None) -> None:
+    """Detach (DuckDB checkpoints the file and lets go of it), the checkpoint allowed CHECKPOINT_MEMORY;
+    `memory_limit` (the session's, as SET) is put back after."""
     con.execute("USE memory")
-    con.execute(f'DETACH "{alias.replace(chr(34), chr(34) * 2)}"')
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{CHECKPOINT_MEMORY}'")
+    try:
+        con.execute(f'DETACH "{alias.replace(chr(34), chr(34) * 2)}"')
+    finally:
+        if memory_limit:
+            con.execute(f"SET memory_limit = {memory_limit}")
 
 
 def open_reader(path: Path, *, deadline: float, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
+from pydantic import create_model
 
-from tests.warehouse.whelpers import REPORTS, batch, page, rec
-from warehouse.loader import Warehouse
+from tests.warehouse.whelpers import REPORTS, Report, batch, page, rec
+from warehouse.loader import PageWrite, TableTarget, Warehouse
 
 MB = 1024 * 1024
 
@@ -49,3 +51,32 @@ def test_a_record_too_large_even_to_quarantine_keeps_its_raw_in_a_file(db: Path)
         assert wh.execute("SELECT record_id FROM _screensync.owed_records").fetchall() == [("huge",)]
         seen = {r[0] for r in wh.execute("SELECT id FROM _screensync.seen_keys").fetchall()}
         assert seen == {"huge", "small"}  # quarantined, but seen: never taken for deleted
+
+
+WIDE_FIELDS = [f"detail_{k:02d}" for k in range(30)]
+WideReport = create_model("WideReport", __base__=Report, **{f: (str | None, None) for f in WIDE_FIELDS})  # type: ignore[call-overload]
+WIDE = TableTarget("checkr", "wide_reports", WideReport)
+
+
+def _wide_page(start: int, status: str) -> PageWrite:
+    records = [{**rec(f"r{i:05d}", status), **{f: f"{f} {status} {i} " + "x" * 48 for f in WIDE_FIELDS}}
+               for i in range(start, start + 100)]
+    return page([batch(records, model=WideReport, target=WIDE)])
+
+
+def test_letting_go_after_many_updates_of_wide_records_checkpoints(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """DuckDB holds updated rows in memory until a checkpoint: the one at detach gets more memory than
+    a write (connection.CHECKPOINT_MEMORY), so it does not fail and invalidate the session."""
+    with Warehouse(db, memory_limit="48MB") as wh:
+        wh.ensure_tables([WIDE])
+        for status in ("pending", "complete"):
+            with wh.holding():
+                for start in range(0, 3000, 100):
+                    wh.write_page(_wide_page(start, status))
+        assert wh.execute("SELECT status, count(*) FROM checkr.wide_reports GROUP BY 1").fetchall() == [("complete", 3000)]
+        writes_limit = duckdb.connect(config={"memory_limit": "48MB"}).execute(
+            "SELECT current_setting('memory_limit')").fetchone()
+        assert wh.execute("SELECT current_setting('memory_limit')").fetchone() == writes_limit  # put back
+    assert "closing after a write failed" not in caplog.text
+    with Warehouse(db, memory_limit="48MB") as wh:  # the file is whole, the writer's limit as it was
+        assert wh.execute("SELECT count(*) FROM checkr.wide_reports_superseded").fetchone() == (3000,)
