@@ -54,7 +54,7 @@ def lags(db: Path, spec: dict[str, Any], truth: dict[str, Any], start: datetime,
             continue
         stored_at, first_estimate, seen_open = landed.get(str(rec[spec["truth_id"]]), (None, None, False))
         lag = ((stored_at or end) - at).total_seconds()
-        is_late = bool(seen_open) and first_estimate is not None and at > _aware(first_estimate)
+        is_late = bool(seen_open) and first_estimate is not None and at > parse_time(str(first_estimate))
         if stored_at is None:
             unseen += 1
             late_unseen += is_late
@@ -64,12 +64,6 @@ def lags(db: Path, spec: dict[str, Any], truth: dict[str, Any], start: datetime,
         if stored_at is not None and not seen_open:
             found.append(lag)
     return {"all": _figures(every, unseen), "late": _figures(late, late_unseen), "found_done": _figures(found, 0)}
-
-
-def _aware(when: datetime | str) -> datetime:
-    """A stored estimate (TIMESTAMPTZ, or text where the column is a string) as an aware UTC time."""
-    return parse_time(when) if isinstance(when, str) else (
-        when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC))
 
 
 class FeedConsumer:

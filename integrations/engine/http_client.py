@@ -224,11 +224,7 @@ class ProviderClient:
         last = ""
         for attempt in range(1, tries + 1):
             response = self.request("GET", path_or_url, params=params)
-            try:
-                return orjson.loads(response.content), response
-            except orjson.JSONDecodeError as exc:
-                last = str(exc)
-            body = lenient_json(response.content)
+            body, last = _parsed(response.content)
             if body is not _NOT_JSON:
                 return body, response
             if attempt < tries:
@@ -252,13 +248,8 @@ class ProviderClient:
                 params: dict[str, Any] | None = None) -> tuple[Any, httpx.Response]:
         """The body of a GET already answered (a page fetched ahead, kept as bytes until its turn:
         a parsed page is ~3x its JSON); one that is not JSON is fetched again as `get_json` does."""
-        try:
-            return orjson.loads(response.content), response
-        except orjson.JSONDecodeError:
-            body = lenient_json(response.content)
-            if body is not _NOT_JSON:
-                return body, response
-        return self.get_json(path_or_url, params=params)
+        body, _ = _parsed(response.content)
+        return (body, response) if body is not _NOT_JSON else self.get_json(path_or_url, params=params)
 
     def _shown(self, path_or_url: str, params: dict[str, Any] | None) -> str:
         return redact_url(httpx.URL(self.url_for(path_or_url)).copy_merge_params(params or {}))
@@ -276,6 +267,14 @@ class JSONConstant:
 
 
 _NOT_JSON = object()
+
+
+def _parsed(content: bytes) -> tuple[Any, str]:
+    """The body as JSON (NaN/Infinity kept as JSONConstant), else _NOT_JSON and orjson's reason."""
+    try:
+        return orjson.loads(content), ""
+    except orjson.JSONDecodeError as exc:
+        return lenient_json(content), str(exc)
 
 
 def lenient_json(content: bytes) -> Any:

@@ -74,8 +74,8 @@ def test_letting_go_after_many_updates_of_wide_records_checkpoints(db: Path, cap
                 for start in range(0, 3000, 100):
                     wh.write_page(_wide_page(start, status))
         assert wh.execute("SELECT status, count(*) FROM checkr.wide_reports GROUP BY 1").fetchall() == [("complete", 3000)]
-        writes_limit = duckdb.connect(config={"memory_limit": "48MB"}).execute(
-            "SELECT current_setting('memory_limit')").fetchone()
+        with duckdb.connect(config={"memory_limit": "48MB"}) as plain:
+            writes_limit = plain.execute("SELECT current_setting('memory_limit')").fetchone()
         assert wh.execute("SELECT current_setting('memory_limit')").fetchone() == writes_limit  # put back
     assert "closing after a write failed" not in caplog.text
     with Warehouse(db, memory_limit="48MB") as wh:  # the file is whole, the writer's limit as it was
