@@ -28,7 +28,8 @@ def note_list_read(
 ) -> None:
     """An attempt that read whole lists completed: remember, per table, when (provider time) it began."""
     row = con.execute(
-        "SELECT attempt_from FROM _screensync.sync_state WHERE integration = ? AND connection_id = ? AND sync = ?",
+        "SELECT attempt_from FROM _screensync.sync_positions WHERE integration = ? AND connection_id = ? AND sync = ? "
+        "ORDER BY seq DESC LIMIT 1",  # the key's newest position (the `sync_state` view numbers every key's)
         [integration, connection_id, sync],
     ).fetchone()
     if not row or row[0] is None:

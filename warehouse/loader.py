@@ -533,7 +533,6 @@ class Warehouse:
             self._cols(t)
 
         def finish(con: duckdb.DuckDBPyConnection) -> int:
-            st.prune_positions(con, integration, connection_id, sync)
             deleted = sum(
                 soft_delete_unseen(con, t, connection_id=connection_id, attempt_id=attempt_id, run_id=run_id,
                                    observed_at=observed_at)
@@ -563,11 +562,24 @@ class Warehouse:
         self, *, integration: str | None = None, connection_id: str | None = None, sync: str | None = None
     ) -> list[owed.OwedRecord]:
         with self._session() as con:
+            if integration is not None and connection_id is not None and not self._owes(con, integration, connection_id):
+                return []
             return owed.owed_records(con, integration=integration, connection_id=connection_id, sync=sync)
 
     def count_owed(self, integration: str, connection_id: str, sync: str) -> int:
         with self._session() as con:
+            if not self._owes(con, integration, connection_id):
+                return 0
             return owed.count_owed(con, integration, connection_id, sync)
+
+    def _owes(self, con: duckdb.DuckDBPyConnection, integration: str, connection_id: str) -> bool:
+        """Might the connection owe anything? From the (integration, connection, table)s that owe,
+        read once per session generation and added to by this object's quarantines: a sync's owed
+        records are only ever written by that sync's own runs, so no query when it owes nothing
+        (two a run, the usual case)."""
+        if self._owing is None:
+            self._owing = owed.owing_tables(con)
+        return any(i == integration and c == connection_id for i, c, _ in self._owing)
 
     def mark_gone(self, target: TableTarget, *, integration: str, connection_id: str, ids: list[str], reason: str,
                   run_id: str, observed_at: datetime | None = None) -> None:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -177,8 +177,9 @@ def _dumps(value: Any) -> str:
 
 def get_state(con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str) -> SyncState | None:
     row = con.execute(
-        "SELECT cursor, checkpoint, attempt_id, updated_at, failures, failure FROM _screensync.sync_state "
-        "WHERE integration = ? AND connection_id = ? AND sync = ?",
+        # the key's newest position, not the `sync_state` view: that numbers every key's rows first
+        "SELECT cursor, checkpoint, attempt_id, updated_at, failures, failure FROM _screensync.sync_positions "
+        "WHERE integration = ? AND connection_id = ? AND sync = ? ORDER BY seq DESC LIMIT 1",
         [integration, connection_id, sync],
     ).fetchone()
     if row is None:
@@ -288,9 +289,10 @@ def begin_attempt(
     except BaseException:
         rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise
-    fresh = get_state(con, integration, connection_id, sync)
-    assert fresh is not None
-    return fresh
+    # what was just appended, not read back: the cursor carried over, the rest as set above
+    return SyncState(integration=integration, connection_id=connection_id, sync=sync,
+                     cursor=state.cursor if state is not None else None, attempt_id=attempt_id,
+                     updated_at=datetime.now(UTC))
 
 
 def finish_attempt(
