@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
             states[integration] = sync_fanout(integration=integration, shard_size=args.shard_size, return_state=True)
 
     t0 = time.perf_counter()
+    t_start = datetime.now(UTC)
     threads = [threading.Thread(target=dispatch, args=(i,)) for i in conns]
     with LoadSampler() as load:
         for t in threads:
@@ -234,6 +236,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
 
     results: list[dict[str, Any]] = []
     overheads: list[float] = []
+    shards: list[str] = []
     with temporary_settings({PREFECT_API_URL: server.api_url}), get_client(sync_client=True) as client:
         for state in states.values():
             flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id]))
@@ -244,6 +247,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
                     mine.append({**r.model_dump(), "_shard": str(run.id)})
             results += mine
             overheads += prefect_overhead(client, shard_runs, mine)
+            shards += shard_spans(shard_runs, mine, t_start)
     rows, lost, duplicated = audit(warehouse, conns, truth)
     n = sum(len(v) for v in conns.values())
     return {
@@ -253,7 +257,22 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
         "shard_runs": len(overheads), "overhead_s": sum(overheads) / len(overheads) if overheads else float("nan"),
         "overhead_share": sum(overheads) / (wall * workers) if wall else float("nan"),
         "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None, "load": load.text,
+        "shards": sorted(shards),
     }
+
+
+def shard_spans(shard_runs: list[Any], results: list[dict[str, Any]], t_start: datetime) -> list[str]:
+    """Per shard run, where its time went: `name start+first sync..last sync..end` (s after the
+    dispatch began), so a run's wall time can be read as shards queued, started and worked."""
+    out = []
+    for run in shard_runs:
+        mine = [r for r in results if r["_shard"] == str(run.id)]
+        if not mine or run.start_time is None or run.end_time is None:
+            continue
+        first, last = min(r["started_at"] for r in mine), max(r["finished_at"] for r in mine)
+        at = [(t - t_start).total_seconds() for t in (run.start_time, first, last, run.end_time)]
+        out.append(f"{run.name} {at[0]:.0f}+{at[1] - at[0]:.0f}..{at[2]:.0f}..{at[3]:.0f}")
+    return out
 
 
 def run_direct(tmp: Path, info: dict[str, Any], truth: dict[str, Any], warehouse: str, tag: str) -> dict[str, Any]:
@@ -278,6 +297,8 @@ def show(backend: str, r: dict[str, Any]) -> None:
     print(f"{backend:<9} {r['run']:<30} {r['wall_s']:>7.1f} {r['connections'] / r['wall_s'] * 60:>8.1f} "
           f"{r['added'] / r['wall_s']:>7.1f} {r['overhead_s']:>8.1f} {r['overhead_share']:>6.0%} {commit:>13} "
           f"{r['peak_rss_mb']:>8.0f} {r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6} {r['load']:>9}", flush=True)
+    if r.get("shards"):  # start+to first sync..last sync ends..run ends, s after the dispatch
+        print(f"    shard runs: {'; '.join(r['shards'])}", flush=True)
 
 
 def main() -> None:
