@@ -37,7 +37,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.deployments import SHARD_DEPLOYMENT_NAME, SHARD_FLOW
-from flows.sync_flows import MAX_WORKERS, failed_result, plan, report, run_fan_out, sync_one
+from flows.sync_flows import MAX_WORKERS, failed_result, plan, report, run_fan_out, sync_connection
 from integrations.engine.results import SyncResult
 
 SHARD_DEPLOYMENT = f"{SHARD_FLOW}/{SHARD_DEPLOYMENT_NAME}"
@@ -84,12 +84,12 @@ def sync_shard(
     connection_ids, names = plan(integration, connections, syncs)
     get_run_logger().info("shard %s: %d %s connection(s) x syncs %s", shard, len(connection_ids), integration, names)
 
-    def submit(*args: Any, wait_for: Any = None) -> PrefectFuture[SyncResult]:
-        return sync_one.submit(*args, wait_for=wait_for)
+    def submit_connection(*args: Any) -> PrefectFuture[list[SyncResult]]:
+        return sync_connection.submit(*args)
 
-    results = run_fan_out(
-        integration, connection_ids, names, full_refresh=full_refresh, submit=submit, slot_wait=slot_wait
-    )
+    # a task per connection, not per (connection, sync): Prefect's per-task cost, paid once per connection
+    results = run_fan_out(integration, connection_ids, names, full_refresh=full_refresh,
+                          submit_connection=submit_connection, slot_wait=slot_wait)
     publish_shard_results(results)
     return report(integration, results, artifact_kind="shard")
 

@@ -28,9 +28,11 @@ both are taken, so a CLI sync on the same host and a flow run exclude each other
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import logging
 import os
+import queue
 import re
 import threading
 from collections.abc import Iterator
@@ -108,6 +110,8 @@ class ConnectionSlots:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._releaser: threading.Thread | None = None
+        self._to_release: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._context: object | None = None
 
     def name(self, connection_id: str) -> str:
@@ -142,7 +146,24 @@ class ConnectionSlots:
             if self._renewer is None:
                 self._renewer = threading.Thread(target=self._renew, name="screensync-slot-renewal", daemon=True)
                 self._renewer.start()
+                # started from the flow's thread, in its context (the API it talks to)
+                self._releaser = threading.Thread(target=contextvars.copy_context().run, args=(self._release_queued,),
+                                                  name="screensync-slot-release", daemon=True)
+                self._releaser.start()
         return True
+
+    def release_soon(self, connection_id: str) -> None:
+        """Give the slot back from another thread: for a task's done callback, which runs on the task
+        runner's thread. A release is an API round trip (0.1-3 s on a loaded 2-core machine, measured
+        in bench/fanout.py) that held that thread, and so the next connection's start."""
+        with self._lock:
+            if connection_id not in self._held:
+                return
+        self._to_release.put(connection_id)
+
+    def _release_queued(self) -> None:
+        while (connection_id := self._to_release.get()) is not None:
+            self.release(connection_id)
 
     def refused(self, connection_id: str, waited: float) -> LockTimeout:
         return LockTimeout(
@@ -170,6 +191,10 @@ class ConnectionSlots:
             cleanup.remove(lease_id)
 
     def close(self) -> None:
+        """Give back every slot still held (those queued first) and stop the helper threads."""
+        if self._releaser is not None:
+            self._to_release.put(None)
+            self._releaser.join()
         for connection_id in list(self._held):
             self.release(connection_id)
         self._stop.set()

@@ -1,4 +1,5 @@
-"""The sync flow: one integration's connections x syncs, one Prefect task per (connection, sync).
+"""The sync flow: one integration's connections x syncs, one Prefect task per (connection, sync)
+(a shard of the fan-out: one task per connection, flows/fanout.py).
 
 Concurrency, in layers:
 - tasks run on a bounded thread pool; HTTP fetching overlaps, and each warehouse write is a short
@@ -18,6 +19,7 @@ connections run side by side too, and one connection's failure never stops anoth
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -80,6 +82,62 @@ def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
 def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str) -> SyncResult:
     """One (connection, sync): the engine does the work; this adds the lock file and the task state.
     `warehouse_path` is the setting as given (a file path or a URL), passed through unchanged."""
+    result = guarded_sync(integration, connection_id, sync, full_refresh, warehouse_path)
+    if not result.ok:
+        raise SyncTaskFailed(result)
+    return result
+
+
+class ConnectionTaskFailed(RuntimeError):
+    """Some of a connection's syncs did not succeed; carries every result of the connection."""
+
+    def __init__(self, results: list[SyncResult]) -> None:
+        failed = [r for r in results if not r.ok]
+        super().__init__("; ".join(f"{r.integration}/{r.connection_id}/{r.sync} {r.status.value}: {r.error}"
+                                   for r in failed))
+        self.results = results
+
+
+def _connection_interrupted_or_crashed(task: Any, task_run: Any, state: State) -> bool:
+    """Retry a connection whose run was interrupted or crashed (its syncs resume from their
+    checkpoints); not one whose provider refused it (the engine already retried that)."""
+    try:
+        state.result()
+    except ConnectionTaskFailed as exc:
+        return any(r.status == RunStatus.INTERRUPTED for r in exc.results)
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_connection_interrupted_or_crashed,
+    task_run_name="{integration}/{connection_id}",
+)
+def sync_connection(integration: str, connection_id: str, syncs: list[str], full_refresh: bool,
+                    warehouse_path: str) -> list[SyncResult]:
+    """Every sync of one connection in one task, side by side as `screensync sync` runs them (each
+    after the syncs it declares `after`): what a shard runs. Prefect's own cost per task run (its
+    states, events and logs: ~0.1 s of a 2-core machine's time here, docs/benchmarks.md) was as
+    large as a small connection's sync, paid once per (connection, sync); here once per connection."""
+    from integrations.engine.registry import get_integration
+    from integrations.engine.side_by_side import dependencies, run_side_by_side
+
+    after = dependencies(get_integration(integration).definition, syncs)
+    # each sync's thread runs in a copy of this task's context: its run logger and Prefect settings
+    contexts = {sync: contextvars.copy_context() for sync in syncs}
+    results = run_side_by_side(syncs, after, lambda sync: contexts[sync].run(
+        guarded_sync, integration, connection_id, sync, full_refresh, warehouse_path))
+    if any(not r.ok for r in results):
+        raise ConnectionTaskFailed(results)
+    return results
+
+
+def guarded_sync(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str) -> SyncResult:
+    """run_sync under the (connection, sync)'s lock, logged to the task run."""
     from connections.store import open_store
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
@@ -103,7 +161,7 @@ def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool
             result.error,
             result.hint,
         )
-        raise SyncTaskFailed(result)
+        return result
     if result.status == RunStatus.PARTIAL:
         logger.warning("connection=%s sync=%s: partial — %s", connection_id, sync, result.hint)
     logger.info(
@@ -161,6 +219,23 @@ def _outcome(future: PrefectFuture[SyncResult], integration: str, connection_id:
         )
 
 
+def _connection_outcome(future: PrefectFuture[list[SyncResult]], integration: str, connection_id: str,
+                        syncs: list[str]) -> list[SyncResult]:
+    """A connection task's results, or one per sync built from the exception when it crashed outright."""
+    try:
+        return future.result()
+    except ConnectionTaskFailed as exc:
+        return exc.results
+    except Exception as exc:
+        hint = (
+            HELD_HINT
+            if isinstance(exc, LockTimeout)
+            else "Unexpected error: check the task's logs, then re-run the deployment for this connection."
+        )
+        return [failed_result(integration, connection_id, s, run_id=str(future.task_run_id),
+                              error=f"{type(exc).__name__}: {exc}", hint=hint) for s in syncs]
+
+
 def failed_result(integration: str, connection_id: str, sync: str, *, run_id: str, error: str, hint: str) -> SyncResult:
     """A result for a (connection, sync) whose run never reported one (it crashed, or never ran)."""
     from datetime import UTC, datetime
@@ -188,10 +263,12 @@ def run_fan_out(
     syncs: list[str],
     *,
     full_refresh: bool,
-    submit: Callable[..., PrefectFuture[SyncResult]],
+    submit: Callable[..., PrefectFuture[SyncResult]] | None = None,
+    submit_connection: Callable[..., PrefectFuture[list[SyncResult]]] | None = None,
     slot_wait: float | None = None,
 ) -> list[SyncResult]:
-    """Submit every (connection, sync), with the webhook applier running beside them, and wait for all.
+    """Submit every (connection, sync), with the webhook applier running beside them, and wait for all:
+    a task per (connection, sync) through `submit`, or per connection through `submit_connection`.
 
     With a Prefect API each connection's global slot is taken before its first sync and given back
     after its last (flows/global_limits.py); a connection another run keeps for longer than
@@ -212,14 +289,20 @@ def run_fan_out(
 
     after = dependencies(get_integration(integration).definition, syncs)
 
+    connection_futures: dict[str, PrefectFuture[list[SyncResult]]] = {}
+
     def chain(cid: str) -> None:
         """A connection's syncs side by side, each after the ones it declares `after`; its slot is
         given back once the last of them finished."""
-        submitted: dict[str, PrefectFuture[SyncResult]] = {}
-        for sync in syncs:  # declared order honours `after`
-            wait_for = [allow_failure(submitted[d]) for d in after[sync]] or None
-            submitted[sync] = submit(integration, cid, sync, full_refresh, warehouse, wait_for=wait_for)
-        futures[cid] = list(submitted.values())
+        submitted: dict[str, PrefectFuture[Any]] = {}
+        if submit_connection is not None:
+            submitted[""] = connection_futures[cid] = submit_connection(integration, cid, syncs, full_refresh, warehouse)
+        else:
+            assert submit is not None
+            for sync in syncs:  # declared order honours `after`
+                wait_for = [allow_failure(submitted[d]) for d in after[sync]] or None
+                submitted[sync] = submit(integration, cid, sync, full_refresh, warehouse, wait_for=wait_for)
+            futures[cid] = list(submitted.values())
         left = [len(submitted)]
         lock = threading.Lock()
 
@@ -228,7 +311,7 @@ def run_fan_out(
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                slots.release(cid)
+                slots.release_soon(cid)  # not on this task runner thread
 
         for future in submitted.values():
             future.add_done_callback(one_done)
@@ -241,6 +324,8 @@ def run_fan_out(
                 if cid in refused:
                     error = f"LockTimeout: {slots.refused(cid, wait)}"
                     results += [failed_result(integration, cid, s, run_id="-", error=error, hint=HELD_HINT) for s in syncs]
+                elif cid in connection_futures:
+                    results += _connection_outcome(connection_futures[cid], integration, cid, syncs)
                 else:
                     results += [_outcome(f, integration, cid, s) for s, f in zip(syncs, futures.get(cid, []), strict=True)]
             return results
