@@ -3,8 +3,10 @@
 `sync-fanout` (the dispatcher) lists the active connections (or takes the ones named), cuts them
 into shards of `shard_size` connections, and starts one flow run of the `sync-shard/shard` deployment
 per shard on the process work pool: whichever worker (on whichever host) polls first runs it.
-A shard is `sync-integration` for its connections — the same tasks, threads, guards and results
-(flows/sync_flows.py) — plus a machine-readable results artifact the dispatcher reads back, so no
+A shard is `sync-integration` for its connections — the same guards, threads and results
+(flows/sync_flows.py), but one task per connection (`sync_connection`: its syncs side by side in
+it), since submitting a task per (connection, sync) cost the flow's thread about a second per
+connection here — plus a machine-readable results artifact the dispatcher reads back, so no
 result storage has to be shared between hosts.
 
 Why shards: a process worker starts a Python process per flow run and that process imports

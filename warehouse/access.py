@@ -11,7 +11,9 @@ and keeps other processes out while it is open. So:
   attached for it (for at most MAX_KEEP_S): one checkpoint instead of one per write. Inside
   `hold()` (one sync run: ~10 short sessions back to back) the file also stays attached between
   this process's sessions while nobody else waits, for at most LINGER_S idle and MAX_KEEP_S in all;
-  a watcher thread lets it go as soon as another process (or this one's reader) announces itself.
+  a watcher thread lets it go as soon as another process (or this one's reader) announces itself
+  and no thread of this process is writing. Another process's writer waits for at most this
+  process's turn (WRITER_TURN_S of back-to-back writes), a reader only for the write in progress.
 - **Reading**: `reading()` shares the lock, opens the file read-only with the confinement of
   warehouse/read.py, and closes it at the end. It waits for at most the write in progress.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +42,11 @@ from warehouse.temp_dir import session_config
 log = logging.getLogger("screensync.warehouse")
 
 MAX_KEEP_S = 2.0  # longest a process keeps the file attached across its own back-to-back writes
+# ...and while another process's writer waits: letting go after every write transaction made two
+# processes writing at once hand the file over (a checkpoint and an attach, 50-150 ms) per write,
+# and two fan-out workers ran 2x slower than one (docs/benchmarks.md); a reader still gets in at once
+WRITER_TURN_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_WRITER_TURN", "1.0"))
+WRITER_IDLE_S = 0.05  # within its turn, a held file unused this long goes to another process's waiting writer
 LINGER_S = 0.25  # inside hold(): longest the file stays attached with no session of this process
 IDLE_POLL_S = 0.01  # how often a lingering writer looks for others waiting
 
@@ -150,7 +158,7 @@ class FileWriter:
                 and self._alias is not None
                 and (self._waiting > 0 or self._holds > 0)
                 and time.monotonic() - self._attached_at < MAX_KEEP_S
-                and not self.lock.others_waiting()
+                and not self._turn_over()
             )
             try:
                 if not keep:
@@ -159,6 +167,13 @@ class FileWriter:
                 self._owner = None
                 self._left_at = time.monotonic()
                 self._cond.notify_all()  # a waiting thread, and the watcher of a held file
+
+    def _turn_over(self) -> bool:
+        """Must this process let the file go before its next write? At once for a waiting reader;
+        for another process's waiting writer once this attach has had WRITER_TURN_S."""
+        if self.lock.readers_wait():
+            return True
+        return time.monotonic() - self._attached_at >= WRITER_TURN_S and self.lock.writers_wait()
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -183,8 +198,9 @@ class FileWriter:
             self._close_if_idle()
 
     def _watch(self) -> None:
-        """Detach a lingering file: once idle LINGER_S, MAX_KEEP_S after the attach, or at once when
-        anybody else waits (readers wait for at most the write in progress plus IDLE_POLL_S)."""
+        """Detach a lingering file: once idle LINGER_S, MAX_KEEP_S after the attach, at once when a
+        reader waits (it waits for at most the write in progress plus IDLE_POLL_S), and when another
+        process's writer waits once this process's turn is over or it has not written for WRITER_IDLE_S."""
         while True:
             with self._cond:
                 while self._alias is None or self._owner is not None:
@@ -195,7 +211,8 @@ class FileWriter:
                     continue
                 now = time.monotonic()
                 if (self._holds == 0 or now - self._left_at >= LINGER_S or now - self._attached_at >= MAX_KEEP_S
-                        or self.lock.others_waiting()):
+                        or self._turn_over()
+                        or (now - self._left_at >= WRITER_IDLE_S and self.lock.writers_wait())):
                     self._detach()
 
     def _close_if_idle(self) -> None:

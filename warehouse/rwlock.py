@@ -10,7 +10,8 @@ file before letting go.
   writer waits no new reader starts.
 - Waiters **announce** themselves (a shared lock on `readers-waiting` / `writers-waiting`): a
   writer lets readers that already wait go first (for at most READERS_FIRST_S), and a process
-  never keeps the file open for its own next write while anyone else waits. So a reader waits
+  never keeps the file open for its own next write while a reader waits, nor for longer than its
+  turn (warehouse/access.py WRITER_TURN_S) while another process's writer waits. So a reader waits
   for at most the write in progress.
 - Waits are bounded; the error names who holds the lock (PID and command, from /proc/locks and
   what the writer wrote down), never a bare timeout.
@@ -155,7 +156,13 @@ class WarehouseRWLock:
 
     def others_waiting(self) -> bool:
         """Does a reader or a writer (of any process) wait for the lock right now?"""
-        return self._someone_waits(self.readers_waiting) or self._someone_waits(self.writers_waiting)
+        return self.readers_wait() or self.writers_wait()
+
+    def readers_wait(self) -> bool:
+        return self._someone_waits(self.readers_waiting)
+
+    def writers_wait(self) -> bool:
+        return self._someone_waits(self.writers_waiting)
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod

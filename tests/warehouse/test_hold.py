@@ -90,3 +90,46 @@ def test_tables_ensured_once_per_process_are_made_again_in_a_new_file(tmp_path: 
     third.ensure_tables([REPORTS])
     tables = third.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'checkr'").rows
     assert ("reports",) in tables
+
+
+def test_another_process_writer_waits_for_this_ones_turn_a_reader_does_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes writing at once hand the file over once per turn, not once per write (each
+    hand-over is a checkpoint and an attach): with another writer announced, back-to-back writes of
+    a held file stay on one attach until WRITER_TURN_S has passed; a waiting reader ends it at once."""
+    import time
+
+    from warehouse.rwlock import WarehouseRWLock, _Announce
+
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.execute("CREATE TABLE t (i INTEGER)")
+    monkeypatch.setattr(access, "LINGER_S", 3600.0)
+    monkeypatch.setattr(access, "MAX_KEEP_S", 3600.0)
+    monkeypatch.setattr(access, "WRITER_TURN_S", 1.5)
+    lock = WarehouseRWLock(db)
+    writer = FileWriter.of(db)
+    with wh.holding():
+        wh.execute("INSERT INTO t VALUES (0)")
+        attach = writer.generation
+        waiting = _Announce(lock.writers_waiting)  # as another process's writer does while it waits
+        try:
+            started, writes = time.monotonic(), 0
+            while writer._alias is not None:  # writes back to back (never idle: see the watcher)
+                wh.execute("INSERT INTO t VALUES (?)", [writes])
+                writes += 1
+                assert writer.generation == attach  # each on the same attach...
+            assert time.monotonic() - started >= 1.5 - 0.1  # ...until the turn was over
+            assert writes > 3
+        finally:
+            waiting.close()
+        wh.execute("INSERT INTO t VALUES (5)")
+        attach = writer.generation
+        reader = _Announce(lock.readers_waiting)
+        try:
+            wh.execute("INSERT INTO t VALUES (6)")  # a reader waits: let go after this write
+            assert writer._alias is None
+        finally:
+            reader.close()
+        assert writer.generation == attach  # write 6 went on write 5's attach, then let go
+    assert wh.execute("SELECT count(*) FROM t").rows == [(writes + 3,)]
