@@ -7,7 +7,7 @@ The connections are split over checkr, checkr-partner-staging and clearchecks, e
 account (rate limits are per account, as a provider's are per credential: the sandbox's realistic
 defaults, 1,200/min for Checkr and 60/min for ClearChecks, unless `--rate provider=N`). One `prefect
 server start` (SQLite) runs throughout; for each worker count a fresh warehouse and store, W `prefect
-worker start --limit 1` processes, one `sync-fanout` dispatcher per integration (run from this
+worker start --limit L` processes (`--worker-limit`, default 1), one `sync-fanout` dispatcher per integration (run from this
 process, as a user calling the flow would). Printed per run:
 
 - wall time, connections/min, rows/s (rows landed: records added);
@@ -212,7 +212,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
            "SCREENSYNC_LOG_LEVEL": "WARNING"}
     os.environ.update({k: env[k] for k in ("SCREENSYNC_WAREHOUSE", "SCREENSYNC_CONNECTIONS")})
     procs = {f"w{i}": worker_process(POOL, env=env, cwd=ROOT, log_path=tmp / f"{tag}-w{i}.log", query_seconds=2,
-                                     name=f"{tag}-w{i}", limit=1).start() for i in range(workers)}  # fmt: skip
+                                     name=f"{tag}-w{i}", limit=args.worker_limit).start() for i in range(workers)}  # fmt: skip
     sampler = RssSampler({n: p.pid for n, p in procs.items()})
     sampler.start()
     states: dict[str, Any] = {}
@@ -307,6 +307,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--scale", type=int, default=300, help="sandbox records per account")
     ap.add_argument("--shard-size", type=int, default=10)
+    ap.add_argument("--worker-limit", type=int, default=1,
+                    help="shards a worker runs at once: above 1 the next shard's process starts while one works")
     ap.add_argument("--rate", nargs="*", default=[], help="provider=requests per minute, e.g. clearchecks=60")
     ap.add_argument("--warehouse", help="a DuckLake URL (ducklake:postgres://...): also run everything on it")
     ap.add_argument("--ducklake", action="store_true",
@@ -344,7 +346,7 @@ def main() -> None:
                         d.apply()
                     ensure_zombie_automation()
                 print(f"{per * len(INTEGRATIONS)} connections ({per} per integration) x every sync, sandbox scale "
-                      f"{args.scale}, shard size {args.shard_size}, workers --limit 1", flush=True)
+                      f"{args.scale}, shard size {args.shard_size}, workers --limit {args.worker_limit}", flush=True)
                 print(f"{'backend':<9} {'run':<30} {'wall s':>7} {'conn/min':>8} {'rows/s':>7} {'ovh s':>8} "
                       f"{'ovh %':>6} {'commit':>13} {'RSS MB':>8} {'lost':>5} {'dup':>5} {'failed':>6} {'load':>9}", flush=True)
                 backends = [] if args.only_ducklake else [("file", None)]
