@@ -120,9 +120,9 @@ def _connection_interrupted_or_crashed(task: Any, task_run: Any, state: State) -
 def sync_connection(integration: str, connection_id: str, syncs: list[str], full_refresh: bool,
                     warehouse_path: str) -> list[SyncResult]:
     """Every sync of one connection in one task, side by side as `screensync sync` runs them (each
-    after the syncs it declares `after`): what a shard runs. Prefect's own cost per task run (its
-    states, events and logs: ~0.1 s of a 2-core machine's time here, docs/benchmarks.md) was as
-    large as a small connection's sync, paid once per (connection, sync); here once per connection."""
+    after the syncs it declares `after`): what a shard runs. Submitting a task per (connection, sync)
+    held the flow's thread ~1 s per connection on this 2-core machine (its 20th connection started
+    ~22 s late, docs/benchmarks.md); one task per connection pays that once."""
     from integrations.engine.registry import get_integration
     from integrations.engine.side_by_side import dependencies, run_side_by_side
 

@@ -225,6 +225,16 @@ def test_shards_spread_over_both_workers_and_land_exactly_the_providers_records(
     workers = _worker_of(cluster, {str(s.id) for s in shards})
     assert set(workers.values()) == {"worker-a", "worker-b"}, workers  # one shard each (--limit 1)
 
+    def task_names(client: Any) -> list[str]:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[s.id for s in shards])))
+        return sorted(r.name for r in runs)
+
+    # a shard runs one task per connection (its syncs inside it), not one per (connection, sync)
+    expected = sorted(f"clearchecks/{c}" for c in connections)
+    _eventually(lambda: cluster.client_call(task_names) == expected, "one task run per connection")
+
 
 def _slot(cluster: Cluster, connection_id: str) -> Any:
     from flows.global_limits import limit_name
