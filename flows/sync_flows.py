@@ -47,13 +47,13 @@ HELD_HINT = "Another run holds the lock; this one will run on the next schedule.
 
 
 class SyncTaskFailed(RuntimeError):
-    """A sync finished but not successfully; carries its result for the flow's summary."""
+    """A task's sync(s) finished, not all successfully; carries every result for the flow's summary
+    (one for `sync_one`, a connection's for `sync_connection`)."""
 
-    def __init__(self, result: SyncResult) -> None:
-        super().__init__(
-            f"{result.integration}/{result.connection_id}/{result.sync} {result.status.value}: {result.error}"
-        )
-        self.result = result
+    def __init__(self, results: list[SyncResult]) -> None:
+        super().__init__("; ".join(f"{r.integration}/{r.connection_id}/{r.sync} {r.status.value}: {r.error}"
+                                   for r in results if not r.ok))
+        self.results = results
 
 
 class SyncRunsFailed(RuntimeError):
@@ -66,7 +66,7 @@ def _coarse_failure_only(task: Any, task_run: Any, state: State) -> bool:
     try:
         state.result()
     except SyncTaskFailed as exc:
-        return exc.result.status == RunStatus.INTERRUPTED
+        return any(r.status == RunStatus.INTERRUPTED for r in exc.results)
     except Exception:
         return True
     return False
@@ -84,37 +84,15 @@ def sync_one(integration: str, connection_id: str, sync: str, full_refresh: bool
     `warehouse_path` is the setting as given (a file path or a URL), passed through unchanged."""
     result = guarded_sync(integration, connection_id, sync, full_refresh, warehouse_path)
     if not result.ok:
-        raise SyncTaskFailed(result)
+        raise SyncTaskFailed([result])
     return result
-
-
-class ConnectionTaskFailed(RuntimeError):
-    """Some of a connection's syncs did not succeed; carries every result of the connection."""
-
-    def __init__(self, results: list[SyncResult]) -> None:
-        failed = [r for r in results if not r.ok]
-        super().__init__("; ".join(f"{r.integration}/{r.connection_id}/{r.sync} {r.status.value}: {r.error}"
-                                   for r in failed))
-        self.results = results
-
-
-def _connection_interrupted_or_crashed(task: Any, task_run: Any, state: State) -> bool:
-    """Retry a connection whose run was interrupted or crashed (its syncs resume from their
-    checkpoints); not one whose provider refused it (the engine already retried that)."""
-    try:
-        state.result()
-    except ConnectionTaskFailed as exc:
-        return any(r.status == RunStatus.INTERRUPTED for r in exc.results)
-    except Exception:
-        return True
-    return False
 
 
 @task(
     cache_policy=NO_CACHE,
     retries=1,
     retry_delay_seconds=5,
-    retry_condition_fn=_connection_interrupted_or_crashed,
+    retry_condition_fn=_coarse_failure_only,  # the whole connection again, each sync from its checkpoint
     task_run_name="{integration}/{connection_id}",
 )
 def sync_connection(integration: str, connection_id: str, syncs: list[str], full_refresh: bool,
@@ -132,7 +110,7 @@ def sync_connection(integration: str, connection_id: str, syncs: list[str], full
     results = run_side_by_side(syncs, after, lambda sync: contexts[sync].run(
         guarded_sync, integration, connection_id, sync, full_refresh, warehouse_path))
     if any(not r.ok for r in results):
-        raise ConnectionTaskFailed(results)
+        raise SyncTaskFailed(results)
     return results
 
 
@@ -201,30 +179,13 @@ def plan(integration: str, connections: list[str] | None, wanted: list[str] | No
     return [c.connection_id for c in stored if c.status == "active"], syncs
 
 
-def _outcome(future: PrefectFuture[SyncResult], integration: str, connection_id: str, sync: str) -> SyncResult:
-    """The task's SyncResult, or one built from the exception when the task crashed outright."""
+def _outcome(future: PrefectFuture[Any], integration: str, connection_id: str, syncs: list[str]) -> list[SyncResult]:
+    """The results of a task for `syncs` (`sync_one`: one, `sync_connection`: a connection's), or one
+    per sync built from the exception when the task crashed outright."""
     try:
-        return future.result()
+        result = future.result()
+        return result if isinstance(result, list) else [result]
     except SyncTaskFailed as exc:
-        return exc.result
-    except Exception as exc:
-        hint = (
-            HELD_HINT
-            if isinstance(exc, LockTimeout)
-            else "Unexpected error: check the task's logs, then re-run the deployment for this connection."
-        )
-        return failed_result(
-            integration, connection_id, sync, run_id=str(future.task_run_id),
-            error=f"{type(exc).__name__}: {exc}", hint=hint,
-        )
-
-
-def _connection_outcome(future: PrefectFuture[list[SyncResult]], integration: str, connection_id: str,
-                        syncs: list[str]) -> list[SyncResult]:
-    """A connection task's results, or one per sync built from the exception when it crashed outright."""
-    try:
-        return future.result()
-    except ConnectionTaskFailed as exc:
         return exc.results
     except Exception as exc:
         hint = (
@@ -282,27 +243,27 @@ def run_fan_out(
         local.parent.mkdir(parents=True, exist_ok=True)
     wait = SLOT_WAIT_SECONDS if slot_wait is None else slot_wait
     slots = ConnectionSlots(integration)
-    futures: dict[str, list[PrefectFuture[SyncResult]]] = {}
+    # per connection: each task's future and the syncs it runs
+    futures: dict[str, list[tuple[PrefectFuture[Any], list[str]]]] = {}
 
     from integrations.engine.registry import get_integration
     from integrations.engine.side_by_side import dependencies
 
     after = dependencies(get_integration(integration).definition, syncs)
 
-    connection_futures: dict[str, PrefectFuture[list[SyncResult]]] = {}
-
     def chain(cid: str) -> None:
         """A connection's syncs side by side, each after the ones it declares `after`; its slot is
         given back once the last of them finished."""
         submitted: dict[str, PrefectFuture[Any]] = {}
         if submit_connection is not None:
-            submitted[""] = connection_futures[cid] = submit_connection(integration, cid, syncs, full_refresh, warehouse)
+            submitted[""] = submit_connection(integration, cid, syncs, full_refresh, warehouse)
+            futures[cid] = [(submitted[""], syncs)]
         else:
             assert submit is not None
             for sync in syncs:  # declared order honours `after`
                 wait_for = [allow_failure(submitted[d]) for d in after[sync]] or None
                 submitted[sync] = submit(integration, cid, sync, full_refresh, warehouse, wait_for=wait_for)
-            futures[cid] = list(submitted.values())
+            futures[cid] = [(submitted[sync], [sync]) for sync in syncs]
         left = [len(submitted)]
         lock = threading.Lock()
 
@@ -324,10 +285,8 @@ def run_fan_out(
                 if cid in refused:
                     error = f"LockTimeout: {slots.refused(cid, wait)}"
                     results += [failed_result(integration, cid, s, run_id="-", error=error, hint=HELD_HINT) for s in syncs]
-                elif cid in connection_futures:
-                    results += _connection_outcome(connection_futures[cid], integration, cid, syncs)
                 else:
-                    results += [_outcome(f, integration, cid, s) for s, f in zip(syncs, futures.get(cid, []), strict=True)]
+                    results += [r for f, names in futures.get(cid, []) for r in _outcome(f, integration, cid, names)]
             return results
         finally:
             slots.close()
