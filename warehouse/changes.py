@@ -101,14 +101,16 @@ FEED_IDS = "_screensync_feed_ids"
 
 
 def record_upserts(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, stage: str,
-                   added: list[str] | None, updated: list[str]) -> int:
+                   added: list[str] | None, updated: list[str], lake: bool | None = None) -> int:
     """Give a cursor to each record an upsert just added or updated: `added` and `updated` are the
     ids its diff found (warehouse/upsert.py); `added` None when nothing of `stage` (a relation with
     the primary key column) existed, so every staged key was added. Known from the diff, not found
     again in the table afterwards: that was a scan of the table's key column per write (~2 ms a page
-    of 100 as a table grows). Caller owns the transaction."""
+    of 100 as a table grows). `lake`: whether `con` writes a DuckLake, when the caller knows (else
+    asked: a statement a write). Caller owns the transaction."""
     scope = f"{lit(target.schema)}, {lit(target.table)}, {lit(connection_id)}"
-    number = "NULL::BIGINT" if on_lake(con) else f"({LAST}) + row_number() OVER (ORDER BY record_id)"
+    lake = on_lake(con) if lake is None else lake
+    number = "NULL::BIGINT" if lake else f"({LAST}) + row_number() OVER (ORDER BY record_id)"
     ids = [(i, ADDED) for i in added] + [(i, UPDATED) for i in updated] if added is not None else []
     if added is not None and not ids:
         return 0

@@ -27,6 +27,8 @@ def note_list_read(
     con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, tables: list[TableTarget]
 ) -> None:
     """An attempt that read whole lists completed: remember, per table, when (provider time) it began."""
+    if not tables:  # most attempts read no whole list (an incremental page, a re-poll): no statement
+        return
     row = con.execute(
         "SELECT attempt_from FROM _screensync.sync_positions WHERE integration = ? AND connection_id = ? AND sync = ? "
         "ORDER BY seq DESC LIMIT 1",  # the key's newest position (the `sync_state` view numbers every key's)

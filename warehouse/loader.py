@@ -378,6 +378,7 @@ class Warehouse:
                 run_id=run_id,
                 seen_attempt=attempt_id if staged.track_seen else None,
                 expect_existing=self._found_existing.get(staged.target, False),
+                lake=self.lake,
             )
             self._found_existing[staged.target] = counts.added < stage.num_rows
             if staged.target.deleted_field:
@@ -506,9 +507,11 @@ class Warehouse:
         with self._session() as con:
             return st.get_state(con, integration, connection_id, sync)
 
-    def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False) -> SyncState:
+    def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False,
+                      stored: SyncState | st.Unread | None = st.UNREAD) -> SyncState:
+        """`stored`: what `get_state` just returned for the key, under its sync lock (not read again)."""
         return self._retried(lambda con: st.begin_attempt(con, integration, connection_id, sync, fresh=fresh,
-                                                          newest=self._newest()),
+                                                          newest=self._newest(), stored=stored),
                              what=f"{integration}/{connection_id}/{sync}'s attempt", turn=(integration, connection_id))
 
     def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:

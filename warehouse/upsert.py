@@ -51,13 +51,15 @@ def upsert_stage(
     seen_attempt: str | None = None,
     expect_existing: bool = False,
     feed: bool = True,
+    lake: bool | None = None,
 ) -> WriteCounts:
     """Upsert `stage` (typed columns + `_raw` + `_hash` + `_observed_at`, optionally `_run_id`: see
     staging.build_stage; keys already unique) for one connection.
 
     `expect_existing` (the previous batch of this table found existing rows) skips the key-only
     probe and diffs at once: one query instead of two when re-syncing known records.
-    `feed`: give each added or updated row a change-feed cursor (warehouse/changes.py) in this transaction.
+    `feed`: give each added or updated row a change-feed cursor (warehouse/changes.py) in this transaction;
+    `lake`: whether `con` writes a DuckLake, when the caller knows.
     """
     if stage.num_rows == 0:
         return WriteCounts()
@@ -150,7 +152,8 @@ def upsert_stage(
         if statements:
             con.execute(";\n".join(statements))
         if feed and (added or updated):  # the change feed's cursors, in this same transaction
-            record_upserts(con, target, connection_id=connection_id, stage=STAGE, added=added_ids, updated=updated_ids)
+            record_upserts(con, target, connection_id=connection_id, stage=STAGE, added=added_ids, updated=updated_ids,
+                           lake=lake)
     finally:
         con.unregister(STAGE)
     return WriteCounts(added=added, updated=updated, unchanged=stage.num_rows - added - updated - late, late=late)

@@ -120,11 +120,12 @@ def run_sync(
                 finally:
                     requests, retries, rate_limited = _activity(client)
         else:
-            discarded = discard_reason(warehouse.get_state(integration, connection_id, sync_name),
-                                       full_refresh=full_refresh)
+            stored = warehouse.get_state(integration, connection_id, sync_name)
+            discarded = discard_reason(stored, full_refresh=full_refresh)
             if discarded:
                 log.warning("sync %s/%s/%s: %s", integration, connection_id, sync_name, discarded)
-            state = warehouse.begin_attempt(integration, connection_id, sync_name, fresh=discarded is not None)
+            state = warehouse.begin_attempt(integration, connection_id, sync_name, fresh=discarded is not None,
+                                            stored=stored)
             resumed = bool(state.checkpoint)
             log.info("sync %s/%s/%s starting (%s%s)", integration, connection_id, sync_name, mode,
                      ", resuming" if resumed else "")

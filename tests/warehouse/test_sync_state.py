@@ -230,8 +230,9 @@ def test_a_run_is_two_appended_rows_and_shows_as_its_newest(wh: Warehouse) -> No
                     mode="full", status=RunStatus.RUNNING, started_at=datetime.now(UTC))
     wh.record_run(run)
     wh.record_run(run.model_copy(update={"status": RunStatus.SUCCESS, "added": 3, "finished_at": datetime.now(UTC)}))
-    assert wh.execute("SELECT seq, status FROM _screensync.sync_run_events ORDER BY seq").fetchall() == [
-        (1, "running"), (2, "success")]
+    rows = wh.execute("SELECT seq, status FROM _screensync.sync_run_events ORDER BY seq").fetchall()
+    assert [status for _, status in rows] == ["running", "success"]
+    assert rows[0][0] < rows[1][0]  # the transaction's time: a later row of the run is newer
     assert wh.execute("SELECT run_id, status, added FROM _screensync.sync_runs").fetchall() == [("run-1", "success", 3)]
 
 
