@@ -529,9 +529,11 @@ class Warehouse:
         deletes: list[TableTarget],
         run_id: str,
         observed_at: datetime | None = None,
+        run_row: Callable[[int], RunRecord] | None = None,
     ) -> int:
         """Soft-delete unseen rows of `deletes`, clear the checkpoint, drop seen keys — one transaction.
-        `observed_at` (provider clock) is when the run last heard from the provider."""
+        `observed_at` (provider clock) is when the run last heard from the provider. `run_row(deleted)`:
+        the run's row of `sync_runs`, appended in the same transaction (a commit a run fewer)."""
         for t in deletes:
             self._cols(t)
 
@@ -543,6 +545,8 @@ class Warehouse:
             )
             listed_since.note_list_read(con, integration, connection_id, sync, deletes)
             st.finish_attempt(con, integration, connection_id, sync, attempt_id, self._newest())
+            if run_row is not None:
+                st.record_run(con, run_row(deleted))
             return deleted
 
         deleted = self.write(finish, what=f"the end of {integration}/{connection_id}/{sync}",

@@ -105,6 +105,41 @@ def run_sync(
     discarded: str | None = None
     refetched = Refetched()
     referenced = Referenced()
+    recorded: SyncResult | None = None  # the result whose row the completing transaction wrote
+
+    def outcome() -> SyncResult:
+        """The result as things stand (read when the run's row is written)."""
+        counts = run.counts if run else WriteCounts()
+        return SyncResult(
+            run_id=run.run_id if run else uuid.uuid4().hex,
+            integration=integration,
+            connection_id=connection_id,
+            sync=sync_name,
+            model=sync.model,
+            mode=mode,
+            status=status,
+            added=counts.added,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            rejected=counts.rejected,
+            owed=owed,
+            refetched=refetched.landed,
+            gone=run.gone if run else 0,
+            referenced=referenced.landed,
+            deleted=deleted,
+            requests=requests,
+            retries=retries,
+            rate_limited=rate_limited,
+            pages=run.pages if run else 0,
+            resumed=resumed,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            duration_s=round(time.monotonic() - t0, 3),
+            error=error,
+            hint=hint,
+            checkpoint_discarded=discarded,
+        )
+
     try:
         connection, token = _usable_connection(store, integration, connection_id)
         remember_secret(token)  # whatever the provider echoes back, it never reaches a message
@@ -140,15 +175,24 @@ def run_sync(
                     referenced = fetch_references(run, client, state.attempt_id or "")
                 finally:
                     requests, retries, rate_limited = _activity(client)
+            # completing settles nothing owed: counted first, so the run's row goes in the same transaction
+            owed = warehouse.count_owed(integration, connection_id, sync_name)
+            status, hint = _owing(run.counts.rejected, owed, integration, connection_id)
             deletes = run.targets.tracked(sync) if mode == "full" else []
-            deleted = warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id,
-                                                 deletes=deletes, run_id=run.run_id, observed_at=run.observed_max)
-        owed = warehouse.count_owed(integration, connection_id, sync_name)
-        if run.counts.rejected or owed:
-            status = RunStatus.PARTIAL
-            hint = (f"{run.counts.rejected} record(s) quarantined by this run, {owed} still owed: "
-                    f"`screensync rejects list {integration} -c {connection_id}` shows them; they are fetched "
-                    "again on every run until they land (`screensync rejects retry` does it now)")
+            ending: list[SyncResult] = []
+
+            def run_row(deleted_now: int) -> RunRecord:
+                nonlocal deleted
+                deleted = deleted_now
+                ending[:] = [outcome()]
+                return RunRecord.from_result(ending[0])
+
+            warehouse.complete_attempt(integration, connection_id, sync_name, state.attempt_id, deletes=deletes,
+                                       run_id=run.run_id, observed_at=run.observed_max, run_row=run_row)
+            recorded = ending[0]
+        if owed_only:
+            owed = warehouse.count_owed(integration, connection_id, sync_name)
+            status, hint = _owing(run.counts.rejected, owed, integration, connection_id)
     except AuthFailed as exc:
         status, error = RunStatus.FAILED, str(exc)
         hint = "Reconnect this account (or check the API key), then run `screensync connections test`."
@@ -170,41 +214,12 @@ def run_sync(
     except KeyboardInterrupt:
         status, error = RunStatus.INTERRUPTED, "interrupted by the operator"
         hint = "Re-run the sync to resume from the last saved page."
-    finished = datetime.now(UTC)
-    counts = run.counts if run else WriteCounts()
-    result = SyncResult(
-        run_id=run.run_id if run else uuid.uuid4().hex,
-        integration=integration,
-        connection_id=connection_id,
-        sync=sync_name,
-        model=sync.model,
-        mode=mode,
-        status=status,
-        added=counts.added,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        rejected=counts.rejected,
-        owed=owed,
-        refetched=refetched.landed,
-        gone=run.gone if run else 0,
-        referenced=referenced.landed,
-        deleted=deleted,
-        requests=requests,
-        retries=retries,
-        rate_limited=rate_limited,
-        pages=run.pages if run else 0,
-        resumed=resumed,
-        started_at=started,
-        finished_at=finished,
-        duration_s=round(time.monotonic() - t0, 3),
-        error=error,
-        hint=hint,
-        checkpoint_discarded=discarded,
-    )
-    try:
-        warehouse.record_run(RunRecord.from_result(result))
-    except WarehouseLocked:
-        log.warning("could not record run %s: warehouse locked", result.run_id)
+    result = recorded or outcome()
+    if recorded is None:  # else the completing transaction wrote the run's row
+        try:
+            warehouse.record_run(RunRecord.from_result(result))
+        except WarehouseLocked:
+            log.warning("could not record run %s: warehouse locked", result.run_id)
     if result.ok:
         log.info("sync %s/%s/%s %s: +%d ~%d -%d =%d !%d (owed %d) in %.1fs", integration, connection_id, sync_name,
                  status.value, result.added, result.updated, result.deleted, result.unchanged, result.rejected,
@@ -212,6 +227,16 @@ def run_sync(
     else:
         log.warning("sync %s/%s/%s %s: %s", integration, connection_id, sync_name, status.value, error)
     return result
+
+
+def _owing(rejected: int, owed: int, integration: str, connection_id: str) -> tuple[RunStatus, str | None]:
+    """A finished run's status and hint: partial while records are quarantined or owed."""
+    if not (rejected or owed):
+        return RunStatus.SUCCESS, None
+    return RunStatus.PARTIAL, (
+        f"{rejected} record(s) quarantined by this run, {owed} still owed: "
+        f"`screensync rejects list {integration} -c {connection_id}` shows them; they are fetched "
+        "again on every run until they land (`screensync rejects retry` does it now)")
 
 
 def _usable_connection(store: StoreLike, integration: str, connection_id: str) -> tuple[Any, str]:
