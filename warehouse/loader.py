@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -151,6 +152,9 @@ class Warehouse:
         self._seen_generation = -1
         self._columns: dict[TableTarget, tuple[Column, ...]] = {}
         self._found_existing: dict[TableTarget, bool] = {}  # last write of the table met known keys
+        # fresh attempts whose position the next write transaction of their connection appends
+        self._begun: dict[tuple[str, str, str], st.Begun] = {}
+        self._begun_lock = threading.Lock()
         with self._session():
             pass
         identity = getattr(self._backend, "identity", (self.name,))  # a lake: its URL
@@ -175,9 +179,11 @@ class Warehouse:
         `bulk`: it writes whole row groups (no vacuum at its checkpoint). `turns`: the (integration,
         connection)s whose records it writes: on a DuckLake it begins once it is their writers' turn
         and ends theirs with its COMMIT (warehouse/lake_turns.py)."""
+        turns = tuple(turns)
         with self._session(bulk=bulk) as con, self._turns(turns, what):
             con.execute("BEGIN TRANSACTION")
             try:
+                begun = self._write_begun(con, turns)
                 yield con
             except BaseException:
                 self._forget()
@@ -188,6 +194,18 @@ class Warehouse:
             except BaseException:
                 self._forget()
                 raise
+            with self._begun_lock:  # still in the session: no other write of this process can start between
+                for b in begun:
+                    if self._begun.get(b.key) is b:
+                        del self._begun[b.key]
+
+    def _write_begun(self, con: duckdb.DuckDBPyConnection, turns: tuple[Turn, ...]) -> list[st.Begun]:
+        """Append the deferred attempt positions of the connections this transaction writes."""
+        with self._begun_lock:
+            begun = [b for b in self._begun.values() if b.key[:2] in turns]
+        for b in begun:
+            st.write_begun(con, b, self._newest())
+        return begun
 
     _transaction = transaction
 
@@ -508,13 +526,32 @@ class Warehouse:
             return st.get_state(con, integration, connection_id, sync)
 
     def begin_attempt(self, integration: str, connection_id: str, sync: str, *, fresh: bool = False,
-                      stored: SyncState | st.Unread | None = st.UNREAD) -> SyncState:
-        """`stored`: what `get_state` just returned for the key, under its sync lock (not read again)."""
+                      stored: SyncState | st.Unread | None = st.UNREAD, defer: bool = False) -> SyncState:
+        """Resume the key's attempt or start a fresh one (state.start_attempt).
+
+        `stored`: what `get_state` just returned for the key, under its sync lock (not read again).
+        `defer`: a fresh attempt's position is appended by the next write transaction of its
+        connection (a page, the attempt's end, a failure noted) instead of a transaction of its own,
+        a session and a commit a run fewer; a run that writes nothing leaves no trace of it."""
+        key = (integration, connection_id, sync)
+        with self._begun_lock:
+            self._begun.pop(key, None)  # an earlier run's that never wrote (its replaced attempt is not ours to drop)
+        if defer:
+            if isinstance(stored, st.Unread):
+                stored = self.get_state(integration, connection_id, sync)
+            state, begun = st.start_attempt(stored, integration, connection_id, sync, fresh=fresh)
+            if begun is not None:
+                with self._begun_lock:
+                    self._begun[key] = begun
+            return state
         return self._retried(lambda con: st.begin_attempt(con, integration, connection_id, sync, fresh=fresh,
                                                           newest=self._newest(), stored=stored),
                              what=f"{integration}/{connection_id}/{sync}'s attempt", turn=(integration, connection_id))
 
     def note_failure(self, integration: str, connection_id: str, sync: str, how: str) -> int:
+        if (integration, connection_id, sync) in self._begun:  # counted against the attempt it began
+            self.write(lambda con: None, what=f"{integration}/{connection_id}/{sync}'s attempt",
+                       turns=[(integration, connection_id)])
         return self._retried(lambda con: st.note_failure(con, integration, connection_id, sync, how,
                                                          newest=self._newest()),
                              what=f"{integration}/{connection_id}/{sync}'s failure", turn=(integration, connection_id))

@@ -316,6 +316,43 @@ def save_position(
     _append(con, integration, connection_id, sync, sets, newest)
 
 
+@dataclass(frozen=True)
+class Begun:
+    """A fresh attempt whose position row is not written yet (`Warehouse.begin_attempt(defer=True)`)."""
+
+    key: tuple[str, str, str]
+    attempt_id: str
+    abandoned: str | None  # the attempt it replaces, whose seen keys go
+    first: bool  # the key had no position at all (so none is read back to append this one)
+
+
+def start_attempt(state: SyncState | None, integration: str, connection_id: str, sync: str, *,
+                  fresh: bool = False) -> tuple[SyncState, Begun | None]:
+    """Resume the attempt that left a checkpoint (nothing to write), or start a fresh one: its state,
+    and what `write_begun` appends for it. `fresh` discards a stored checkpoint (a full refresh, or
+    a position that keeps failing)."""
+    if state is not None and state.checkpoint and state.attempt_id and not fresh:
+        return state, None
+    begun = Begun((integration, connection_id, sync), uuid.uuid4().hex, state.attempt_id if state else None,
+                  first=state is None)
+    # what write_begun appends: the cursor carried over, the rest as set there
+    return SyncState(integration=integration, connection_id=connection_id, sync=sync,
+                     cursor=state.cursor if state is not None else None, attempt_id=begun.attempt_id,
+                     updated_at=datetime.now(UTC)), begun
+
+
+def write_begun(con: duckdb.DuckDBPyConnection, begun: Begun, newest: Newest | None = None) -> None:
+    """Append a fresh attempt's position (no checkpoint, no failures) and drop the seen keys of the
+    attempt it replaces. Caller owns the transaction. `newest`: see `_append`."""
+    if begun.first and newest is not None:  # under the key's sync lock nobody else has written it since
+        newest.setdefault(begun.key, {})
+    if begun.abandoned:
+        con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [begun.abandoned])
+    _append(con, *begun.key, {
+        "attempt_id": begun.attempt_id, "checkpoint": None, "failures": 0, "failure": None, "attempt_from": None},
+        newest)
+
+
 class Unread:
     """`begin_attempt(stored=UNREAD)`: the caller has not read the state; read it in the session."""
 
@@ -327,32 +364,22 @@ def begin_attempt(
     con: duckdb.DuckDBPyConnection, integration: str, connection_id: str, sync: str, *, fresh: bool = False,
     newest: Newest | None = None, stored: SyncState | Unread | None = UNREAD,
 ) -> SyncState:
-    """Resume the attempt that left a checkpoint, or start a fresh one (dropping stale seen keys).
+    """`start_attempt` and, for a fresh attempt, `write_begun` in a transaction of its own.
 
-    `fresh` discards a stored checkpoint (a full refresh, or a position that keeps failing).
     `stored`: the state as the caller just read it under the key's sync lock (nobody else writes
     the key's positions), so it is not read again (a statement a run)."""
     state = get_state(con, integration, connection_id, sync) if isinstance(stored, Unread) else stored
-    if state is None and newest is not None and not isinstance(stored, Unread):
-        newest.setdefault((integration, connection_id, sync), {})  # known to have no position: nothing to read
-    if state is not None and state.checkpoint and state.attempt_id and not fresh:
-        return state
-    attempt_id = uuid.uuid4().hex
+    started, begun = start_attempt(state, integration, connection_id, sync, fresh=fresh)
+    if begun is None:
+        return started
     con.execute("BEGIN TRANSACTION")
     try:
-        if state is not None and state.attempt_id:
-            con.execute("DELETE FROM _screensync.seen_keys WHERE attempt_id = ?", [state.attempt_id])
-        _append(con, integration, connection_id, sync, {
-            "attempt_id": attempt_id, "checkpoint": None, "failures": 0, "failure": None, "attempt_from": None},
-            newest)
+        write_begun(con, begun, newest)
         con.execute("COMMIT")
     except BaseException:
         rollback_quietly(con)  # a COMMIT that conflicted (DuckLake) has already ended the transaction
         raise
-    # what was just appended, not read back: the cursor carried over, the rest as set above
-    return SyncState(integration=integration, connection_id=connection_id, sync=sync,
-                     cursor=state.cursor if state is not None else None, attempt_id=attempt_id,
-                     updated_at=datetime.now(UTC))
+    return started
 
 
 def finish_attempt(

@@ -160,7 +160,7 @@ def run_sync(
             if discarded:
                 log.warning("sync %s/%s/%s: %s", integration, connection_id, sync_name, discarded)
             state = warehouse.begin_attempt(integration, connection_id, sync_name, fresh=discarded is not None,
-                                            stored=stored)
+                                            stored=stored, defer=True)
             resumed = bool(state.checkpoint)
             log.info("sync %s/%s/%s starting (%s%s)", integration, connection_id, sync_name, mode,
                      ", resuming" if resumed else "")

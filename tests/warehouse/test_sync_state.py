@@ -275,3 +275,50 @@ def test_a_position_another_writer_appended_is_built_on(db: Path) -> None:
         wh.write_page(page([batch([rec("r2")])], attempt=a, checkpoint={"page": 2}))
         state = wh.get_state("checkr", "conn-1", "reports")
         assert state is not None and (state.checkpoint, state.cursor) == ({"page": 2}, "c-other")
+
+
+def test_a_deferred_attempt_is_written_by_its_connections_first_write(wh: Warehouse) -> None:
+    """`begin_attempt(defer=True)` (what run_sync does) writes nothing; the attempt's position goes in
+    the first write transaction of its connection, before that write's own position."""
+    wh.ensure_tables([REPORTS])
+    a = wh.begin_attempt("checkr", "conn-1", "reports", stored=None, defer=True).attempt_id or ""
+    assert wh.get_state("checkr", "conn-1", "reports") is None  # nothing written yet
+    wh.write_page(page([batch([rec("r1")])], attempt=a, checkpoint={"page": 2}, cursor="c1"))
+    rows = wh.execute("SELECT seq, attempt_id, checkpoint::VARCHAR FROM _screensync.sync_positions ORDER BY seq")
+    assert rows.fetchall() == [(1, a, None), (2, a, '{"page":2}')]
+    # another connection's writes do not carry it
+    b = wh.begin_attempt("checkr", "conn-2", "reports", stored=None, defer=True).attempt_id or ""
+    wh.write_page(page([batch([rec("r9")])], attempt=a, checkpoint={"page": 3}))
+    assert wh.get_state("checkr", "conn-2", "reports") is None
+    wh.complete_attempt("checkr", "conn-2", "reports", b, deletes=[], run_id="run-2")  # its own end does
+    done = wh.get_state("checkr", "conn-2", "reports")
+    assert done is not None and (done.attempt_id, done.checkpoint) == (None, None)
+
+
+def test_a_deferred_attempt_that_fails_before_writing_counts_the_failure_against_itself(wh: Warehouse) -> None:
+    wh.ensure_tables([REPORTS])
+    a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+    wh.write_page(page([batch([rec("r1")])], attempt=a, checkpoint={"page": 2}))
+    # the stored checkpoint is given up (fresh): the new attempt fails before its first page
+    stored = wh.get_state("checkr", "conn-1", "reports")
+    fresh = wh.begin_attempt("checkr", "conn-1", "reports", stored=stored, fresh=True, defer=True)
+    assert fresh.attempt_id != a
+    assert wh.note_failure("checkr", "conn-1", "reports", "http 500") == 1
+    state = wh.get_state("checkr", "conn-1", "reports")
+    assert state is not None and (state.attempt_id, state.checkpoint, state.failures) == (fresh.attempt_id, None, 1)
+
+
+def test_a_resumed_attempt_drops_an_unwritten_fresh_one_of_the_same_key(wh: Warehouse) -> None:
+    """A run that began fresh and wrote nothing must not, through a later write, replace the attempt
+    a next run resumed (its checkpoint and seen keys)."""
+    wh.ensure_tables([REPORTS])
+    a = wh.begin_attempt("checkr", "conn-1", "reports").attempt_id or ""
+    wh.write_page(page([batch([rec("r1")], track_seen=True)], attempt=a, checkpoint={"page": 2}))
+    stored = wh.get_state("checkr", "conn-1", "reports")
+    wh.begin_attempt("checkr", "conn-1", "reports", stored=stored, fresh=True, defer=True)  # never writes
+    resumed = wh.begin_attempt("checkr", "conn-1", "reports", stored=stored, defer=True)
+    assert (resumed.attempt_id, resumed.checkpoint) == (a, {"page": 2})
+    wh.write_page(page([batch([rec("r2")], track_seen=True)], attempt=a, checkpoint={"page": 3}))
+    state = wh.get_state("checkr", "conn-1", "reports")
+    assert state is not None and (state.attempt_id, state.checkpoint) == (a, {"page": 3})
+    assert wh.execute("SELECT count(*) FROM _screensync.seen_keys WHERE attempt_id = ?", [a]).fetchone() == (2,)
