@@ -214,7 +214,7 @@ def run_sync(
     except KeyboardInterrupt:
         status, error = RunStatus.INTERRUPTED, "interrupted by the operator"
         hint = "Re-run the sync to resume from the last saved page."
-    result = recorded or outcome()
+    result = recorded if recorded is not None else outcome()
     if recorded is None:  # else the completing transaction wrote the run's row
         try:
             warehouse.record_run(RunRecord.from_result(result))
