@@ -154,14 +154,12 @@ class WarehouseRWLock:
             os.close(turnstile)
         return Held([rw])
 
-    def others_waiting(self) -> bool:
-        """Does a reader or a writer (of any process) wait for the lock right now?"""
-        return self.readers_wait() or self.writers_wait()
-
     def readers_wait(self) -> bool:
+        """Does a reader (of any process) wait for the lock right now?"""
         return self._someone_waits(self.readers_waiting)
 
     def writers_wait(self) -> bool:
+        """Does a writer (of any process) wait for the lock right now?"""
         return self._someone_waits(self.writers_waiting)
 
     # -- helpers ------------------------------------------------------------------------------

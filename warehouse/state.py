@@ -481,10 +481,11 @@ def _refuse(token: str) -> None:
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    """Append the run's newest row (one statement: its own transaction unless the caller's is open). Its `seq` is the
-    transaction's time in microseconds: a later row of the same run comes from a later transaction,
-    and no read of the run's earlier rows is needed (a scan of every run's id, ~5 ms a run as the
-    log grows); rows from before (seq 1, 2, ...) stay older than any of these."""
+    """Append the run's newest row (one statement: its own transaction unless the caller's is open).
+
+    Its `seq` is the transaction's time in microseconds: a later row of the same run comes from a
+    later transaction, and no read of the run's earlier rows is needed (a scan of every run's id,
+    ~5 ms a run as the log grows); rows from before (seq 1, 2, ...) stay older than any of these."""
     values = {**run.model_dump(), "status": run.status.value}
     placeholders = ", ".join(f"${c}" for c in RUN_COLUMNS)
     con.execute(
