@@ -43,7 +43,7 @@ def main() -> None:
     from integrations.engine import concurrency, http_client
     from integrations.engine.rate_limiter import credential_fingerprint
     from integrations.engine.registry import get_integration
-    from integrations.engine.side_by_side import dependencies, run_side_by_side
+    from integrations.engine.side_by_side import dependencies, reference_waits, run_side_by_side
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
 
@@ -72,7 +72,9 @@ def main() -> None:
         else:  # what `screensync sync` does: side by side, each after the syncs it reads
             results = run_side_by_side(
                 syncs, dependencies(definition, syncs),
-                lambda name: run_sync(integration, "bench", name, warehouse=wh, store=store))
+                lambda name, wait: run_sync(integration, "bench", name, warehouse=wh, store=store,
+                                            references_wait=wait),
+                references=reference_waits(definition, syncs))
     elapsed = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ceiling = get_integration(integration).definition.rate_limit.concurrency.max

@@ -102,20 +102,25 @@ def sync_connection(integration: str, connection_id: str, syncs: list[str], full
     held the flow's thread ~1 s per connection on this 2-core machine (its 20th connection started
     ~22 s late, docs/benchmarks.md); one task per connection pays that once."""
     from integrations.engine.registry import get_integration
-    from integrations.engine.side_by_side import dependencies, run_side_by_side
+    from integrations.engine.side_by_side import dependencies, reference_waits, run_side_by_side
 
-    after = dependencies(get_integration(integration).definition, syncs)
+    definition = get_integration(integration).definition
     # each sync's thread runs in a copy of this task's context: its run logger and Prefect settings
     contexts = {sync: contextvars.copy_context() for sync in syncs}
-    results = run_side_by_side(syncs, after, lambda sync: contexts[sync].run(
-        guarded_sync, integration, connection_id, sync, full_refresh, warehouse_path))
+    results = run_side_by_side(
+        syncs, dependencies(definition, syncs),
+        lambda sync, wait: contexts[sync].run(
+            guarded_sync, integration, connection_id, sync, full_refresh, warehouse_path, references_wait=wait),
+        references=reference_waits(definition, syncs))
     if any(not r.ok for r in results):
         raise SyncTaskFailed(results)
     return results
 
 
-def guarded_sync(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str) -> SyncResult:
-    """run_sync under the (connection, sync)'s lock, logged to the task run."""
+def guarded_sync(integration: str, connection_id: str, sync: str, full_refresh: bool, warehouse_path: str,
+                 references_wait: Callable[[], None] | None = None) -> SyncResult:
+    """run_sync under the (connection, sync)'s lock, logged to the task run (`references_wait`:
+    run_sync's, from a connection's syncs side by side)."""
     from connections.store import open_store
     from integrations.engine.sync_runner import run_sync
     from warehouse.loader import Warehouse
@@ -128,7 +133,8 @@ def guarded_sync(integration: str, connection_id: str, sync: str, full_refresh: 
         )
         warehouse = Warehouse(warehouse_path, lock_timeout=WAREHOUSE_LOCK_TIMEOUT, purpose=what)
         result = run_sync(
-            integration, connection_id, sync, warehouse=warehouse, store=open_store(), full_refresh=full_refresh
+            integration, connection_id, sync, warehouse=warehouse, store=open_store(), full_refresh=full_refresh,
+            references_wait=references_wait,
         )
     if not result.ok:
         logger.error(

@@ -179,7 +179,7 @@ def sync_command(
 ) -> None:
     """Run syncs now; the exit code says how they ended (below, and docs/operations.md)."""
     from integrations.engine.registry import get_integration
-    from integrations.engine.side_by_side import dependencies, run_side_by_side
+    from integrations.engine.side_by_side import Wait, dependencies, reference_waits, run_side_by_side
     from integrations.engine.sync_runner import run_sync
 
     syncs = known_syncs(integration, with_deprecated_model(sync, model))
@@ -191,23 +191,24 @@ def sync_command(
         console=console, transient=False,
     ) as bars:
         wh = open_warehouse(path, wait, f"screensync sync {integration}")
-        after = dependencies(get_integration(integration).definition, syncs)
+        definition = get_integration(integration).definition
+        after, references = dependencies(definition, syncs), reference_waits(definition, syncs)
         for cid in conn_ids:
             tasks = {name: bars.add_task(f"{cid} {name}", total=None) for name in syncs}
 
-            def one(name: str, cid: str = cid, tasks: dict[str, Any] = tasks) -> SyncResult:
+            def one(name: str, wait: Wait, cid: str = cid, tasks: dict[str, Any] = tasks) -> SyncResult:
                 task = tasks[name]
 
                 def progress(done: int, total: int | None) -> None:
                     bars.update(task, completed=done, total=total)
 
                 result = run_sync(integration, cid, name, warehouse=wh, store=store,
-                                  full_refresh=full_refresh, progress=progress)
+                                  full_refresh=full_refresh, progress=progress, references_wait=wait)
                 bars.update(task, total=bars.tasks[task].completed or 1, completed=bars.tasks[task].completed or 1)
                 return result
 
             # a connection's syncs side by side, each after the ones it reads (integrations/engine/side_by_side.py)
-            results += run_side_by_side(syncs, after, one)
+            results += run_side_by_side(syncs, after, one, references=references)
     apply_webhooks(store, path)
     report(integration, results, path)
 

@@ -315,6 +315,10 @@ class SyncConfig(_Strict):
     # syncs of the same connection whose output this one reads (a re-poll of what a list landed):
     # it starts once they finished; the others run side by side (docs/engine.md, "Concurrency")
     after: list[str] = []
+    # syncs of the same connection that land the tables this one's `references` name: it starts at
+    # once, side by side with them, and resolves its references once they finished (so the records
+    # they land are not fetched one by one); one-at-a-time callers treat it as `after`
+    references_after: list[str] = []
 
     def refetch_for(self, table: str) -> RefetchConfig | None:
         """How an owed record of `table` (this sync's own, or an embedded child's) is fetched again."""
@@ -418,10 +422,11 @@ class IntegrationDefinition(_Strict):
                 raise ValueError(f"duplicate {kind} names: {sorted(dupes)}")
         declared: list[str] = []
         for s in self.syncs:
-            later = [n for n in s.after if n not in declared]
-            if later:  # earlier ones only: the declared order stays one that honours every `after`
-                raise ValueError(f"sync {s.name!r}: `after` names {later}, which are not syncs declared before it "
-                                 f"(declared before it: {declared})")
+            for field, names in (("after", s.after), ("references_after", s.references_after)):
+                later = [n for n in names if n not in declared]
+                if later:  # earlier ones only: the declared order stays one that honours every `after`
+                    raise ValueError(f"sync {s.name!r}: `{field}` names {later}, which are not syncs declared "
+                                     f"before it (declared before it: {declared})")
             declared.append(s.name)
             for ref in s.references:
                 if self.fetcher_for(ref.table) is None:

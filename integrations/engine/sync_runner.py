@@ -87,11 +87,13 @@ def run_sync(
     owed_only: bool = False,
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
+    references_wait: Callable[[], None] | None = None,
 ) -> SyncResult:
     """Run one sync; never raises for provider or warehouse trouble — the result says what happened.
 
     `owed_only` fetches only the records earlier runs quarantined (`screensync rejects retry`):
-    no list, no checkpoint, no deletes."""
+    no list, no checkpoint, no deletes. `references_wait` blocks until the syncs landing what its
+    references name have finished (side_by_side.py): called before they are resolved."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     integ = get_integration(integration)
@@ -172,6 +174,8 @@ def run_sync(
                         run_list(run, client, state.attempt_id, Checkpoint.from_stored(state.checkpoint),
                                  None if full_refresh else state.cursor)
                     refetched = refetch_owed(run, client, state.attempt_id or "", all_owed=False)
+                    if references_wait is not None and sync.references:
+                        references_wait()
                     referenced = fetch_references(run, client, state.attempt_id or "")
                 finally:
                     requests, retries, rate_limited = _activity(client)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from integrations.engine.definition import IntegrationDefinition
 from integrations.engine.registry import get_integration
-from integrations.engine.side_by_side import dependencies, run_side_by_side
+from integrations.engine.side_by_side import Wait, dependencies, reference_waits, run_side_by_side
 from tests.engine.conftest import Env
 from tests.engine.test_sync_truth import assert_checkr_equal
 
@@ -36,8 +36,41 @@ def test_declared_dependencies_of_the_shipped_definitions() -> None:
     assert dependencies(checkr, names) == {"account": [], "candidates": [], "reports": ["candidates"],
                                            "packages": [], "invitations": ["candidates"], "invoices": []}
     assert dependencies(checkr, ["reports"]) == {"reports": []}  # run alone: re-polls what is stored
+    # invitations lists beside candidates; only its reference resolution waits for them
+    assert reference_waits(checkr, names) == {n: ["candidates"] if n == "invitations" else [] for n in names}
+    assert reference_waits(checkr, ["invitations"]) == {"invitations": []}
     clearchecks = get_integration("clearchecks").definition
-    assert dependencies(clearchecks, [s.name for s in clearchecks.syncs])["report_status"] == ["reports"]
+    clearchecks_names = [s.name for s in clearchecks.syncs]
+    assert dependencies(clearchecks, clearchecks_names)["report_status"] == ["reports"]
+    assert not any(reference_waits(clearchecks, clearchecks_names).values())  # in turn anyway
+
+
+def test_a_sync_waiting_only_for_references_starts_at_once_and_waits_before_resolving() -> None:
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def run(name: str, wait: Wait) -> str:
+        with lock:
+            events.append(("start", name))
+        if name == "refs":
+            wait()
+            with lock:
+                events.append(("resolve", name))
+        else:
+            time.sleep(0.2)
+        with lock:
+            events.append(("end", name))
+        return name
+
+    assert run_side_by_side(["lands", "refs"], {"refs": ["lands"]}, run, references={"refs": ["lands"]}) == [
+        "lands", "refs"]
+    assert events.index(("start", "refs")) < events.index(("end", "lands"))  # listed beside it
+    assert events.index(("resolve", "refs")) > events.index(("end", "lands"))  # resolved after it
+    # a pool smaller than the syncs: a waiting sync could hold the thread the other needs, so it starts after
+    events.clear()
+    assert run_side_by_side(["lands", "refs"], {"refs": ["lands"]}, run, references={"refs": ["lands"]},
+                            max_workers=1) == ["lands", "refs"]
+    assert events.index(("start", "refs")) > events.index(("end", "lands"))
 
 
 def test_each_sync_starts_once_those_it_reads_finished_the_others_at_once() -> None:
@@ -45,7 +78,7 @@ def test_each_sync_starts_once_those_it_reads_finished_the_others_at_once() -> N
     lock = threading.Lock()
     both_running = threading.Barrier(2, timeout=5)
 
-    def run(name: str) -> str:
+    def run(name: str, wait: Wait) -> str:
         with lock:
             events.append(("start", name))
         if name in ("a", "b"):
@@ -64,7 +97,7 @@ def test_at_most_max_workers_syncs_run_at_once() -> None:
     running, peak = [0], [0]
     lock = threading.Lock()
 
-    def run(name: str) -> str:
+    def run(name: str, wait: Wait) -> str:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -91,7 +124,7 @@ def test_a_definition_may_run_its_syncs_one_after_another() -> None:
     running, peak, order = [0], [0], []
     lock = threading.Lock()
 
-    def run(name: str) -> str:
+    def run(name: str, wait: Wait) -> str:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
@@ -138,7 +171,9 @@ def test_a_connections_syncs_run_side_by_side_within_one_budget(env: Env, fresh_
 
     def sync_all() -> dict[str, Any]:
         """What `screensync sync checkr` runs; each sync with its own Warehouse, as the flow's tasks do."""
-        results = run_side_by_side(names, dependencies(definition, names), lambda n: env.sync("checkr", "cust-1", n))
+        results = run_side_by_side(names, dependencies(definition, names),
+                                   lambda n, wait: env.sync("checkr", "cust-1", n, references_wait=wait),
+                                   references=reference_waits(definition, names))
         assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
         assert sum(r.rate_limited for r in results) == 0
         return {r.sync: r for r in results}
@@ -155,6 +190,10 @@ def test_a_connections_syncs_run_side_by_side_within_one_budget(env: Env, fresh_
     # independent syncs overlap: packages and invoices ran while candidates were being listed and landed
     runs = {name: (r.started_at.timestamp(), r.finished_at.timestamp()) for name, r in by.items()}
     assert overlap(runs["packages"], runs["candidates"]) and overlap(runs["invoices"], runs["candidates"]), runs
+    # so did invitations' list (its first request before candidates' last), and its references were
+    # resolved only once candidates had landed them: none was fetched one by one
+    assert window("/v1/invitations", 0)[0] < window("/v1/candidates", 0)[1], recorder.seen
+    assert by["invitations"].referenced == 0 and by["invitations"].requests == by["invitations"].pages
     env.hours_pass(2)  # the open reports are due for their re-poll (due-based, integrations/checkr)
     second = time.monotonic()
     assert sync_all()["reports"].requests >= 40  # the re-poll had work: the budget was the bound
