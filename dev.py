@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 UV_VERSION = "0.13.9"  # the lock file's tool; pinned so every machine resolves the same way
+PACKAGES = ["bench", "common", "connections", "flows", "integrations", "sandbox", "screensync", "tests", "warehouse"]
 
 
 def _venv_bin(name: str) -> Path:
@@ -36,7 +37,12 @@ def install() -> None:
     if not _venv_bin("uv").exists():
         _run([str(_venv_bin("python")), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"])
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV)}
-    _run([str(_venv_bin("uv")), "sync", "--frozen", "--quiet"], env=env)
+    # Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (this image, many container
+    # images) no import ever writes a .pyc, and every process compiled what it imported from source:
+    # `import prefect` 2.9 s -> 1.6 s, a Prefect server's imports 8.4 s -> 4.2 s, a flow run's 3.2 s -> 2.2 s.
+    # ~14 s on a fresh .venv, nothing after; the project's own packages too (a second at most).
+    _run([str(_venv_bin("uv")), "sync", "--frozen", "--quiet", "--compile-bytecode"], env=env)
+    _run([str(_venv_bin("python")), "-m", "compileall", "-q", "-j", "0", *PACKAGES], env=env)
 
 
 def _call(cmd: list[str]) -> int:

@@ -76,11 +76,33 @@ def message_at(body: Any, path: str | None) -> str:
     return str(node)
 
 
+_ssl_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     """httpx's default verification context, made once per process: loading the CA bundle took
-    ~50 ms per client, ~10% of a small connection's sync (bench/connection_overhead.py)."""
+    ~50 ms per client, ~10% of a small connection's sync (bench/connection_overhead.py). Made under
+    a lock: a connection's syncs start together, and each made its own before (lru_cache does not
+    wait for a call in progress), delaying every first request of a run."""
+    with _ssl_lock:
+        return _cached_ssl_context()
+
+
+@lru_cache(maxsize=1)
+def _cached_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
+
+
+def _warm_up() -> None:
+    """The TLS context, and httpx's transport module (httpcore, imported at the first client)."""
+    httpx.Client(verify=_ssl_context()).close()
+
+
+# In the background from import on: a run's first clients waited 0.2-0.25 s for both on a loaded
+# machine (every sync's first request of a `screensync sync` at once); loading the CA bundle lets
+# go of the GIL, so the process's start-up (store, warehouse, stored positions) goes on meanwhile.
+threading.Thread(target=_warm_up, name="screensync-http-warm-up", daemon=True).start()
 
 
 class ProviderClient:
