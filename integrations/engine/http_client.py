@@ -13,7 +13,6 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,32 +76,32 @@ def message_at(body: Any, path: str | None) -> str:
 
 
 _ssl_lock = threading.Lock()
+_ssl: list[ssl.SSLContext] = []  # made once per process
 
 
-@lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     """httpx's default verification context, made once per process: loading the CA bundle took
-    ~50 ms per client, ~10% of a small connection's sync (bench/connection_overhead.py). Made under
-    a lock: a connection's syncs start together, and each made its own before (lru_cache does not
-    wait for a call in progress), delaying every first request of a run."""
+    ~50 ms per client, ~10% of a small connection's sync (bench/connection_overhead.py). Under a
+    lock, so the syncs of a run starting together wait for one instead of each making its own."""
     with _ssl_lock:
-        return _cached_ssl_context()
-
-
-@lru_cache(maxsize=1)
-def _cached_ssl_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
+        if not _ssl:
+            _ssl.append(httpx.create_ssl_context())
+        return _ssl[0]
 
 
 def _warm_up() -> None:
     """The TLS context, and httpx's transport module (httpcore, imported at the first client)."""
-    httpx.Client(verify=_ssl_context()).close()
+    try:
+        httpx.Client(verify=_ssl_context()).close()
+    except Exception as exc:  # only an optimisation: the first client makes them, and says what is wrong
+        log.debug("warming up the HTTP client failed: %s", exc)
 
 
 # In the background from import on: a run's first clients waited 0.2-0.25 s for both on a loaded
 # machine (every sync's first request of a `screensync sync` at once); loading the CA bundle lets
 # go of the GIL, so the process's start-up (store, warehouse, stored positions) goes on meanwhile.
-threading.Thread(target=_warm_up, name="screensync-http-warm-up", daemon=True).start()
+WARMING = threading.Thread(target=_warm_up, name="screensync-http-warm-up", daemon=True)
+WARMING.start()
 
 
 class ProviderClient:

@@ -247,3 +247,30 @@ def test_a_read_response_is_freed_without_the_cycle_collector(client: ProviderCl
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_the_tls_context_is_made_once_however_many_syncs_ask_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's syncs make their clients together: they wait for one context instead of each loading
+    the CA bundle (0.2 s of every run's start on this machine, docs/benchmarks.md)."""
+    import threading
+    import time
+
+    from integrations.engine import http_client
+
+    http_client.WARMING.join()  # the import's own warm-up is done before the context is swapped
+    made: list[object] = []
+
+    def slow_context() -> object:
+        time.sleep(0.05)  # loading the CA bundle
+        made.append(object())
+        return made[-1]
+
+    monkeypatch.setattr(http_client, "_ssl", [])
+    monkeypatch.setattr(http_client.httpx, "create_ssl_context", slow_context)
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(http_client._ssl_context())) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1 and got == made * 6
