@@ -149,15 +149,18 @@ _SELECTED = "_screensync_selected_keys"
 
 
 def end_selected(con: duckdb.DuckDBPyConnection, target: TableTarget, *, connection_id: str, run_id: str,
-                 select: str, reason: str, params: dict[str, object] | None = None) -> int:
+                 select: str, reason: str, params: dict[str, object] | None = None,
+                 observed_at: datetime | None = None) -> int:
     """Soft-delete the live rows whose keys `select` returns (it may use $conn): the keys are taken
-    first, since the select may no longer match once they are deleted (the change feed reads them after)."""
+    first, since the select may no longer match once they are deleted (the change feed reads them after).
+    `observed_at`: as end_live_versions'."""
     keys = con.execute(select, {"conn": connection_id, **(params or {})}).to_arrow_table()
     if not keys.num_rows:
         return 0
     con.register(_SELECTED, keys)
     try:
-        end_live_versions(con, target, connection_id=connection_id, keys=_SELECTED, reason=reason, run_id=run_id)
+        end_live_versions(con, target, connection_id=connection_id, keys=_SELECTED, reason=reason, run_id=run_id,
+                          observed_at=observed_at)
     finally:
         con.unregister(_SELECTED)
     log.info("%s/%s: %d record(s) soft-deleted: %s", target.qualified, connection_id, keys.num_rows, reason)

@@ -46,17 +46,25 @@ def note_list_read(
 def delete_unlisted_arrivals(
     con: duckdb.DuckDBPyConnection, target: TableTarget, *, integration: str, connection_id: str, run_id: str
 ) -> int:
-    """Soft-delete the rows this transaction inserted that a later complete list read did not list."""
+    """Soft-delete the rows this transaction inserted that a later complete list read did not list.
+
+    The deletion is observed when that read began: a later event still older than the read (a
+    record's completion after its creation, both delivered late) is then a late version, and does
+    not bring the record back (soak seed 163 did: created, deleted here, then undeleted by its
+    `report.completed` of an hour later)."""
+    row = con.execute(
+        'SELECT max(listed_from) FROM _screensync.list_reads WHERE integration = ? AND connection_id = ? '
+        'AND "schema" = ? AND "table" = ?', [integration, connection_id, target.schema, target.table]).fetchone()
+    listed_from = row[0] if row else None
+    if listed_from is None:
+        return 0
     main, pk = table_ref(target), ident(target.primary_key)
-    listed_from = (
-        f"(SELECT max(listed_from) FROM _screensync.list_reads WHERE integration = {lit(integration)} "
-        f"AND connection_id = $conn AND \"schema\" = {lit(target.schema)} AND \"table\" = {lit(target.table)})"
-    )
     quarantined = (  # listed, but quarantined (a webhook landing it settles what was owed, so not owed_records)
         f"(SELECT record_id FROM _screensync.rejected_records WHERE integration = {lit(integration)} "
         f"AND connection_id = $conn AND model = {lit(target.table)} AND record_id IS NOT NULL)"
     )
     select = (f"SELECT {pk} FROM {main} WHERE connection_id = $conn AND _deleted_at IS NULL "
-              f"AND _first_seen_at = current_timestamp AND _observed_at < {listed_from} "
+              f"AND _first_seen_at = current_timestamp AND _observed_at < $listed_from "
               f"AND CAST({pk} AS VARCHAR) NOT IN {quarantined}")
-    return end_selected(con, target, connection_id=connection_id, run_id=run_id, select=select, reason=REASON)
+    return end_selected(con, target, connection_id=connection_id, run_id=run_id, select=select, reason=REASON,
+                        params={"listed_from": listed_from}, observed_at=listed_from)

@@ -255,6 +255,30 @@ def test_a_late_arrival_that_a_later_whole_list_read_did_not_list_lands_deleted(
                     ("r3", None), ("r4", None)]
 
 
+def test_a_vanished_record_deleted_on_arrival_stays_deleted_when_a_later_but_older_event_follows(
+        wh: Warehouse) -> None:
+    """Soak seed 163: a report created and removed between two syncs; its held-back events arrive
+    after a whole-list read that began on day 4 and did not list it. `report.created` (day 2) lands
+    deleted; `report.completed` (day 3), newer than that version but older than the read, is a late
+    version and must not bring it back. An event from after the read (day 5) still applies."""
+    state = wh.begin_attempt("checkr", "conn-1", "reports", fresh=True)
+    listed = _at([rec("r1")], 4)
+    listed.track_seen = True
+    first = page([listed], attempt=state.attempt_id)
+    first.list_from = _day(4)
+    wh.write_page(first)
+    wh.complete_attempt("checkr", "conn-1", "reports", state.attempt_id, deletes=[REPORTS], run_id="r",
+                        observed_at=_day(4))
+    wh.write_objects([ObjectWrite("checkr", "conn-1", [_at([rec("r2")], 2)], run_id="webhook:created")])
+    deleted = "SELECT status, _deleted_at IS NOT NULL FROM checkr.reports WHERE id = 'r2'"
+    assert wh.execute(deleted).fetchall() == [("pending", True)]
+    assert wh.write_objects([ObjectWrite("checkr", "conn-1", [_at([rec("r2", "complete")], 3)],
+                                         run_id="webhook:completed")]) == [WriteCounts(late=1)]
+    assert wh.execute(deleted).fetchall() == [("pending", True)]
+    wh.write_objects([ObjectWrite("checkr", "conn-1", [_at([rec("r2", "complete")], 5)], run_id="webhook:back")])
+    assert wh.execute(deleted).fetchall() == [("complete", False)]
+
+
 def test_webhook_arrivals_are_counted_per_connection_in_the_applying_write(wh: Warehouse) -> None:
     def arrive(conn: str, day: int, events: int) -> None:
         wh.write_objects([ObjectWrite("checkr", conn, [batch([rec(f"{conn}-{day}")])], run_id=f"webhook:{day}",
