@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import ssl
 import threading
@@ -77,6 +78,15 @@ def message_at(body: Any, path: str | None) -> str:
 
 _ssl_lock = threading.Lock()
 _ssl: list[ssl.SSLContext] = []  # made once per process
+
+
+def _new_lock_in_child() -> None:
+    """A process forked while the warm-up held the lock would wait for it forever."""
+    global _ssl_lock
+    _ssl_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _ssl_context() -> ssl.SSLContext:

@@ -274,3 +274,22 @@ def test_the_tls_context_is_made_once_however_many_syncs_ask_at_once(monkeypatch
     for t in threads:
         t.join()
     assert len(made) == 1 and got == made * 6
+
+
+def test_a_process_forked_while_the_tls_context_is_being_made_still_makes_clients() -> None:
+    """The warm-up thread holds the context's lock for ~50 ms after import: a fork in that window
+    (a server forking its workers) must not leave the child waiting for a lock nobody will release."""
+    import os
+    import signal
+
+    from integrations.engine import http_client
+
+    http_client.WARMING.join()
+    with http_client._ssl_lock:  # as if the warm-up were making it at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: made, or killed by the alarm if it waits for the parent's lock
+            signal.alarm(10)
+            http_client._ssl_context()
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child ended with status {status}"
