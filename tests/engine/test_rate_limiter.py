@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from typing import Any
@@ -54,8 +55,8 @@ def test_requests_are_spread_at_the_target_share_of_the_limit() -> None:
     start = fake.now
     for _ in range(96):
         rl.acquire()
-    # a burst of 5, then one every 1/9.5 s
-    assert fake.now - start == pytest.approx(91 / 9.5, rel=1e-6)
+    # a second's worth at once (9: half the 5% headroom would allow 15), then one every 1/9.5 s
+    assert fake.now - start == pytest.approx(87 / 9.5, rel=1e-6)
 
 
 def test_a_used_up_window_pauses_until_its_reset() -> None:
@@ -69,7 +70,7 @@ def test_a_used_up_window_pauses_until_its_reset() -> None:
 
 def test_little_left_in_the_window_slows_to_fit() -> None:
     rl, fake = limiter()
-    for _ in range(5):
+    for _ in range(9):
         rl.acquire()  # spend the burst
     rl.observe(
         200, {"X-Ratelimit-Remaining": "4", "X-Ratelimit-Reset": iso(fake.wall() + 20), "X-Ratelimit-Limit": "600"}
@@ -116,7 +117,7 @@ def test_threads_share_one_budget() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert fake.now - start >= (100 - 5) / 9.5 - 1e-6
+    assert fake.now - start >= (100 - 9) / 9.5 - 1e-6  # all but the burst (a second's worth) paced
 
 
 @pytest.mark.parametrize(
@@ -189,3 +190,22 @@ def test_sandbox_checkr_at_120_per_minute_sees_no_429s(fresh_sandbox: Any) -> No
     assert client.limiter.rate == pytest.approx(0.95 * 120 / 60)
     assert client.stats.waited_s > 0
     assert httpx.get(f"{info['base_url']}/v1/account", auth=(info["accounts"][0]["api_key"], "")).status_code == 200
+
+
+def test_a_seconds_worth_goes_out_at_once_and_no_window_exceeds_the_limit() -> None:
+    """A short sync is bound by the provider's latency, not by pacing: its first second's worth of
+    requests need not wait. However the requests fall, no window of `per_seconds` holds more than
+    `target_share * requests + burst`, and the connection's actions keep the rest of the limit."""
+    from flows.global_limits import action_budget
+
+    config = RateLimitConfig(**{**CHECKR.model_dump(), "requests": 1200})
+    rl, fake = limiter(config)
+    sent = []
+    for _ in range(3000):
+        rl.acquire()  # the fake clock moves while it waits
+        sent.append(fake.now)
+    assert sent[18] == sent[0] < sent[19]  # 19 at once: a second at 95% of 1,200 a minute
+    busiest = max(bisect.bisect_left(sent, t + 60) - i for i, t in enumerate(sent))
+    assert busiest <= 0.95 * 1200 + 19
+    slots, decay = action_budget(config)
+    assert busiest + slots + decay * 60 <= 1200
