@@ -254,8 +254,7 @@ class FileWriter:
         try:
             if alias is not None and self._con is not None:
                 try:
-                    detach_writer(self._con, alias, memory_limit=self._settings.get("memory_limit"),
-                                  vacuum=self._settings.get("max_vacuum_tasks", "0") != "0")
+                    detach_writer(self._con, alias, memory_limit=self._settings.get("memory_limit"))
                 except duckdb.Error as exc:
                     # what was committed is in the write-ahead log, and the next attach replays it; a
                     # checkpoint that fails (disk full, say) must still let go of the file: drop the session

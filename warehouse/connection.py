@@ -120,53 +120,17 @@ def attach_writer(
 CHECKPOINT_MEMORY = os.environ.get("SCREENSYNC_WAREHOUSE_CHECKPOINT_MEMORY", "256MB")
 
 
-def detach_writer(con: duckdb.DuckDBPyConnection, alias: str, *, memory_limit: str | None = None,
-                  vacuum: bool = False) -> None:
+def detach_writer(con: duckdb.DuckDBPyConnection, alias: str, *, memory_limit: str | None = None) -> None:
     """Detach (DuckDB checkpoints the file and lets go of it), the checkpoint allowed CHECKPOINT_MEMORY;
-    `memory_limit` (the session's, as SET) is put back after. `vacuum`: the session's settings let
-    this checkpoint merge small row groups (warehouse/backend.py), done as a checkpoint of its own
-    within `memory_limit` (`_vacuum`)."""
+    `memory_limit` (the session's, as SET) is put back after."""
     con.execute("USE memory")
     if memory_limit:
         con.execute(f"SET memory_limit = '{CHECKPOINT_MEMORY}'")
     try:
-        if vacuum and memory_limit:
-            _vacuum(con, alias, memory_limit)
-        con.execute(f'DETACH "{_quoted(alias)}"')
+        con.execute(f'DETACH "{alias.replace(chr(34), chr(34) * 2)}"')
     finally:
         if memory_limit:
             con.execute(f"SET memory_limit = {memory_limit}")
-
-
-# A vacuum reads every small row group of every table, and DuckDB keeps what it reads cached up to
-# its memory limit: in the checkpoint at detach (CHECKPOINT_MEMORY) a vacuum of a 20,000-candidate
-# first load raised the process's peak by 114-153 MB, while the merge itself runs in 8 MB (measured:
-# 21,000 records of 2 or 10 KB in 60 row groups, +75/+225 MB at 1 GB/256 MB, +13/+21 MB at 48 MB).
-VACUUM_MARK = "_screensync.vacuumed"
-
-
-def _vacuum(con: duckdb.DuckDBPyConnection, alias: str, memory_limit: str) -> None:
-    """Checkpoint what is pending without vacuuming (rows UPDATEd since the last checkpoint may need
-    CHECKPOINT_MEMORY), then merge the small row groups in a checkpoint within the session's
-    `memory_limit`. DuckDB skips a checkpoint with nothing to write, so the second one is given a
-    one-row change to write (VACUUM_MARK: when the file was last vacuumed)."""
-    db = f'"{_quoted(alias)}"'
-    con.execute("SET max_vacuum_tasks = 0")
-    con.execute(f"CHECKPOINT {db}")
-    try:
-        con.execute(f"SET memory_limit = {memory_limit}")  # evicts the cache the checkpoint filled
-    except duckdb.OutOfMemoryException:  # still pinned: the vacuum waits for a later checkpoint
-        con.execute("SET max_vacuum_tasks = 100")
-        return
-    con.execute("SET max_vacuum_tasks = 100")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {db}.{VACUUM_MARK} (vacuumed_at TIMESTAMPTZ)")
-    con.execute(f"DELETE FROM {db}.{VACUUM_MARK}")
-    con.execute(f"INSERT INTO {db}.{VACUUM_MARK} VALUES (current_timestamp)")
-    con.execute(f"CHECKPOINT {db}")
-
-
-def _quoted(alias: str) -> str:
-    return alias.replace(chr(34), chr(34) * 2)
 
 
 def open_reader(path: Path, *, deadline: float, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
