@@ -41,11 +41,15 @@ from warehouse.temp_dir import session_config
 
 log = logging.getLogger("screensync.warehouse")
 
-MAX_KEEP_S = 2.0  # longest a process keeps the file attached across its own back-to-back writes
+# Longest a process keeps the file attached across its own back-to-back writes (each attach ends
+# in a checkpoint when it lets go)...
+MAX_KEEP_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_MAX_KEEP", "6.0"))
 # ...and while another process's writer waits: letting go after every write transaction made two
 # processes writing at once hand the file over (a checkpoint and an attach, 50-150 ms) per write,
-# and two fan-out workers ran 2x slower than one (docs/benchmarks.md); a reader still gets in at once
-WRITER_TURN_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_WRITER_TURN", "1.0"))
+# and two fan-out workers ran 2x slower than one; turns of 4 s (and a 6 s keep) instead of 1 s (and
+# 2 s) took two fan-out workers' 150 connections from 136.7 to 120.5 s (docs/benchmarks.md). A
+# reader still gets in at once; another process's writer (the webhook applier) waits up to a turn.
+WRITER_TURN_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_WRITER_TURN", "4.0"))
 WRITER_IDLE_S = 0.05  # within its turn, a held file unused this long goes to another process's waiting writer
 LINGER_S = 0.25  # inside hold(): longest the file stays attached with no session of this process
 IDLE_POLL_S = 0.01  # how often a lingering writer looks for others waiting
