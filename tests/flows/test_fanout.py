@@ -263,12 +263,14 @@ def _eventually(check: Callable[[], Any], what: str, timeout: float = 120) -> An
 def test_a_second_dispatcher_for_a_connection_being_synced_is_refused_by_its_global_limit(
     cluster: Cluster, as_user: None
 ) -> None:
+    # the provider is slow (8 s an answer) from the start, so the first run still keeps c5 when the
+    # second one asks (slowed only once the slot was seen taken, a quick first run had sometimes
+    # finished by then under a loaded CI run, and the second one got the slot)
+    cluster.provider.faults.set_latency(8000)
     runner, first = _in_background(lambda: _dispatch(cluster, ["c5"]))
     try:
         _eventually(lambda: (slot := _slot(cluster, "c5")) is not None and slot.active_slots == 1,
                     "the first flow run holding c5's slot")  # fmt: skip
-        # the provider slows down (8 s an answer): the first run keeps c5 while the second one starts
-        cluster.provider.faults.set_latency(8000)
         state, results = _dispatch(cluster, ["c5"], syncs=["account"], slot_wait=1)
     finally:
         cluster.provider.faults.set_latency(0)
