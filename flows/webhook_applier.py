@@ -38,6 +38,7 @@ from connections.webhooks.routing import affected, facts_of, route
 from flows.locks import LockTimeout, file_lock
 from integrations.engine.views import view_parts
 from integrations.engine.webhook_sink import event_records
+from warehouse.access import WRITER_TURN_S
 from warehouse.connection import WarehouseError, WarehouseLocked
 from warehouse.loader import ObjectWrite, RecordBatch, TableTarget, Warehouse
 from warehouse.rwlock import lock_dir
@@ -46,7 +47,9 @@ log = logging.getLogger("screensync.webhooks")
 
 BATCH = 300  # events per warehouse transaction
 TICK_S = 2.0  # a background applier looks at the inbox at least this often
-LOCK_TIMEOUT_S = 5.0  # the longest one batch waits for the warehouse before trying again later
+# the longest one batch waits for the warehouse before trying again later: another process's writer
+# keeps the file for a turn (WRITER_TURN_S), so a turn and a few seconds more
+LOCK_TIMEOUT_S = WRITER_TURN_S + 4.0
 
 Outcome = tuple[str, str, str, str | None]  # (integration, event id, status, detail)
 
