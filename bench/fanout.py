@@ -95,31 +95,38 @@ def fill_store(path: Path, conns: dict[str, list[tuple[str, str, str, str]]]) ->
 
 
 def audit(warehouse: str, conns: dict[str, list[tuple[str, str, str, str]]], truth: dict[str, Any]) -> tuple[int, int, int]:
-    """(rows, lost, duplicated) over every table the truth names, per connection."""
-    from warehouse.read import query
+    """(rows, lost, duplicated) over every table the truth names, per connection: each table read
+    once for all of this run's connections, in one read session (a query per connection and table
+    took 4-8 minutes after a 1,000-connection run)."""
+    from warehouse.read import read_session
 
     rows = lost = duplicated = 0
-    for integration, entries in conns.items():
-        schema = integration.replace("-", "_")
-        key = INTEGRATIONS[integration]
-        for cid, account_id, _, _ in entries:
-            for table, ids in truth[key][account_id].items():
-                if table == "accounts":
-                    ids = None  # keyed by the account; one row per connection
-                found = query(
-                    f"SELECT id, count(*) FROM {schema}.{table} WHERE connection_id = '{cid}' "
-                    "AND _deleted_at IS NULL GROUP BY id",
-                    **_target(warehouse),
-                )
-                have = {str(i): n for i, n in found}
-                rows += sum(have.values())
-                duplicated += sum(n - 1 for n in have.values())
-                if ids is None:
-                    lost += 0 if have else 1
-                    duplicated += max(0, len(have) - 1)
-                else:
-                    lost += len(set(ids) - set(have))
-                    duplicated += len(set(have) - set(ids))  # rows the provider does not have
+    with read_session(**_target(warehouse), timeout=120) as con:
+        for integration, entries in conns.items():
+            schema = integration.replace("-", "_")
+            key = INTEGRATIONS[integration]
+            ids_by_cid = [c[0] for c in entries]
+            tables = {t for _, account_id, _, _ in entries for t in truth[key][account_id]}
+            found: dict[str, dict[str, dict[str, int]]] = {}  # table -> connection -> id -> count
+            for table in tables:
+                got = con.execute(
+                    f"SELECT connection_id, id, count(*) FROM {schema}.{table} WHERE connection_id IN "
+                    "(SELECT unnest($cids)) AND _deleted_at IS NULL GROUP BY ALL", {"cids": ids_by_cid}
+                ).fetchall()
+                per: dict[str, dict[str, int]] = found.setdefault(table, {})
+                for cid, i, n in got:
+                    per.setdefault(cid, {})[str(i)] = n
+            for cid, account_id, _, _ in entries:
+                for table, ids in truth[key][account_id].items():
+                    have = found[table].get(cid, {})
+                    rows += sum(have.values())
+                    duplicated += sum(n - 1 for n in have.values())
+                    if table == "accounts":  # keyed by the account; one row per connection
+                        lost += 0 if have else 1
+                        duplicated += max(0, len(have) - 1)
+                    else:
+                        lost += len(set(ids) - set(have))
+                        duplicated += len(set(have) - set(ids))  # rows the provider does not have
     return rows, lost, duplicated
 
 
@@ -131,24 +138,57 @@ def _target(warehouse: str) -> dict[str, Any]:
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS of each worker's process tree (the worker and its flow-run processes), sampled."""
+    """Peak RSS of each worker's process tree (the worker and its flow-run processes), and the CPU
+    seconds of each process tree it is given (workers, the sandbox, Prefect's server, this process:
+    the last reading of every process seen, so flow-run processes that ended still count), sampled;
+    with the machine's share of busy CPU, where the CPU goes when the run is not I/O-bound."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], others: dict[str, int] | None = None, alone: tuple[str, ...] = ()) -> None:
         super().__init__(daemon=True)
         self.pids, self.peak = pids, dict.fromkeys(pids, 0)
+        self.others, self.alone = others or {}, alone  # `alone`: without their children
+        self.cpu: dict[str, dict[int, float]] = {name: {} for name in [*pids, *self.others]}
         self.stop = threading.Event()
 
     def run(self) -> None:
         import psutil
 
+        self._busy0 = psutil.cpu_times()
         while not self.stop.wait(0.5):
-            for name, pid in self.pids.items():
+            self._sample(psutil)
+        self._sample(psutil)
+        self._busy1 = psutil.cpu_times()
+
+    def _sample(self, psutil: Any) -> None:
+        for name, pid in [*self.pids.items(), *self.others.items()]:
+            try:
+                root = psutil.Process(pid)
+                tree = [root] if name in self.alone else [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            total = 0
+            for proc in tree:
                 try:
-                    root = psutil.Process(pid)
-                    total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                    total += proc.memory_info().rss
+                    t = proc.cpu_times()
+                    self.cpu[name][proc.pid] = t.user + t.system  # (children_*: counted as their own pids)
                 except psutil.Error:
                     continue
+            if name in self.peak:
                 self.peak[name] = max(self.peak[name], total)
+
+    @property
+    def cpu_text(self) -> str:
+        """CPU seconds per process tree, and the machine's busy share (all cores) during the run."""
+        groups: dict[str, float] = {}
+        for name, by_pid in self.cpu.items():
+            key = "workers" if name in self.pids else name
+            groups[key] = groups.get(key, 0.0) + sum(by_pid.values())
+        a, b = self._busy0, self._busy1
+        idle = (b.idle + getattr(b, "iowait", 0)) - (a.idle + getattr(a, "iowait", 0))
+        total = sum(b) - sum(a)
+        busy = 1 - idle / total if total else float("nan")
+        return ", ".join(f"{k} {v:.0f}" for k, v in groups.items()) + f"; machine busy {busy:.0%}"
 
 
 class LoadSampler(threading.Thread):
@@ -213,7 +253,10 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
     os.environ.update({k: env[k] for k in ("SCREENSYNC_WAREHOUSE", "SCREENSYNC_CONNECTIONS")})
     procs = {f"w{i}": worker_process(POOL, env=env, cwd=ROOT, log_path=tmp / f"{tag}-w{i}.log", query_seconds=2,
                                      name=f"{tag}-w{i}", limit=args.worker_limit).start() for i in range(workers)}  # fmt: skip
-    sampler = RssSampler({n: p.pid for n, p in procs.items()})
+    others = {"sandbox": args.sandbox_pid, "prefect server": server.process.pid, "dispatch": os.getpid()}
+    if args.postgres_pid:  # the server's PostgreSQL (its own process tree: pg_ctl daemonizes it)
+        others["postgres"] = args.postgres_pid
+    sampler = RssSampler({n: p.pid for n, p in procs.items()}, others, alone=("dispatch",))
     sampler.start()
     states: dict[str, Any] = {}
 
@@ -231,6 +274,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
             t.join()
     wall = time.perf_counter() - t0
     sampler.stop.set()
+    sampler.join()
     for p in procs.values():
         p.stop()
 
@@ -257,13 +301,14 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
         "shard_runs": len(overheads), "overhead_s": sum(overheads) / len(overheads) if overheads else float("nan"),
         "overhead_share": sum(overheads) / (wall * workers) if wall else float("nan"),
         "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None, "load": load.text,
-        "shards": sorted(shards),
+        "shards": sorted(shards), "cpu": sampler.cpu_text,
     }
 
 
 def shard_spans(shard_runs: list[Any], results: list[dict[str, Any]], t_start: datetime) -> list[str]:
     """Per shard run, where its time went: `name start+first sync..last sync..end` (s after the
-    dispatch began), so a run's wall time can be read as shards queued, started and worked."""
+    dispatch began), so a run's wall time can be read as shards queued, started and worked, and the
+    429s its syncs met, if any."""
     out = []
     for run in shard_runs:
         mine = [r for r in results if r["_shard"] == str(run.id)]
@@ -271,7 +316,9 @@ def shard_spans(shard_runs: list[Any], results: list[dict[str, Any]], t_start: d
             continue
         first, last = min(r["started_at"] for r in mine), max(r["finished_at"] for r in mine)
         at = [(t - t_start).total_seconds() for t in (run.start_time, first, last, run.end_time)]
-        out.append(f"{run.name} {at[0]:.0f}+{at[1] - at[0]:.0f}..{at[2]:.0f}..{at[3]:.0f}")
+        limited = sum(r.get("rate_limited") or 0 for r in mine)  # 429s its syncs met
+        out.append(f"{run.name} {at[0]:.0f}+{at[1] - at[0]:.0f}..{at[2]:.0f}..{at[3]:.0f}"
+                   + (f" ({limited} x 429)" if limited else ""))
     return out
 
 
@@ -299,6 +346,8 @@ def show(backend: str, r: dict[str, Any]) -> None:
           f"{r['peak_rss_mb']:>8.0f} {r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6} {r['load']:>9}", flush=True)
     if r.get("shards"):  # start+to first sync..last sync ends..run ends, s after the dispatch
         print(f"    shard runs: {'; '.join(r['shards'])}", flush=True)
+    if r.get("cpu"):  # CPU seconds per process tree over the run
+        print(f"    CPU s: {r['cpu']}", flush=True)
 
 
 def main() -> None:
@@ -315,6 +364,9 @@ def main() -> None:
                     help="also run everything on a DuckLake in a throwaway PostgreSQL started here")
     ap.add_argument("--only-ducklake", action="store_true", help="with --ducklake: skip the file runs")
     ap.add_argument("--no-direct", action="store_true", help="skip the yardstick")
+    ap.add_argument("--server-db", choices=["sqlite", "postgres"], default="sqlite",
+                    help="the Prefect server's database: its default SQLite file, or a throwaway PostgreSQL "
+                         "(the scale-out topology's, docs/scale-out.md)")
     args = ap.parse_args()
 
     from cryptography.fernet import Fernet
@@ -326,6 +378,7 @@ def main() -> None:
     from flows.prefect_server import PrefectServer
     from flows.serve import runner_deployments
     from flows.zombies import ensure_zombie_automation
+    from screensync.cluster.services import SERVER_DB_ENV
 
     per = math.ceil(args.connections / len(INTEGRATIONS))
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmpdir, ExitStack() as stack:
@@ -336,8 +389,17 @@ def main() -> None:
             args.warehouse = stack.enter_context(throwaway_lake(tmp))
         print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
         sandbox, info, truth = start_sandbox(tmp, per, args.scale, args.rate)
+        args.sandbox_pid, args.postgres_pid = sandbox.pid, None
         try:
-            with PrefectServer(tmp / "prefect-home") as server:
+            server = PrefectServer(tmp / "prefect-home")
+            if args.server_db == "postgres":
+                from tests.support.postgres import ThrowawayPostgres
+
+                pg = stack.enter_context(ThrowawayPostgres())
+                db = pg.create_database("prefect")
+                server.process.env[SERVER_DB_ENV] = f"postgresql+asyncpg://{db.user}@{db.host}:{db.port}/{db.name}"
+                args.postgres_pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+            with server:
                 from prefect.settings import PREFECT_API_URL, temporary_settings
 
                 with temporary_settings({PREFECT_API_URL: server.api_url}):
@@ -346,7 +408,8 @@ def main() -> None:
                         d.apply()
                     ensure_zombie_automation()
                 print(f"{per * len(INTEGRATIONS)} connections ({per} per integration) x every sync, sandbox scale "
-                      f"{args.scale}, shard size {args.shard_size}, workers --limit {args.worker_limit}", flush=True)
+                      f"{args.scale}, shard size {args.shard_size}, workers --limit {args.worker_limit}, "
+                      f"Prefect server on {args.server_db}", flush=True)
                 print(f"{'backend':<9} {'run':<30} {'wall s':>7} {'conn/min':>8} {'rows/s':>7} {'ovh s':>8} "
                       f"{'ovh %':>6} {'commit':>13} {'RSS MB':>8} {'lost':>5} {'dup':>5} {'failed':>6} {'load':>9}", flush=True)
                 backends = [] if args.only_ducklake else [("file", None)]

@@ -43,14 +43,19 @@ log = logging.getLogger("screensync.warehouse")
 
 # Longest a process keeps the file attached across its own back-to-back writes (each attach ends
 # in a checkpoint when it lets go)...
-MAX_KEEP_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_MAX_KEEP", "6.0"))
-# ...and while another process's writer waits: letting go after every write transaction made two
-# processes writing at once hand the file over (a checkpoint and an attach, 50-150 ms) per write,
-# and two fan-out workers ran 2x slower than one; turns of 4 s (and a 6 s keep) instead of 1 s (and
-# 2 s) took two fan-out workers' 150 connections from 136.7 to 120.5 s (docs/benchmarks.md). A
-# reader still gets in at once; another process's writer (the webhook applier) waits up to a turn.
-WRITER_TURN_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_WRITER_TURN", "4.0"))
+MAX_KEEP_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_MAX_KEEP", "10.0"))
+# ...and while another process's writer waits. Each hand-over is a checkpoint, an attach and caches
+# started cold: letting go after every write made two fan-out workers 2x slower than one; turns of
+# 4 s instead of 1 s took 150 connections from 136.7 to 120.5 s. Once a process whose turn ended let
+# the waiting writer in first (before, its own next write took the file straight back, and a second
+# process waited 17 s and more), 1,000 connections took 817 s with turns of 4 s and 608 s with 8 s
+# (docs/benchmarks.md). A reader still gets in at once; another process's writer (the webhook
+# applier) waits up to a turn.
+WRITER_TURN_S = float(os.environ.get("SCREENSYNC_WAREHOUSE_WRITER_TURN", "8.0"))
 WRITER_IDLE_S = 0.05  # within its turn, a held file unused this long goes to another process's waiting writer
+# after letting the file go while another process's writer waited, this process's next write lets it in
+# first (for at most this long): turns, not a race (warehouse/rwlock.py `after_waiting_writers`)
+YIELD_S = 0.5
 LINGER_S = 0.25  # inside hold(): longest the file stays attached with no session of this process
 IDLE_POLL_S = 0.01  # how often a lingering writer looks for others waiting
 
@@ -87,6 +92,7 @@ class FileWriter:
         self._held: Held | None = None
         self._alias: str | None = None  # set while the file is attached
         self._attached_at = 0.0
+        self._yield = False  # the last detach found another process's writer waiting: let it in first
         self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
         # what this process's writes left that the next write may reuse without reading it back: valid
         # while the file stays attached (nobody else can write), emptied at every attach
@@ -238,6 +244,9 @@ class FileWriter:
             self._settings.update(changed)
 
     def _attach(self, con: duckdb.DuckDBPyConnection, deadline: float, what: str) -> None:
+        if self._yield:  # turns, not a race this process's next write always won
+            self._yield = False
+            self.lock.after_waiting_writers(min(YIELD_S, max(0.0, deadline - time.monotonic())))
         held = self.lock.write(max(0.0, deadline - time.monotonic()), what)
         try:
             self._alias, self.created = attach_writer(con, self.path, row_group_size=ROW_GROUP_SIZE,
@@ -255,6 +264,7 @@ class FileWriter:
     def _detach(self) -> None:
         alias, held = self._alias, self._held
         self._alias, self._held = None, None
+        self._yield = held is not None and self.lock.writers_wait()  # (this process announces only in _attach)
         try:
             if alias is not None and self._con is not None:
                 try:

@@ -154,6 +154,14 @@ class WarehouseRWLock:
             os.close(turnstile)
         return Held([rw])
 
+    def after_waiting_writers(self, timeout: float) -> None:
+        """Let the writers waiting now go first: return once none waits (each got the lock or gave up)
+        or after `timeout` s. A process whose turn just ended calls this before its next write;
+        without it that next write, polling at 1 ms, took the lock back before a waiter polling at
+        20 ms saw it free, and a second process's first write waited 17 s for 8 threads of small
+        writes to stop."""
+        _poll(lambda: not self.writers_wait(), time.monotonic() + timeout)
+
     def readers_wait(self) -> bool:
         """Does a reader (of any process) wait for the lock right now?"""
         return self._someone_waits(self.readers_waiting)

@@ -133,3 +133,58 @@ def test_another_process_writer_waits_for_this_ones_turn_a_reader_does_not(
             reader.close()
         assert writer.generation == attach  # write 6 went on write 5's attach, then let go
     assert wh.execute("SELECT count(*) FROM t").rows == [(writes + 3,)]
+
+
+BUSY_WRITER = """
+import sys, threading, time
+from warehouse.loader import Warehouse
+db, seconds = sys.argv[1], float(sys.argv[2])
+wh = Warehouse(db, lock_timeout=60)
+end = time.monotonic() + seconds
+print("writing", flush=True)
+
+def work() -> None:
+    while time.monotonic() < end:  # small transactions back to back: a thread of this process always waits
+        wh.write(lambda con: con.execute("INSERT INTO t VALUES (1)"), what="busy")
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def test_a_second_process_writes_after_one_turn_while_another_writes_without_pause(tmp_path: Path) -> None:
+    """Turns, not a race: a process whose turn ended used to take the file straight back (its next
+    write polls at 1 ms, a waiting process at up to 20 ms), so a second process's first write waited
+    17 s for 8 threads of small writes to stop. Now each of its writes waits for one turn at most."""
+    import os
+    import time
+
+    db = tmp_path / "w.duckdb"
+    Warehouse(db).execute("CREATE TABLE t (i INTEGER)")
+    env = {**os.environ, "SCREENSYNC_WAREHOUSE_WRITER_TURN": "1.0", "SCREENSYNC_WAREHOUSE_MAX_KEEP": "2.0",
+           "PYTHONPATH": str(ROOT)}
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_WRITER, str(db), "14"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert busy.stdout is not None and busy.stdout.readline().strip() == "writing"
+        time.sleep(1.5)  # its threads write back to back by now
+        second = subprocess.run(
+            [sys.executable, "-c", "import sys, time\n"
+             "from warehouse.loader import Warehouse\n"
+             "wh = Warehouse(sys.argv[1], lock_timeout=30)\n"
+             "for i in range(3):\n"
+             "    t0 = time.monotonic()\n"
+             "    wh.write(lambda con: con.execute('INSERT INTO t VALUES (2)'), what='second')\n"
+             "    print(round(time.monotonic() - t0, 2))\n",
+             str(db)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr
+        waits = [float(w) for w in second.stdout.split()]
+        assert busy.poll() is None, "the busy writer stopped before the second process had written"
+        # one turn (1 s) plus a hand-over each; before, the first write waited for the busy one to stop
+        assert len(waits) == 3 and max(waits) < 2.5, waits
+    finally:
+        busy.wait(timeout=60)
+    assert Warehouse(db).execute("SELECT count(*) FROM t WHERE i = 2").rows == [(3,)]
