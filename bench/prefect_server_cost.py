@@ -81,10 +81,12 @@ def main() -> None:
         from flows.global_limits import ConnectionSlots
         from flows.zombies import ensure_zombie_automation
 
-        for name in ("prefect.task_runs", "prefect.flow_runs", "prefect"):  # to the API, not this terminal
-            for handler in list(logging.getLogger(name).handlers):
-                if type(handler) is not logging.Handler and "APILogHandler" not in type(handler).__name__:
-                    logging.getLogger(name).removeHandler(handler)
+        loggers = [logging.getLogger(), *[lg for lg in logging.root.manager.loggerDict.values()
+                                          if isinstance(lg, logging.Logger)]]
+        for lg in loggers:  # INFO lines to the API, not to this terminal
+            for handler in lg.handlers:
+                if "APILogHandler" not in type(handler).__name__:
+                    handler.setLevel(logging.WARNING)
 
         print(f"Prefect server on {args.server_db}, {n} of each; server CPU s per phase and ms per unit", flush=True)
         with temporary_settings({PREFECT_API_URL: server.api_url}):
