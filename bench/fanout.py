@@ -137,7 +137,7 @@ def _target(warehouse: str) -> dict[str, Any]:
     return {"path": local} if local is not None else {"path": warehouse}
 
 
-class RssSampler(threading.Thread):
+class ProcessSampler(threading.Thread):
     """Peak RSS of each worker's process tree (the worker and its flow-run processes), and the CPU
     seconds of each process tree it is given (workers, the sandbox, Prefect's server, this process:
     the last reading of every process seen, so flow-run processes that ended still count), sampled;
@@ -256,7 +256,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
     others = {"sandbox": args.sandbox_pid, "prefect server": server.process.pid, "dispatch": os.getpid()}
     if args.postgres_pid:  # the server's PostgreSQL (its own process tree: pg_ctl daemonizes it)
         others["postgres"] = args.postgres_pid
-    sampler = RssSampler({n: p.pid for n, p in procs.items()}, others, alone=("dispatch",))
+    sampler = ProcessSampler({n: p.pid for n, p in procs.items()}, others, alone=("dispatch",))
     sampler.start()
     states: dict[str, Any] = {}
 
@@ -378,7 +378,7 @@ def main() -> None:
     from flows.prefect_server import PrefectServer
     from flows.serve import runner_deployments
     from flows.zombies import ensure_zombie_automation
-    from screensync.cluster.services import SERVER_DB_ENV
+    from screensync.cluster.services import use_postgres
 
     per = math.ceil(args.connections / len(INTEGRATIONS))
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmpdir, ExitStack() as stack:
@@ -396,9 +396,8 @@ def main() -> None:
                 from tests.support.postgres import ThrowawayPostgres
 
                 pg = stack.enter_context(ThrowawayPostgres())
-                db = pg.create_database("prefect")
-                server.process.env[SERVER_DB_ENV] = f"postgresql+asyncpg://{db.user}@{db.host}:{db.port}/{db.name}"
-                args.postgres_pid = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+                use_postgres(server, pg.create_database("prefect"))
+                args.postgres_pid = pg.postmaster_pid
             with server:
                 from prefect.settings import PREFECT_API_URL, temporary_settings
 

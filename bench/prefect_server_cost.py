@@ -55,7 +55,7 @@ def main() -> None:
 
     import flows  # noqa: F401  (Prefect defaults before Prefect loads)
     from flows.prefect_server import PrefectServer
-    from screensync.cluster.services import SERVER_DB_ENV
+    from screensync.cluster.services import use_postgres
 
     n = args.n
     with tempfile.TemporaryDirectory(prefix="bench-server-cost-") as tmp, ExitStack() as stack:
@@ -65,9 +65,8 @@ def main() -> None:
             from tests.support.postgres import ThrowawayPostgres
 
             pg = stack.enter_context(ThrowawayPostgres())
-            db = pg.create_database("prefect")
-            server.process.env[SERVER_DB_ENV] = f"postgresql+asyncpg://{db.user}@{db.host}:{db.port}/{db.name}"
-            pids.append(int((pg.data_dir / "postmaster.pid").read_text().split()[0]))
+            use_postgres(server, pg.create_database("prefect"))
+            pids.append(pg.postmaster_pid)
         stack.enter_context(server)
         assert server.process.pid is not None
         pids.append(server.process.pid)

@@ -17,10 +17,15 @@ from flows.prefect_server import PrefectServer, pick_port
 from sandbox.netns import SimulatedHosts
 from sandbox.server import SandboxServer
 from screensync.cluster.config import DUCKLAKE, EMBEDDED, POSTGRES, SQLITE, ClusterConfig
-from tests.support.postgres import ThrowawayPostgres
+from tests.support.postgres import PgDatabase, ThrowawayPostgres
 
 DATABASES = ("prefect", "lake", "store")
 SERVER_DB_ENV = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+
+
+def use_postgres(server: PrefectServer, db: PgDatabase) -> None:
+    """Run `server` (not started yet) on PostgreSQL database `db` instead of its SQLite file."""
+    server.process.env[SERVER_DB_ENV] = f"postgresql+asyncpg://{db.user}@{db.host}:{db.port}/{db.name}"
 
 
 @dataclass
@@ -70,7 +75,7 @@ def start_services(config: ClusterConfig, hosts: SimulatedHosts, run_dir: Path, 
         provider.faults.set_latency(config.latency_ms)
 
     prefect = PrefectServer(run_dir / "prefect-server", host=address, port=pick_port(address))
-    prefect.process.env[SERVER_DB_ENV] = f"postgresql+asyncpg://postgres@127.0.0.1:{postgres.port}/prefect"
+    use_postgres(prefect, postgres.database("prefect"))
     stack.enter_context(prefect)  # waits for /api/health (migrations on a new database take a while)
 
     services = Services(address, postgres, sandbox, prefect, "", "")

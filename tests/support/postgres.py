@@ -118,6 +118,11 @@ class ThrowawayPostgres:
         return self._root / "data"
 
     @property
+    def postmaster_pid(self) -> int:
+        """The server's PID (`pg_ctl` daemonizes it: no child of this process), for CPU accounting."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
+    @property
     def socket_dir(self) -> Path:
         return self._root / "sock"
 
