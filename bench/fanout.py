@@ -15,7 +15,10 @@ process, as a user calling the flow would). Printed per run:
   its first sync starting, plus from its last sync ending to the run's end (process start, imports,
   pull step, flow setup, artifacts): mean per shard run, and as a share of the wall time x workers;
 - peak RSS per worker (the worker process plus the flow-run processes it started, sampled);
-- lost / duplicated rows against the sandbox's truth (must be 0 / 0).
+- lost / duplicated rows against the sandbox's truth (must be 0 / 0);
+- an analyst's queries during the run (`python -m screensync.cluster.analyst`, one every
+  `--analyst-every` s, each through `screensync query`'s path): how many, median and slowest answer
+  (the target: within 1 s at any time), and any that failed.
 
 Side by side, the yardstick: the same work in one process without Prefect (bench/_fanout_direct.py:
 `run_sync` on 4 threads into the embedded file), which also times every warehouse transaction:
@@ -47,6 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRATIONS = {"checkr": "checkr", "checkr-partner-staging": "checkr_staging", "clearchecks": "clearchecks"}
 POOL = "bench-fanout"
+# what the analyst asks (docs/warehouse.md's example): every provider's checks by status, via the unified view
+ANALYST_SQL = "SELECT provider, status, count(*) AS n FROM unified.background_checks GROUP BY ALL"
 
 
 def start_sandbox(tmp: Path, per_integration: int, scale: int, rates: list[str]) -> tuple[subprocess.Popen[bytes], Any, Any]:
@@ -243,6 +248,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
 
     from flows.fanout import read_shard_results, sync_fanout
     from flows.prefect_server import worker_process
+    from screensync.cluster.analyst import read_outcomes
 
     conns = connections_for(info, tag)
     store = tmp / f"connections-{tag}.sqlite"
@@ -256,6 +262,13 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
     others = {"sandbox": args.sandbox_pid, "prefect server": server.process.pid, "dispatch": os.getpid()}
     if args.postgres_pid:  # the server's PostgreSQL (its own process tree: pg_ctl daemonizes it)
         others["postgres"] = args.postgres_pid
+    analyst_out = tmp / f"analyst-{tag}.jsonl"
+    analyst = subprocess.Popen(  # a query every few seconds throughout, as `screensync query` runs one
+        [sys.executable, "-m", "screensync.cluster.analyst", "--warehouse", warehouse, "--sql",
+         ANALYST_SQL, "--out", str(analyst_out), "--every", str(args.analyst_every)],
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "SCREENSYNC_SECRET_KEY"},  # it holds no key
+        stdout=subprocess.DEVNULL, stderr=open(tmp / f"analyst-{tag}.log", "wb"))  # noqa: SIM115
+    others["analyst"] = analyst.pid
     sampler = ProcessSampler({n: p.pid for n, p in procs.items()}, others, alone=("dispatch",))
     sampler.start()
     states: dict[str, Any] = {}
@@ -273,6 +286,8 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
         for t in threads:
             t.join()
     wall = time.perf_counter() - t0
+    analyst.terminate()
+    analyst.wait(timeout=30)
     sampler.stop.set()
     sampler.join()
     for p in procs.values():
@@ -301,7 +316,7 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
         "shard_runs": len(overheads), "overhead_s": sum(overheads) / len(overheads) if overheads else float("nan"),
         "overhead_share": sum(overheads) / (wall * workers) if wall else float("nan"),
         "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None, "load": load.text,
-        "shards": sorted(shards), "cpu": sampler.cpu_text,
+        "shards": sorted(shards), "cpu": sampler.cpu_text, "analyst": read_outcomes(analyst_out),
     }
 
 
@@ -348,6 +363,11 @@ def show(backend: str, r: dict[str, Any]) -> None:
         print(f"    shard runs: {'; '.join(r['shards'])}", flush=True)
     if r.get("cpu"):  # CPU seconds per process tree over the run
         print(f"    CPU s: {r['cpu']}", flush=True)
+    if r.get("analyst"):  # the analyst's queries during the run (target: each answered within 1 s)
+        a = r["analyst"]
+        took = f"p50 {a.p50_s:.2f} s, max {a.max_s:.2f} s" if a.answered else "none answered"
+        print(f"    analyst: {a.answered} queries answered ({took}), {a.not_yet} before the tables existed, "
+              f"{a.failed} failed" + (f" (first: {a.first_failure})" if a.first_failure else ""), flush=True)
 
 
 def main() -> None:
@@ -364,6 +384,8 @@ def main() -> None:
                     help="also run everything on a DuckLake in a throwaway PostgreSQL started here")
     ap.add_argument("--only-ducklake", action="store_true", help="with --ducklake: skip the file runs")
     ap.add_argument("--no-direct", action="store_true", help="skip the yardstick")
+    ap.add_argument("--analyst-every", type=float, default=5.0,
+                    help="seconds between the analyst's queries during each Prefect run")
     ap.add_argument("--server-db", choices=["sqlite", "postgres"], default="sqlite",
                     help="the Prefect server's database: its default SQLite file, or a throwaway PostgreSQL "
                          "(the scale-out topology's, docs/scale-out.md)")
