@@ -93,6 +93,9 @@ class FileWriter:
         self._alias: str | None = None  # set while the file is attached
         self._attached_at = 0.0
         self._yield = False  # the last detach found another process's writer waiting: let it in first
+        # vacuums put off because a reader waited at the detach that was to run them (backend.py runs
+        # the next one as soon as no reader waits, and never puts off more than VACUUM_PUT_OFF_MAX)
+        self.vacuums_put_off = 0
         self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
         # what this process's writes left that the next write may reuse without reading it back: valid
         # while the file stays attached (nobody else can write), emptied at every attach
@@ -267,6 +270,7 @@ class FileWriter:
         self._yield = held is not None and self.lock.writers_wait()  # (this process announces only in _attach)
         try:
             if alias is not None and self._con is not None:
+                self._vacuum_or_put_off(self._con)
                 try:
                     detach_writer(self._con, alias, memory_limit=self._settings.get("memory_limit"))
                 except duckdb.Error as exc:
@@ -280,6 +284,25 @@ class FileWriter:
             if held is not None:
                 held.release()
 
+
+    def _vacuum_or_put_off(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A vacuum merges small row groups in the detach's checkpoint: a second or more on a large file
+        (7 s at 775 MB), all of it a reader's wait. A reader waiting now gets a plain checkpoint (a
+        tenth of a second) and the vacuum waits for a detach nobody reads behind, at most
+        VACUUM_PUT_OFF_MAX times in a row (the small row groups must not pile up for good). (A detach
+        with nothing to write skips its checkpoint, vacuum and all: the owed one is then left to the
+        regular schedule, backend.py.)"""
+        if self._settings.get("max_vacuum_tasks", "0") == "0":
+            return
+        if self.vacuums_put_off < VACUUM_PUT_OFF_MAX and self.lock.readers_wait():
+            con.execute("SET max_vacuum_tasks = 0")
+            self._settings["max_vacuum_tasks"] = "0"
+            self.vacuums_put_off += 1
+        else:
+            self.vacuums_put_off = 0
+
+
+VACUUM_PUT_OFF_MAX = 8
 
 # Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
 # group at every automatic checkpoint: with its default (122,880 rows) a long first load

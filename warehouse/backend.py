@@ -160,9 +160,11 @@ class FileBackend:
         """`bulk`: the session writes whole row groups. Otherwise, once every VACUUM_EVERY_S, its
         checkpoint vacuums: every session ends with one (the file is let go), and each small write
         (a webhook, a run's bookkeeping) leaves a small row group of its own (200 one-event writes
-        grew a file from 22 to 50 MB)."""
+        grew a file from 22 to 50 MB). A vacuum a waiting reader put off (access.py) is owed by
+        every session until one runs it."""
         self._writer.sessions += 1  # per file per process (approximate across threads: fine)
-        if self._writer.sessions % VACUUM_EVERY_WRITES == 0 or (not bulk and _vacuum_due(self.path)):
+        if (self._writer.sessions % VACUUM_EVERY_WRITES == 0 or self._writer.vacuums_put_off
+                or (not bulk and _vacuum_due(self.path))):
             settings = {**settings, "max_vacuum_tasks": "100"}
         with self._writer.session(timeout=timeout, what=what, settings=settings, prepare=self._prepare) as con:
             yield con

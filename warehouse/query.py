@@ -10,6 +10,7 @@ other file on the machine stay out of reach of whatever SQL is typed here.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,18 @@ _CONFINED = "screensync query reads only the warehouse: files, other databases, 
 
 
 def run_query(
-    path: str | Path, sql: str, *, limit: int = 50, timeout: float = 10.0
+    path: str | Path, sql: str, *, limit: int = 50, timeout: float = 10.0, timings: dict[str, float] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run `sql` on a confined read-only connection; returns (column names, up to `limit` rows)."""
+    """Run `sql` on a confined read-only connection; returns (column names, up to `limit` rows).
+    `timings`, when given, gets `open_s`: how long the connection took (waiting for a writer included)."""
     if not sql.strip():
         raise WarehouseError("empty query")
     if limit < 0:
         raise WarehouseError(f"limit must be >= 0, got {limit}")
+    started = time.monotonic()
     with read_session(path, timeout=timeout) as con:
+        if timings is not None:
+            timings["open_s"] = time.monotonic() - started
         try:
             cur = con.execute(sql)
         except duckdb.PermissionException as exc:

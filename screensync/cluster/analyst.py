@@ -28,6 +28,7 @@ class AnalystFigures(BaseModel):
     failed: int = 0
     p50_s: float | None = None
     max_s: float | None = None
+    max_open_s: float | None = None  # the longest wait for a connection (a writer letting go included)
     first_failure: str | None = None
 
 
@@ -43,14 +44,16 @@ def ask(warehouse: str, sql: str, timeout: float) -> dict[str, Any]:
     from warehouse.query import run_query
 
     started = time.monotonic()
+    timings: dict[str, float] = {}
     try:
-        _, rows = run_query(warehouse, sql, limit=100, timeout=timeout)
+        _, rows = run_query(warehouse, sql, limit=100, timeout=timeout, timings=timings)
         outcome, detail = "answered", json.dumps(rows, default=str)
     except WarehouseError as exc:
         text = str(exc)
         outcome = "not yet" if any(m in text for m in NOT_YET_MARKERS) else "failed"
         detail = text.splitlines()[0][:300]
-    return {"at": time.time(), "outcome": outcome, "seconds": time.monotonic() - started, "detail": detail}
+    return {"at": time.time(), "outcome": outcome, "seconds": time.monotonic() - started,
+            "open_s": timings.get("open_s"), "detail": detail}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +83,7 @@ def read_outcomes(path: Path) -> AnalystFigures:
         failed=len(failed),
         p50_s=statistics.median(answered) if answered else None,
         max_s=max(answered) if answered else None,
+        max_open_s=max((r["open_s"] for r in lines if r.get("open_s") is not None), default=None),
         first_failure=failed[0]["detail"] if failed else None,
     )
 
