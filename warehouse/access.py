@@ -298,11 +298,17 @@ class FileWriter:
             con.execute("SET max_vacuum_tasks = 0")
             self._settings["max_vacuum_tasks"] = "0"
             self.vacuums_put_off += 1
-        else:
-            self.vacuums_put_off = 0
+            return
+        self.vacuums_put_off = 0
+        if self._settings.get("threads") != str(VACUUM_THREADS):  # the writes' one thread: the next session's SET restores it
+            con.execute(f"SET threads = {VACUUM_THREADS}")
+            self._settings["threads"] = str(VACUUM_THREADS)
 
 
 VACUUM_PUT_OFF_MAX = 8
+# The vacuum's merges run as tasks in parallel (1.3-1.4 s on one thread, 0.9 s on two, a 230 MB
+# file of a 300-connection fan-out): a shorter wait for whoever comes next
+VACUUM_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 # Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
 # group at every automatic checkpoint: with its default (122,880 rows) a long first load
