@@ -93,8 +93,8 @@ class FileWriter:
         self._alias: str | None = None  # set while the file is attached
         self._attached_at = 0.0
         self._yield = False  # the last detach found another process's writer waiting: let it in first
-        # vacuums put off because a reader waited at the detach that was to run them (backend.py runs
-        # the next one as soon as no reader waits, and never puts off more than VACUUM_PUT_OFF_MAX)
+        # vacuums put off because a reader waited at the detach that was to run them: the next detach
+        # nobody reads behind runs it (never put off more than VACUUM_PUT_OFF_MAX times in a row)
         self.vacuums_put_off = 0
         self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
         # what this process's writes left that the next write may reuse without reading it back: valid
@@ -288,24 +288,30 @@ class FileWriter:
     def _vacuum_or_put_off(self, con: duckdb.DuckDBPyConnection) -> None:
         """A vacuum merges small row groups in the detach's checkpoint: a second or more on a large file
         (7 s at 775 MB), all of it a reader's wait. A reader waiting now gets a plain checkpoint (a
-        tenth of a second) and the vacuum waits for a detach nobody reads behind, at most
-        VACUUM_PUT_OFF_MAX times in a row (the small row groups must not pile up for good). (A detach
-        with nothing to write skips its checkpoint, vacuum and all: the owed one is then left to the
-        regular schedule, backend.py.)"""
-        if self._settings.get("max_vacuum_tasks", "0") == "0":
+        tenth of a second) and the vacuum is owed to the next detach nobody reads behind, put off at
+        most VACUUM_PUT_OFF_MAX times in a row (the small row groups must not pile up for good). Owed
+        is decided here, at the detach, never for a whole session: DuckDB's automatic checkpoints
+        within a session (its write-ahead log past 16 MB) would vacuum too, with readers waiting.
+        (A detach with nothing to write skips its checkpoint, vacuum and all: an owed vacuum is then
+        done by the next detach that writes.)"""
+        if self._settings.get("max_vacuum_tasks", "0") == "0" and not self.vacuums_put_off:
             return
         if self.vacuums_put_off < VACUUM_PUT_OFF_MAX and self.lock.readers_wait():
-            con.execute("SET max_vacuum_tasks = 0")
-            self._settings["max_vacuum_tasks"] = "0"
+            self._set(con, "max_vacuum_tasks", "0")
             self.vacuums_put_off += 1
             return
         self.vacuums_put_off = 0
-        if self._settings.get("threads") != str(VACUUM_THREADS):  # the writes' one thread: the next session's SET restores it
-            con.execute(f"SET threads = {VACUUM_THREADS}")
-            self._settings["threads"] = str(VACUUM_THREADS)
+        self._set(con, "max_vacuum_tasks", VACUUM_TASKS)
+        self._set(con, "threads", str(VACUUM_THREADS))  # the writes' one thread: the next session's SET restores it
+
+    def _set(self, con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+        if self._settings.get(name) != value:
+            con.execute(f"SET {name} = {value}")
+            self._settings[name] = value
 
 
 VACUUM_PUT_OFF_MAX = 8
+VACUUM_TASKS = "100"  # DuckDB's max_vacuum_tasks when a checkpoint vacuums (warehouse/backend.py decides when)
 # The vacuum's merges run as tasks in parallel (1.3-1.4 s on one thread, 0.9 s on two, a 230 MB
 # file of a 300-connection fan-out): a shorter wait for whoever comes next
 VACUUM_THREADS = max(1, min(4, os.cpu_count() or 1))

@@ -64,7 +64,7 @@ def test_a_waiting_reader_gets_a_plain_checkpoint_and_the_next_session_vacuums(t
     assert reader.returncode == 0, err
     assert int(out.strip()) == SMALL_WRITES * 100 + 1
     assert writer.vacuums_put_off == 1
-    put_off = _write(backend, SMALL_WRITES, PLAIN)  # nothing merged yet; this write's detach owes the vacuum
+    put_off = _write(backend, SMALL_WRITES, PLAIN)  # nothing merged yet: this detach runs the owed vacuum
     assert writer.vacuums_put_off == 0
     after = _row_groups(backend)
     assert put_off > before and after < before / 4, (before, put_off, after)
