@@ -302,7 +302,6 @@ class FileWriter:
             return
         self.vacuums_put_off = 0
         self._set(con, "max_vacuum_tasks", VACUUM_TASKS)
-        self._set(con, "threads", str(VACUUM_THREADS))  # the writes' one thread: the next session's SET restores it
 
     def _set(self, con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
         if self._settings.get(name) != value:
@@ -312,9 +311,6 @@ class FileWriter:
 
 VACUUM_PUT_OFF_MAX = 8
 VACUUM_TASKS = "100"  # DuckDB's max_vacuum_tasks when a checkpoint vacuums (warehouse/backend.py decides when)
-# The vacuum's merges run as tasks in parallel (1.3-1.4 s on one thread, 0.9 s on two, a 230 MB
-# file of a 300-connection fan-out): a shorter wait for whoever comes next
-VACUUM_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 # Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
 # group at every automatic checkpoint: with its default (122,880 rows) a long first load
