@@ -93,9 +93,6 @@ class FileWriter:
         self._alias: str | None = None  # set while the file is attached
         self._attached_at = 0.0
         self._yield = False  # the last detach found another process's writer waiting: let it in first
-        # vacuums put off because a reader waited at the detach that was to run them: the next detach
-        # nobody reads behind runs it (never put off more than VACUUM_PUT_OFF_MAX times in a row)
-        self.vacuums_put_off = 0
         self.generation = 0  # bumped at every attach: what a writer cached may be stale after it
         # what this process's writes left that the next write may reuse without reading it back: valid
         # while the file stays attached (nobody else can write), emptied at every attach
@@ -270,7 +267,6 @@ class FileWriter:
         self._yield = held is not None and self.lock.writers_wait()  # (this process announces only in _attach)
         try:
             if alias is not None and self._con is not None:
-                self._vacuum_or_put_off(self._con)
                 try:
                     detach_writer(self._con, alias, memory_limit=self._settings.get("memory_limit"))
                 except duckdb.Error as exc:
@@ -284,33 +280,6 @@ class FileWriter:
             if held is not None:
                 held.release()
 
-
-    def _vacuum_or_put_off(self, con: duckdb.DuckDBPyConnection) -> None:
-        """A vacuum merges small row groups in the detach's checkpoint: a second or more on a large file
-        (7 s at 775 MB), all of it a reader's wait. A reader waiting now gets a plain checkpoint (a
-        tenth of a second) and the vacuum is owed to the next detach nobody reads behind, put off at
-        most VACUUM_PUT_OFF_MAX times in a row (the small row groups must not pile up for good). Owed
-        is decided here, at the detach, never for a whole session: DuckDB's automatic checkpoints
-        within a session (its write-ahead log past 16 MB) would vacuum too, with readers waiting.
-        (A detach with nothing to write skips its checkpoint, vacuum and all: an owed vacuum is then
-        done by the next detach that writes.)"""
-        if self._settings.get("max_vacuum_tasks", "0") == "0" and not self.vacuums_put_off:
-            return
-        if self.vacuums_put_off < VACUUM_PUT_OFF_MAX and self.lock.readers_wait():
-            self._set(con, "max_vacuum_tasks", "0")
-            self.vacuums_put_off += 1
-            return
-        self.vacuums_put_off = 0
-        self._set(con, "max_vacuum_tasks", VACUUM_TASKS)
-
-    def _set(self, con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
-        if self._settings.get(name) != value:
-            con.execute(f"SET {name} = {value}")
-            self._settings[name] = value
-
-
-VACUUM_PUT_OFF_MAX = 8
-VACUUM_TASKS = "100"  # DuckDB's max_vacuum_tasks when a checkpoint vacuums (warehouse/backend.py decides when)
 
 # Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row
 # group at every automatic checkpoint: with its default (122,880 rows) a long first load

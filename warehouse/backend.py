@@ -26,7 +26,7 @@ import duckdb
 
 from warehouse import changes, due, freshness, gone, owed
 from warehouse import state as st
-from warehouse.access import ROW_GROUP_SIZE, VACUUM_TASKS, FileWriter, reading
+from warehouse.access import ROW_GROUP_SIZE, FileWriter, reading
 from warehouse.ducklake import is_ducklake_url
 from warehouse.rwlock import lock_dir
 
@@ -160,11 +160,10 @@ class FileBackend:
         """`bulk`: the session writes whole row groups. Otherwise, once every VACUUM_EVERY_S, its
         checkpoint vacuums: every session ends with one (the file is let go), and each small write
         (a webhook, a run's bookkeeping) leaves a small row group of its own (200 one-event writes
-        grew a file from 22 to 50 MB). A vacuum a waiting reader put off is owed to the next detach
-        (access.py)."""
+        grew a file from 22 to 50 MB)."""
         self._writer.sessions += 1  # per file per process (approximate across threads: fine)
         if self._writer.sessions % VACUUM_EVERY_WRITES == 0 or (not bulk and _vacuum_due(self.path)):
-            settings = {**settings, "max_vacuum_tasks": VACUUM_TASKS}
+            settings = {**settings, "max_vacuum_tasks": "100"}
         with self._writer.session(timeout=timeout, what=what, settings=settings, prepare=self._prepare) as con:
             yield con
 
