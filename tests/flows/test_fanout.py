@@ -263,10 +263,12 @@ def _eventually(check: Callable[[], Any], what: str, timeout: float = 120) -> An
 def test_a_second_dispatcher_for_a_connection_being_synced_is_refused_by_its_global_limit(
     cluster: Cluster, as_user: None
 ) -> None:
-    # the provider is slow (8 s an answer) from the start, so the first run still keeps c5 when the
-    # second one asks (slowed only once the slot was seen taken, a quick first run had sometimes
-    # finished by then under a loaded CI run, and the second one got the slot)
-    cluster.provider.faults.set_latency(8000)
+    # the provider is slow (20 s an answer, under the client's 30 s timeout) from the start until the
+    # second run was answered, so the first run still keeps c5 when the second one asks: slowed only
+    # once the slot was seen taken, a quick first run had sometimes finished by then under a loaded
+    # CI run; at 8 s an answer, a CI run on a slow machine started the second shard's process 70 s
+    # after its dispatch, when the first run had ended, and the second one got the slot
+    cluster.provider.faults.set_latency(20_000)
     runner, first = _in_background(lambda: _dispatch(cluster, ["c5"]))
     try:
         _eventually(lambda: (slot := _slot(cluster, "c5")) is not None and slot.active_slots == 1,
