@@ -3,8 +3,10 @@ process's reader still gets in while it is held, and the file is let go when the
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -159,9 +161,6 @@ def test_a_second_process_writes_after_one_turn_while_another_writes_without_pau
     """Turns, not a race: a process whose turn ended used to take the file straight back (its next
     write polls at 1 ms, a waiting process at up to 20 ms), so a second process's first write waited
     17 s for 8 threads of small writes to stop. Now each of its writes waits for one turn at most."""
-    import os
-    import time
-
     db = tmp_path / "w.duckdb"
     Warehouse(db).execute("CREATE TABLE t (i INTEGER)")
     env = {**os.environ, "SCREENSYNC_WAREHOUSE_WRITER_TURN": "1.0", "SCREENSYNC_WAREHOUSE_MAX_KEEP": "2.0",
