@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 
-from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
+from warehouse.connection import CHECKPOINT_MEMORY, WarehouseLocked, attach_writer, detach_writer, open_reader
 from warehouse.rwlock import Held, WarehouseRWLock
 from warehouse.temp_dir import session_config
 
@@ -82,6 +82,7 @@ class FileWriter:
         self._owner: int | None = None  # thread in a session
         self._depth = 0  # nested sessions of the owner
         self.sessions = 0  # write sessions so far (backend.py vacuums every so many)
+        self.vacuum_short = False  # a vacuum ran out of the writes' memory: later ones get CHECKPOINT_MEMORY
         self._waiting = 0  # threads of this process waiting for a session
         self._holds = 0  # open hold() scopes: keep the file attached between sessions
         self._left_at = 0.0  # when the last session ended
@@ -268,7 +269,12 @@ class FileWriter:
         try:
             if alias is not None and self._con is not None:
                 try:
-                    detach_writer(self._con, alias, memory_limit=self._settings.get("memory_limit"))
+                    memory_limit = self._settings.get("memory_limit")
+                    vacuum = memory_limit if self._settings.get("max_vacuum_tasks", "0") != "0" else None
+                    if vacuum and self.vacuum_short:
+                        vacuum = f"'{CHECKPOINT_MEMORY}'"
+                    if not detach_writer(self._con, alias, memory_limit=memory_limit, vacuum_memory=vacuum):
+                        self.vacuum_short = True
                 except duckdb.Error as exc:
                     # what was committed is in the write-ahead log, and the next attach replays it; a
                     # checkpoint that fails (disk full, say) must still let go of the file: drop the session
