@@ -8,7 +8,7 @@ Two rules hold however many workers (on however many hosts) run syncs and action
   second flow run that wants the same connection asks again every second for up to
   `SCREENSYNC_SLOT_WAIT` seconds, then reports it refused with a clear message. This is stronger than
   "one run per (connection, sync)" and is what keeps a credential's rate budget whole (below).
-  The slot is a Prefect 3 *lease*: the holder's process renews it every 45 s; a worker that dies
+  The slot is a Prefect 3 *lease*: the holder's process renews it every 20 s; a worker that dies
   stops renewing, and the server's repossessor frees the slot `LEASE_SECONDS` (60 s, the server's
   minimum) plus up to 15 s (its loop) later, so a crashed holder never blocks a connection for good.
 - **A credential's rate budget.** Providers limit requests per credential. All sync traffic of a
@@ -43,7 +43,9 @@ from common.settings import local_warehouse_file
 from flows.locks import LockTimeout, file_lock, sync_lock_path
 from integrations.engine.definition import RateLimitConfig
 
-LEASE_SECONDS = 60.0  # Prefect's server refuses shorter leases; renewed every 45 s while held
+LEASE_SECONDS = 60.0  # Prefect's server refuses shorter leases...
+# ...renewed this often while held: a round that fails (a loaded server) leaves two more before it lapses
+RENEW_EVERY_S = LEASE_SECONDS / 3
 # how long a sync waits for its connection's slot: a crashed holder's lease frees it in <= ~75 s
 SLOT_WAIT_SECONDS = float(os.environ.get("SCREENSYNC_SLOT_WAIT", "180"))
 log = logging.getLogger("screensync.flows")
@@ -99,8 +101,8 @@ class ConnectionSlots:
     after its last, so between two syncs of a connection no other process can take its credential.
 
     Taken from the flow's own thread (a slot taken inside a task would be released by Prefect when
-    that task ends); one thread renews every held lease every `LEASE_SECONDS * 0.75`. Without a
-    Prefect API every method is a no-op (lock files guard the host instead).
+    that task ends); one thread renews every held lease every RENEW_EVERY_S, each on its own
+    (`renew_round`). Without a Prefect API every method is a no-op (lock files guard the host instead).
     """
 
     def __init__(self, integration: str) -> None:
@@ -113,6 +115,7 @@ class ConnectionSlots:
         self._releaser: threading.Thread | None = None
         self._to_release: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._context: object | None = None
+        self._holder: object | None = None  # the flow run, for a slot taken again from the renewal thread
 
     def name(self, connection_id: str) -> str:
         return limit_name("conn", self.integration, connection_id)
@@ -141,6 +144,7 @@ class ConnectionSlots:
                 return False  # locked: another run holds it
             raise
         self._context = ConcurrencyContext.get()  # Prefect's safety net releases it if we never do
+        self._holder = _holder()
         with self._lock:
             self._held[connection_id] = response.lease_id
             if self._renewer is None:
@@ -200,17 +204,69 @@ class ConnectionSlots:
         self._stop.set()
 
     def _renew(self) -> None:
-        from prefect.client.orchestration import get_client
-
-        while not self._stop.wait(LEASE_SECONDS * 0.75):
+        while not self._stop.wait(RENEW_EVERY_S):
             with self._lock:
                 held = dict(self._held)
-            try:
-                with get_client(sync_client=True) as client:
-                    for lease_id in held.values():
+            self.renew_round(held)
+
+    def renew_round(self, held: dict[str, UUID]) -> dict[str, str]:
+        """Renew each lease of `held` (a snapshot of the held slots) on its own; what became of each:
+        "renewed", "released" (given back since the snapshot: the server no longer knows the lease),
+        "retaken" (the lease lapsed while still held, and the slot was free: taken again), "lost"
+        (it lapsed and another run holds the slot now), or "failed" (the server did not answer: the
+        next round tries again). One lease's error used to end the round, leaving the others
+        unrenewed: a lease released during a round (a connection finishing) made the rest lapse."""
+        import httpx
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        outcome: dict[str, str] = {}
+        try:
+            with get_client(sync_client=True) as client:
+                for connection_id, lease_id in held.items():
+                    try:
                         client.renew_concurrency_lease(lease_id=lease_id, lease_duration=LEASE_SECONDS)
-            except Exception as exc:  # a blip: the next round (15 s before expiry) tries again
-                log.warning("renewing connection slots failed: %s", exc)
+                        outcome[connection_id] = "renewed"
+                    except (ObjectNotFound, httpx.HTTPStatusError) as exc:  # about this lease: go on
+                        status = getattr(getattr(exc, "response", None), "status_code", 404)
+                        try:
+                            if status not in (404, 410):
+                                raise
+                            outcome[connection_id] = self._lapsed(client, connection_id, lease_id)
+                        except httpx.HTTPStatusError as err:
+                            log.warning("renewing %s's slot failed: %s", connection_id, err)
+        except Exception as exc:  # the server unreachable: the next round (RENEW_EVERY_S on) tries again
+            log.warning("renewing connection slots failed: %s", exc)
+        for connection_id in held:
+            outcome.setdefault(connection_id, "failed")
+        return outcome
+
+    def _lapsed(self, client: object, connection_id: str, lease_id: UUID) -> str:
+        """The server no longer knows `lease_id`: given back since the snapshot, or lapsed while held."""
+        import httpx
+
+        with self._lock:
+            if self._held.get(connection_id) != lease_id:
+                return "released"
+        try:
+            response = client.increment_concurrency_slots_with_lease(  # type: ignore[attr-defined]
+                names=[self.name(connection_id)], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS,
+                holder=self._holder,
+            )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 423:
+                raise
+            log.error("the slot of %s/%s lapsed and another run holds it now: two runs may sync it at once "
+                      "until this one ends", self.integration, connection_id)
+            return "lost"
+        with self._lock:
+            if self._held.get(connection_id) == lease_id:
+                self._held[connection_id] = UUID(response.json()["lease_id"])
+                log.warning("the slot of %s/%s lapsed (a renewal was late) and was taken again",
+                            self.integration, connection_id)
+                return "retaken"
+        client.release_concurrency_slots_with_lease(lease_id=UUID(response.json()["lease_id"]))  # type: ignore[attr-defined]
+        return "released"
 
 
 @contextmanager

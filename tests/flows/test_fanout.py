@@ -427,3 +427,40 @@ def test_shards_and_limit_names() -> None:
     assert limit_name("conn", "checkr", "cust-1") == "screensync:conn:checkr:cust-1"
     odd = limit_name("conn", "checkr", "a/b%c")
     assert not set("/%&<>") & set(odd) and odd != limit_name("conn", "checkr", "a_b_c")
+
+
+def test_one_lease_gone_during_a_renewal_round_leaves_the_others_renewed_and_a_lapsed_slot_retaken(
+    cluster: Cluster, as_user: None
+) -> None:
+    """In a 1,000-connection fan-out a connection's slot was given back while the renewal thread was
+    renewing a snapshot of the held ones: the server answered 410 for that lease, which ended the
+    round, and the leases after it went unrenewed (two missed rounds and they lapse)."""
+    from prefect.client.orchestration import get_client
+
+    from flows.global_limits import ConnectionSlots
+
+    slots, other = ConnectionSlots("clearchecks"), ConnectionSlots("clearchecks")
+    try:
+        assert slots.try_take("lease-a") and slots.try_take("lease-b") and slots.try_take("lease-c")
+        snapshot = dict(slots._held)  # what the renewal thread took before lease-a was given back
+        slots.release("lease-a")
+        assert slots.renew_round(snapshot) == {"lease-a": "released", "lease-b": "renewed", "lease-c": "renewed"}
+
+        # lease-b lapses while still held (the server forgot it: as after renewals late by a minute)
+        lapsed_b = slots._held["lease-b"]
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(lease_id=lapsed_b)
+        outcome = slots.renew_round(dict(slots._held))
+        assert outcome == {"lease-b": "retaken", "lease-c": "renewed"}
+        assert slots._held["lease-b"] != lapsed_b and _slot(cluster, "lease-b").active_slots == 1
+        assert not other.try_take("lease-b")  # held again: nobody else gets it
+
+        # lease-c lapses and another run takes its slot before the next round
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(lease_id=slots._held["lease-c"])
+        assert other.try_take("lease-c")
+        assert slots.renew_round(dict(slots._held)) == {"lease-b": "renewed", "lease-c": "lost"}
+    finally:
+        slots.close()
+        other.close()
+    assert _slot(cluster, "lease-a").active_slots == 0 and _slot(cluster, "lease-b").active_slots == 0
