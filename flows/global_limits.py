@@ -229,12 +229,13 @@ class ConnectionSlots:
                         outcome[connection_id] = "renewed"
                     except (ObjectNotFound, httpx.HTTPStatusError) as exc:  # about this lease: go on
                         status = getattr(getattr(exc, "response", None), "status_code", 404)
+                        if status not in (404, 410):
+                            log.warning("renewing %s's slot failed: %s", connection_id, exc)
+                            continue
                         try:
-                            if status not in (404, 410):
-                                raise
                             outcome[connection_id] = self._lapsed(client, connection_id, lease_id)
                         except httpx.HTTPStatusError as err:
-                            log.warning("renewing %s's slot failed: %s", connection_id, err)
+                            log.warning("taking %s's lapsed slot again failed: %s", connection_id, err)
         except Exception as exc:  # the server unreachable: the next round (RENEW_EVERY_S on) tries again
             log.warning("renewing connection slots failed: %s", exc)
         for connection_id in held:
