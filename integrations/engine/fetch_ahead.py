@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from integrations.engine.concurrency import AimdController
-from integrations.engine.malloc_tuning import tune_malloc
+from integrations.engine.malloc_arenas import cap_arenas
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,7 +36,7 @@ def _pool(controller: AimdController) -> ThreadPoolExecutor:
     with _pools_lock:
         pool = _pools.get(controller)
         if pool is None:
-            tune_malloc()
+            cap_arenas()
             pool = _pools[controller] = ThreadPoolExecutor(max_workers=controller.ceiling,
                                                            thread_name_prefix="screensync-fetch")
         return pool

@@ -81,7 +81,7 @@ def run_list(run: SyncRun, client: ProviderClient, attempt_id: str, checkpoint: 
                     highest = max_cursor(highest, rows, sync.cursor.field)
                     if any(sync.refetch_for(r.model) is None for r in rejects):  # cannot be fetched by id
                         run.cursor_hold = earlier(run.cursor_hold, page_floor(page.records, sync.cursor.field))
-            if pending.due(provider_bound=ahead.starved):
+            if pending.due:
                 _write_pending(run, pending, attempt_id, params, highest)
                 pending = PendingWrite()
         if not pending.empty:

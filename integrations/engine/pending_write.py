@@ -9,13 +9,6 @@ compressed again by a later checkpoint, which cost a full sync about a third of 
 waiting, or sooner when waiting longer would cost too much: MAX_ROWS_PER_TABLE rows in one table
 (a child table that stays sparse), MAX_BYTES_PER_WRITE of Arrow data (wide records), or the
 oldest page waiting MAX_WRITE_DELAY_S (a slow provider still gets a checkpoint that often).
-
-Row groups written whole only pay when the writer is the slow side. When the provider is (the
-reader waited for its last page), writing sooner costs no time, since the writer would wait
-anyway, so a write is due at MAX_BYTES_PROVIDER_BOUND: what a sync fetching one page at a time
-gathers in MAX_WRITE_DELAY_S at a real provider's latency. A sync fetching several pages at a time
-gathered 4x that (12-13 MB for 20,000 Checkr candidates at 150 ms), and DuckDB's memory at commit
-grows with it: +58 MB of RSS a write against +40 (issue 17, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,7 +20,6 @@ from warehouse.loader import ROW_GROUP_SIZE, RejectedRecord, StagedBatch, TableT
 
 MAX_ROWS_PER_TABLE = 4 * ROW_GROUP_SIZE
 MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # bounds our memory while pages wait, and DuckDB's at commit
-MAX_BYTES_PROVIDER_BOUND = 4 * 1024 * 1024
 MAX_WRITE_DELAY_S = 2.0
 
 
@@ -47,15 +39,15 @@ class PendingWrite:
     def empty(self) -> bool:
         return self.pages == 0
 
-    def due(self, *, provider_bound: bool) -> bool:
-        """`provider_bound`: the reader waited for its last page (the provider is the slow side)."""
+    @property
+    def due(self) -> bool:
         if self.empty:
             return False
         counts = [n for n in (b.num_rows for b in self.batches.values()) if n]
         return (
             (bool(counts) and min(counts) >= ROW_GROUP_SIZE)
             or (bool(counts) and max(counts) >= MAX_ROWS_PER_TABLE)
-            or self.nbytes >= (MAX_BYTES_PROVIDER_BOUND if provider_bound else MAX_BYTES_PER_WRITE)
+            or self.nbytes >= MAX_BYTES_PER_WRITE
             or time.monotonic() >= self.deadline
         )
 

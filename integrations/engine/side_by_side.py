@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from integrations.engine.definition import IntegrationDefinition
-from integrations.engine.malloc_tuning import tune_malloc
+from integrations.engine.malloc_arenas import cap_arenas
 
 R = TypeVar("R")
 Wait = Callable[[], None]  # blocks until the syncs a sync's references wait for have finished
@@ -85,7 +85,7 @@ def run_side_by_side(names: list[str], after: Mapping[str, list[str]], run_one: 
 
     waiting = list(names)
     running: dict[Future[R], str] = {}
-    tune_malloc()
+    cap_arenas()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="screensync-sync") as pool:
         while waiting or running:
             for name in [n for n in waiting if all(d in results for d in start_after[n])]:

@@ -27,7 +27,6 @@ from integrations.engine.errors import AuthFailed, EngineError
 from integrations.engine.gc_tuning import fewer_collections
 from integrations.engine.http_client import ProviderClient
 from integrations.engine.list_sync import run_list
-from integrations.engine.malloc_tuning import tune_malloc
 from integrations.engine.references import Referenced, fetch_references
 from integrations.engine.refetch import Refetched, refetch_owed
 from integrations.engine.registry import get_integration
@@ -95,7 +94,6 @@ def run_sync(
     `owed_only` fetches only the records earlier runs quarantined (`screensync rejects retry`):
     no list, no checkpoint, no deletes. `references_wait` blocks until the syncs landing what its
     references name have finished (side_by_side.py): called before they are resolved."""
-    tune_malloc()
     started = datetime.now(UTC)
     t0 = time.monotonic()
     integ = get_integration(integration)

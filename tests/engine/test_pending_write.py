@@ -1,5 +1,4 @@
-"""When staged pages are due to be written: a row group per table, a cap, or waited long enough;
-sooner when the provider is the slow side."""
+"""When staged pages are due to be written: a row group per table, a cap, or waited long enough."""
 
 from __future__ import annotations
 
@@ -28,23 +27,23 @@ def _page(n: int, checkpoint: dict[str, int] | None = None) -> Page:
 
 def test_pages_of_one_target_accumulate_until_a_whole_row_group() -> None:
     pending = PendingWrite()
-    assert pending.empty and not pending.due(provider_bound=False)
+    assert pending.empty and not pending.due
     for i in range(3):
         pending.add([_staged(REPORTS, 100)], [], _page(100, {"page": i + 2}))
-    assert (pending.pages, pending.records, pending.due(provider_bound=False)) == (3, 300, False)
+    assert (pending.pages, pending.records, pending.due) == (3, 300, False)
     assert list(pending.batches) == [REPORTS] and pending.batches[REPORTS].num_rows == 300
     assert pending.tail is not None and pending.tail.checkpoint == {"page": 4}
     pending.add([_staged(REPORTS, ROW_GROUP_SIZE - 300)], [], _page(ROW_GROUP_SIZE - 300))
-    assert pending.due(provider_bound=False)
+    assert pending.due
 
 
 def test_a_write_waits_until_every_table_it_touches_has_a_row_group() -> None:
     """Parents and their embedded children land in one transaction: both must skip the WAL."""
     pending = PendingWrite()
     pending.add([_staged(CANDIDATES, ROW_GROUP_SIZE), _staged(REPORTS, ROW_GROUP_SIZE - 1)], [], _page(ROW_GROUP_SIZE))
-    assert not pending.due(provider_bound=False)
+    assert not pending.due
     pending.add([_staged(CANDIDATES, 10), _staged(REPORTS, 1)], [], _page(10))
-    assert pending.due(provider_bound=False)
+    assert pending.due
 
 
 def test_a_sparse_child_table_does_not_hold_the_write_back_forever() -> None:
@@ -53,34 +52,21 @@ def test_a_sparse_child_table_does_not_hold_the_write_back_forever() -> None:
     pending.add([_staged(CANDIDATES, per_page), _staged(REPORTS, 1)], [], _page(per_page))
     while pending.batches[CANDIDATES].num_rows < pending_write.MAX_ROWS_PER_TABLE - per_page:
         pending.add([_staged(CANDIDATES, per_page), _staged(REPORTS, 1)], [], _page(per_page))
-        assert not pending.due(provider_bound=False)
+        assert not pending.due
     pending.add([_staged(CANDIDATES, per_page), _staged(REPORTS, 1)], [], _page(per_page))
-    assert pending.due(provider_bound=False)
+    assert pending.due
 
 
 def test_wide_records_are_due_by_bytes_before_a_row_group() -> None:
     pending = PendingWrite()
     pending.add([_staged(REPORTS, 100, blob=pending_write.MAX_BYTES_PER_WRITE // 100 + 1)], [], _page(100))
-    assert pending.records < ROW_GROUP_SIZE and pending.due(provider_bound=False)
+    assert pending.records < ROW_GROUP_SIZE and pending.due
 
 
 def test_a_slow_provider_still_gets_written_after_the_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pending_write, "MAX_WRITE_DELAY_S", 0.2)
     pending = PendingWrite()
     pending.add([_staged(REPORTS, 1)], [], _page(1))
-    assert not pending.due(provider_bound=False)
+    assert not pending.due
     time.sleep(0.25)
-    assert pending.due(provider_bound=False)
-
-
-def test_while_the_provider_is_the_slow_side_a_write_is_due_at_the_smaller_cap() -> None:
-    """Waiting for whole row groups only pays when the writer is behind; otherwise what waits (ours,
-    and DuckDB's at commit) stays what a one-page-at-a-time sync gathers."""
-    pending = PendingWrite()
-    blob = pending_write.MAX_BYTES_PROVIDER_BOUND // 400
-    while pending.nbytes < pending_write.MAX_BYTES_PROVIDER_BOUND:
-        assert not pending.due(provider_bound=True)
-        pending.add([_staged(REPORTS, 100, blob=blob)], [], _page(100))
-    assert pending.records < ROW_GROUP_SIZE
-    assert pending.due(provider_bound=True)
-    assert not pending.due(provider_bound=False)  # the writer is the slow side: keep gathering
+    assert pending.due
