@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from integrations.engine.concurrency import AimdController
-from integrations.engine.malloc_arenas import cap_arenas
+from integrations.engine.malloc_tuning import cap_arenas
 
 T = TypeVar("T")
 R = TypeVar("R")

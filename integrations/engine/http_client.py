@@ -30,6 +30,7 @@ from integrations.engine.errors import (
     ProviderError,
     RetriesExhausted,
 )
+from integrations.engine.malloc_tuning import note_answer
 from integrations.engine.rate_limiter import limiter_for
 from integrations.engine.responses import Outcome, classify
 from integrations.engine.retries import RetryPolicy
@@ -216,7 +217,9 @@ class ProviderClient:
                 if verdict.outcome is Outcome.RETRY:
                     self.concurrency.congested(sent)
                 else:
-                    self.concurrency.answered(time.monotonic() - sent, limiter_wait_s=paced, started=sent)
+                    latency = time.monotonic() - sent
+                    self.concurrency.answered(latency, limiter_wait_s=paced, started=sent)
+                    note_answer(latency)
                 if verdict.outcome is Outcome.OK:
                     return response
                 if verdict.outcome is Outcome.AUTH_FAILED:

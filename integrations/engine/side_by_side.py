@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from integrations.engine.definition import IntegrationDefinition
-from integrations.engine.malloc_arenas import cap_arenas
+from integrations.engine.malloc_tuning import cap_arenas
 
 R = TypeVar("R")
 Wait = Callable[[], None]  # blocks until the syncs a sync's references wait for have finished
