@@ -40,15 +40,15 @@ with tempfile.TemporaryFile("w+") as f:
     f.seek(0)
     print(f.read().count("<heap nr="))
 """
-# glibc raises its threshold to the largest mapped block freed so far; after a 4 MB block is freed
-# a 1 MB one comes from the heap, where blocks freed out of order leave holes RSS keeps
-MAPPED = """
+MALLINFO = """
 import ctypes, ctypes.util
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.mallinfo2.restype = Info
+"""
+SLOW_PROVIDER = """
 from integrations.engine.malloc_tuning import note_answer, thresholds_set
 for _ in range(1000):
     note_answer(0.002)  # a fast provider: nothing set
@@ -57,29 +57,19 @@ if {tune}:  # then a slow one
     for _ in range(1200):
         note_answer(0.15)
     assert thresholds_set()
+"""
+# glibc raises its threshold to the largest mapped block freed so far; after a 4 MB block is freed
+# a 1 MB one comes from the heap, where blocks freed out of order leave holes RSS keeps
+MAPPED = MALLINFO + SLOW_PROVIDER + """
 big = bytes(4 << 20); del big
 before = libc.mallinfo2().hblkhd
 block = bytes(1_000_000)  # more than the heap's top holds free
 print(libc.mallinfo2().hblkhd - before)
 """
-
 # ... and its trim threshold to twice that: a heap whose top is 2 MB free kept it
-TRIMMED = """
-import ctypes, ctypes.util
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc = ctypes.CDLL(ctypes.util.find_library("c"))
-libc.mallinfo2.restype = Info
+TRIMMED = MALLINFO + """
 big = bytes(4 << 20); del big  # before the tuning, as a process's imports do
-from integrations.engine.malloc_tuning import note_answer, thresholds_set
-for _ in range(1000):
-    note_answer(0.002)  # a fast provider: nothing set
-assert thresholds_set() is None
-if {tune}:  # then a slow one
-    for _ in range(1200):
-        note_answer(0.15)
-    assert thresholds_set()
+""" + SLOW_PROVIDER + """
 blocks = [bytes(50_000) for _ in range(40)]
 grown = libc.mallinfo2().arena
 del blocks
@@ -87,9 +77,10 @@ print(grown - libc.mallinfo2().arena)
 """
 
 
-def _run(script: str, tune: bool) -> int:
-    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
-    out = subprocess.run([sys.executable, "-c", script.format(tune=tune)], capture_output=True, text=True, env=env,
+def _run(script: str, tune: bool = False) -> int:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
+    out = subprocess.run([sys.executable, "-c", script.replace("{tune}", str(tune))], capture_output=True, text=True, env=env,
                          cwd=REPO, check=True)  # the repository first on the child's path
     return int(out.stdout.strip())
 
@@ -113,9 +104,8 @@ def test_a_heap_top_left_free_is_handed_back_even_after_a_large_block_raised_the
 
 
 def test_the_thresholds_wait_for_most_answers_to_be_slow() -> None:
-    import integrations.engine.malloc_tuning as mt
-
-    script = f"""
+    assert SLOW_ANSWERS > 1
+    assert _run(f"""
 from integrations.engine.malloc_tuning import note_answer, thresholds_set
 for i in range(2000):  # a fast provider with the odd slow answer (a pause, a loaded machine)
     note_answer({SLOW_ANSWER_S} if i % 10 == 0 else 0.002)
@@ -124,6 +114,4 @@ for _ in range({SLOW_ANSWERS} - 1):
     note_answer(1.0)
 assert thresholds_set() is None
 print(0)
-"""
-    assert mt.SLOW_ANSWERS > 1
-    assert _run(script.replace("{", "{{").replace("}", "}}"), tune=False) == 0
+""") == 0
