@@ -38,6 +38,7 @@ import duckdb
 from warehouse.connection import CHECKPOINT_MEMORY, WarehouseLocked, attach_writer, detach_writer, open_reader
 from warehouse.rwlock import Held, WarehouseRWLock
 from warehouse.temp_dir import session_config
+from warehouse.vacuum_copy import vacuum_on_copy
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -83,6 +84,7 @@ class FileWriter:
         self._depth = 0  # nested sessions of the owner
         self.sessions = 0  # write sessions so far (backend.py vacuums every so many)
         self.vacuum_short = False  # a vacuum ran out of the writes' memory: later ones get CHECKPOINT_MEMORY
+        self.vacuum_owed = False  # a session asked for a vacuum: the next detach runs it (vacuum_copy.py)
         self._waiting = 0  # threads of this process waiting for a session
         self._holds = 0  # open hold() scopes: keep the file attached between sessions
         self._left_at = 0.0  # when the last session ended
@@ -99,6 +101,9 @@ class FileWriter:
         # while the file stays attached (nobody else can write), emptied at every attach
         self.memo: dict[str, Any] = {}
         self.file_id: tuple[int, int] | None = None  # (device, inode) of the attached file
+        # this process's vacuums renamed a copy over the file: the copy's (device, inode) -> the file's
+        # file_id before, so what the process knows about the file's tables still holds
+        self._vacuumed_ids: dict[tuple[int, int], tuple[int, int]] = {}
         self.created = False  # the last attach created the file
 
     # -- sessions -----------------------------------------------------------------------------
@@ -109,6 +114,9 @@ class FileWriter:
         """The attached file, this thread's alone until the block ends; the caller runs its own
         transaction(s). `prepare(con)` runs after each attach. Waits at most `timeout` s in all."""
         deadline = time.monotonic() + timeout
+        if settings.get("max_vacuum_tasks", "0") != "0":  # a vacuum at the detach, never inside the session
+            self.vacuum_owed = True
+            settings = {**settings, "max_vacuum_tasks": "0"}
         if self._enter(deadline, what):
             try:
                 yield self._session_con()  # nested: the outer session holds everything
@@ -260,7 +268,7 @@ class FileWriter:
         self.generation += 1
         self.memo = {}
         st = self.path.stat()
-        self.file_id = (st.st_dev, st.st_ino)
+        self.file_id = self._vacuumed_ids.get((st.st_dev, st.st_ino), (st.st_dev, st.st_ino))
 
     def _detach(self) -> None:
         alias, held = self._alias, self._held
@@ -270,11 +278,17 @@ class FileWriter:
             if alias is not None and self._con is not None:
                 try:
                     memory_limit = self._settings.get("memory_limit")
-                    vacuum = memory_limit if self._settings.get("max_vacuum_tasks", "0") != "0" else None
-                    if vacuum and self.vacuum_short:
-                        vacuum = f"'{CHECKPOINT_MEMORY}'"
-                    if not detach_writer(self._con, alias, memory_limit=memory_limit, vacuum_memory=vacuum):
-                        self.vacuum_short = True
+                    detach_writer(self._con, alias, memory_limit=memory_limit)
+                    if self.vacuum_owed and held is not None:  # on a copy, readers let in (vacuum_copy.py)
+                        self.vacuum_owed = False
+                        vacuum = f"'{CHECKPOINT_MEMORY}'" if self.vacuum_short else (memory_limit or f"'{CHECKPOINT_MEMORY}'")
+                        done = vacuum_on_copy(self._con, self.path, self.lock, held, row_group_size=ROW_GROUP_SIZE,
+                                              memory_limit=memory_limit, vacuum_memory=vacuum)
+                        if done is False:
+                            self.vacuum_short = True
+                        elif done and self.file_id is not None:
+                            st = self.path.stat()
+                            self._vacuumed_ids[(st.st_dev, st.st_ino)] = self.file_id
                 except duckdb.Error as exc:
                     # what was committed is in the write-ahead log, and the next attach replays it; a
                     # checkpoint that fails (disk full, say) must still let go of the file: drop the session

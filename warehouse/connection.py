@@ -123,8 +123,8 @@ CHECKPOINT_MEMORY = os.environ.get("SCREENSYNC_WAREHOUSE_CHECKPOINT_MEMORY", "25
 def detach_writer(con: duckdb.DuckDBPyConnection, alias: str, *, memory_limit: str | None = None,
                   vacuum_memory: str | None = None) -> bool:
     """Detach (DuckDB checkpoints the file and lets go of it), the checkpoint allowed CHECKPOINT_MEMORY;
-    `memory_limit` (the session's, as SET) is put back after. `vacuum_memory`: the session asked for
-    a vacuum (warehouse/backend.py), run as a checkpoint of its own within that limit (`_vacuum`).
+    `memory_limit` (the session's, as SET) is put back after. `vacuum_memory`: vacuum first, in a
+    checkpoint of its own within that limit (`_vacuum`; warehouse/vacuum_copy.py does so on a copy).
     False when that was too little for the vacuum: the file is detached all the same, nothing lost."""
     con.execute("USE memory")
     if memory_limit:
@@ -179,7 +179,7 @@ def _vacuum(con: duckdb.DuckDBPyConnection, alias: str, vacuum_memory: str) -> b
             return False
         return True
     finally:
-        con.execute("SET max_vacuum_tasks = 100")  # what the session's settings say (FileWriter._apply)
+        con.execute("SET max_vacuum_tasks = 0")  # what a write session's settings say (FileWriter.session)
 
 
 def _quoted(alias: str) -> str:

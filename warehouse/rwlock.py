@@ -13,6 +13,11 @@ file before letting go.
   never keeps the file open for its own next write while a reader waits, nor for longer than its
   turn (warehouse/access.py WRITER_TURN_S) while another process's writer waits. So a reader waits
   for at most the write in progress.
+- A **vacuum** (merging the small row groups writes leave, warehouse/vacuum_copy.py) runs on a copy
+  of the file with readers let in: its writer keeps `vacuum.lock` exclusively and the rw lock shared,
+  and lets go of the turnstile; a writer that gets the turnstile while a vacuum runs lets go of it
+  again and waits on `vacuum.lock`, so readers never queue behind it. The vacuum takes the turnstile
+  and the rw lock back exclusively only to rename the copy over the file.
 - Waits are bounded; the error names who holds the lock (PID and command, from /proc/locks and
   what the writer wrote down), never a bare timeout.
 
@@ -77,6 +82,32 @@ class Held:
         for fd in reversed(fds):
             os.close(fd)
 
+    def take(self) -> list[int]:
+        """The descriptors, now the caller's to close."""
+        fds, self._fds = self._fds, []
+        return fds
+
+
+class VacuumHold:
+    """A vacuum's hold (`WarehouseRWLock.vacuum_hold`): `vacuum.lock` exclusively, the rw lock shared."""
+
+    def __init__(self, turnstile: int, vacuum: int, rw: int) -> None:
+        self._turnstile, self._vacuum, self._rw = turnstile, vacuum, rw
+
+    def exclusive(self, timeout: float) -> bool:
+        """Readers out (those reading finish, new ones wait at the turnstile), for the rename;
+        False after `timeout` s (a long query), the rw lock then shared no more."""
+        deadline = time.monotonic() + timeout
+        if not _poll(lambda: _try(self._turnstile, fcntl.LOCK_EX), deadline):
+            return False
+        if _poll(lambda: _try(self._rw, fcntl.LOCK_EX), deadline):
+            return True
+        fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+        return False
+
+    def release(self) -> None:
+        Held([self._vacuum, self._turnstile, self._rw]).release()  # the vacuum's lock last
+
 
 class _Announce:
     """A shared lock on a `*-waiting` file while its owner waits: others can see that someone waits."""
@@ -99,6 +130,7 @@ class WarehouseRWLock:
         self.rw = base / "rw.lock"
         self.readers_waiting = base / "readers-waiting.lock"
         self.writers_waiting = base / "writers-waiting.lock"
+        self.vacuum = base / "vacuum.lock"
         self.writer_note = base / "writer.txt"
 
     # -- acquiring ----------------------------------------------------------------------------
@@ -113,8 +145,20 @@ class WarehouseRWLock:
             _poll(lambda: not self._someone_waits(self.readers_waiting), min(deadline, started + READERS_FIRST_S))
             turnstile = _open(self.turnstile)
             fds.append(turnstile)
-            if not _poll(lambda: _try(turnstile, fcntl.LOCK_EX), deadline):
-                raise self._locked(started, "another writer")
+            vacuum = _open(self.vacuum)
+            fds.append(vacuum)
+
+            def take_turnstile() -> bool:
+                if not _try(turnstile, fcntl.LOCK_EX):
+                    return False
+                if _try(vacuum, fcntl.LOCK_SH):  # no vacuum runs (one starts only with the turnstile held)
+                    fcntl.flock(vacuum, fcntl.LOCK_UN)
+                    return True
+                fcntl.flock(turnstile, fcntl.LOCK_UN)  # readers must not queue behind a wait for a vacuum
+                return False
+
+            if not _poll(take_turnstile, deadline):
+                raise self._locked(started, "another writer or a vacuum of the file")
             rw = _open(self.rw)
             fds.append(rw)
             if not _poll(lambda: _try(rw, fcntl.LOCK_EX), deadline):
@@ -153,6 +197,17 @@ class WarehouseRWLock:
             announce.close()
             os.close(turnstile)
         return Held([rw])
+
+    def vacuum_hold(self, held: Held, timeout: float) -> VacuumHold | None:
+        """Turn a write hold (`write()`, the file detached) into a vacuum's: other writers stay out,
+        readers come in. None if `vacuum.lock` stays taken for `timeout` s (writers only probe it)."""
+        turnstile, vacuum, rw = held.take()
+        if not _poll(lambda: _try(vacuum, fcntl.LOCK_EX), time.monotonic() + timeout):
+            Held([turnstile, vacuum, rw]).release()
+            return None
+        fcntl.flock(rw, fcntl.LOCK_SH)  # not atomic, but no writer can come in: the turnstile is ours
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+        return VacuumHold(turnstile, vacuum, rw)
 
     def after_waiting_writers(self, timeout: float) -> None:
         """Let the writers waiting now go first: return once none waits (each got the lock or gave up)

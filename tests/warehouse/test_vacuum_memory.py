@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from tests.warehouse.whelpers import file_of_small_row_groups, row_groups
 from warehouse.access import FileWriter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,33 +30,14 @@ MEASURE = textwrap.dedent("""
 """)
 
 
-def _file_of_small_row_groups(path: Path) -> None:
-    con = duckdb.connect(config={"memory_limit": "64MB", "threads": "1"})
-    con.execute("SET max_vacuum_tasks = 0")
-    con.execute(f"ATTACH '{path}' AS w (ROW_GROUP_SIZE 8192)")
-    con.execute("CREATE SCHEMA w.big")
-    con.execute("CREATE TABLE w.big.records (id VARCHAR, raw VARCHAR)")
-    for g in range(GROUPS):
-        con.execute(f"""INSERT INTO w.big.records SELECT 'r{g}-' || range,
-                        repeat(md5((range * {g + 7})::VARCHAR), 300) FROM range({ROWS})""")
-        con.execute("CHECKPOINT w")  # each checkpoint leaves the rows since the last in a row group of their own
-    con.close()
-
-
-def _row_groups(path: Path) -> int:
-    with duckdb.connect(str(path), read_only=True) as con:
-        (count,) = con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('big.records')").fetchone()
-    return int(count)
-
-
 def test_a_vacuum_merges_row_groups_within_the_writes_memory(tmp_path: Path) -> None:
     db = tmp_path / "warehouse.duckdb"
-    _file_of_small_row_groups(db)
-    assert _row_groups(db) == GROUPS
+    file_of_small_row_groups(db, GROUPS, ROWS)
+    assert row_groups(db) == GROUPS
     out = subprocess.run([sys.executable, "-c", MEASURE, str(db)], cwd=ROOT, capture_output=True, text=True,
                          check=True, timeout=300)
     grew = json.loads(out.stdout.strip().splitlines()[-1])["grew_mb"]
-    assert _row_groups(db) <= 3, "the vacuum did not merge the small row groups"
+    assert row_groups(db) <= 3, "the vacuum did not merge the small row groups"
     # read back within the writes' 48 MB: +10-25 MB; in the 256 MB checkpoint it was ~+150 MB
     assert grew < 80, f"peak RSS grew {grew:.0f} MB while vacuuming"
     with duckdb.connect(str(db), read_only=True) as con:
@@ -65,10 +47,10 @@ def test_a_vacuum_merges_row_groups_within_the_writes_memory(tmp_path: Path) -> 
 
 def test_a_vacuum_short_of_memory_loses_nothing_and_the_next_one_gets_the_checkpoints_memory(tmp_path: Path) -> None:
     """As in one 1,000-connection fan-out, where the writes' 48 MB was too little for a 1.3 GB file:
-    DuckDB invalidates the attached file; it is detached all the same, the next attach replays what
-    the failed checkpoint held, and this process's later vacuums get CHECKPOINT_MEMORY and succeed."""
+    DuckDB invalidates the attached copy (warehouse/vacuum_copy.py); the file is left as it was, and
+    this process's later vacuums get CHECKPOINT_MEMORY and succeed."""
     db = tmp_path / "warehouse.duckdb"
-    _file_of_small_row_groups(db)
+    file_of_small_row_groups(db, GROUPS, ROWS)
     writer = FileWriter(db.resolve())  # a writer of its own, not the process's shared one
     settings = {"memory_limit": "'6MB'", "max_vacuum_tasks": "100", "threads": "1"}
 
@@ -78,11 +60,11 @@ def test_a_vacuum_short_of_memory_loses_nothing_and_the_next_one_gets_the_checkp
 
     write("short")  # its detach vacuums within 6 MB: too little
     assert writer.vacuum_short
-    assert _row_groups(db) > GROUPS // 2, "the vacuum within 6 MB was expected to run short"
+    assert row_groups(db) > GROUPS // 2, "the vacuum within 6 MB was expected to run short"
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM big.records").fetchone() == (GROUPS * ROWS + 1,)
     write("enough")  # within CHECKPOINT_MEMORY
-    assert _row_groups(db) <= 3
+    assert row_groups(db) <= 3
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM big.records").fetchone() == (GROUPS * ROWS + 2,)
         assert con.execute("SELECT count(*) FROM _screensync.vacuumed").fetchone() == (1,)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import orjson
 from pydantic import BaseModel
 
@@ -53,3 +55,23 @@ def page(
     return PageWrite(
         "checkr", conn, "reports", run or uuid.uuid4().hex, attempt, batches, rejects or [], checkpoint, cursor
     )
+
+
+def file_of_small_row_groups(path: Path, groups: int, rows: int) -> None:
+    """`big.records`: `groups` row groups of `rows` ~10 KB rows each, as writes leave them for a vacuum."""
+    con = duckdb.connect(config={"memory_limit": "64MB", "threads": "1"})
+    con.execute("SET max_vacuum_tasks = 0")
+    con.execute(f"ATTACH '{path}' AS w (ROW_GROUP_SIZE 8192)")
+    con.execute("CREATE SCHEMA w.big")
+    con.execute("CREATE TABLE w.big.records (id VARCHAR, raw VARCHAR)")
+    for g in range(groups):
+        con.execute(f"""INSERT INTO w.big.records SELECT 'r{g}-' || range,
+                        repeat(md5((range * {g + 7})::VARCHAR), 300) FROM range({rows})""")
+        con.execute("CHECKPOINT w")  # each checkpoint leaves the rows since the last in a row group of their own
+    con.close()
+
+
+def row_groups(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        (count,) = con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('big.records')").fetchone()
+    return int(count)
