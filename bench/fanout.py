@@ -365,7 +365,8 @@ def show(backend: str, r: dict[str, Any]) -> None:
         print(f"    CPU s: {r['cpu']}", flush=True)
     if r.get("analyst"):  # the analyst's queries during the run (target: each answered within 1 s)
         a = r["analyst"]
-        took = (f"p50 {a.p50_s:.2f} s, max {a.max_s:.2f} s, of which opening at most {a.max_open_s or 0:.2f} s"
+        took = (f"p50 {a.p50_s:.2f} s, max {a.max_s:.2f} s, of which opening at most {a.max_open_s or 0:.2f} s;"
+                f" {a.over_1s} over 1 s"
                 if a.answered else "none answered")
         print(f"    analyst: {a.answered} queries answered ({took}), {a.not_yet} before the tables existed, "
               f"{a.failed} failed" + (f" (first: {a.first_failure})" if a.first_failure else ""), flush=True)

@@ -211,10 +211,16 @@ class FileWriter:
                 if self._holds == 0:
                     self._close_if_idle()
 
-    def release_idle(self) -> None:
-        """Let the file go now if it is attached and no session of this process uses it."""
-        with self._cond:
+    def release_idle(self, *, wait: bool = True) -> None:
+        """Let the file go now if it is attached and no session of this process uses it. `wait=False`:
+        not if a thread of this process is busy with the writer (a detach that vacuums holds it for
+        seconds, with readers let in; the watcher lets a lingering file go once a reader waits)."""
+        if not self._cond.acquire(blocking=wait):
+            return
+        try:
             self._close_if_idle()
+        finally:
+            self._cond.release()
 
     def _watch(self) -> None:
         """Detach a lingering file: once idle LINGER_S, MAX_KEEP_S after the attach, at once when a
@@ -315,7 +321,7 @@ def reading(path: Path, *, timeout: float, config: dict[str, Any]) -> Iterator[d
     if writer is not None and writer._owner == threading.get_ident():
         raise RuntimeError("a read session cannot start inside this thread's own write session")
     if writer is not None:
-        writer.release_idle()  # this process's own lingering attach would keep its reader out
+        writer.release_idle(wait=False)  # this process's own lingering attach would keep its reader out
     deadline = time.monotonic() + timeout
     held = WarehouseRWLock(path).read(timeout)
     try:

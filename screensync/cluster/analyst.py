@@ -29,6 +29,7 @@ class AnalystFigures(BaseModel):
     p50_s: float | None = None
     max_s: float | None = None
     max_open_s: float | None = None  # the longest wait for a connection (a writer letting go included)
+    over_1s: int = 0  # answers that took longer than the target's second
     first_failure: str | None = None
 
 
@@ -83,6 +84,7 @@ def read_outcomes(path: Path) -> AnalystFigures:
         failed=len(failed),
         p50_s=statistics.median(answered) if answered else None,
         max_s=max(answered) if answered else None,
+        over_1s=sum(1 for s in answered if s > 1.0),
         max_open_s=max((r["open_s"] for r in lines if r.get("open_s") is not None), default=None),
         first_failure=failed[0]["detail"] if failed else None,
     )

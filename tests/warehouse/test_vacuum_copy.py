@@ -149,3 +149,33 @@ def test_a_query_that_outlasts_the_vacuum_keeps_the_file_and_drops_the_copy(
     assert not writer.vacuum_short  # no memory was short: the next due vacuum tries again
     assert row_groups(db) == GROUPS + 1
     assert _count(db) == GROUPS * ROWS + 1
+
+
+def test_a_reader_in_the_vacuuming_process_answers_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve-web` reads and applies webhooks in one process: its reader must not wait on the writer
+    busy vacuuming."""
+    db = tmp_path / "warehouse.duckdb"
+    file_of_small_row_groups(db, GROUPS, ROWS)
+    answers: list[tuple[float, int]] = []
+    copy = vacuum_copy._copy
+
+    def copy_then_read(src: Path, dst: Path) -> None:
+        copy(src, dst)
+
+        def read() -> None:
+            started = time.monotonic()
+            count = _count(db)
+            answers.append((time.monotonic() - started, count))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(10)
+
+    monkeypatch.setattr(vacuum_copy, "_copy", copy_then_read)
+    writer = FileWriter.of(db)  # the process's own writer, which `reading` looks for
+    settings = {"memory_limit": "'48MB'", "max_vacuum_tasks": "100", "threads": "1"}
+    with writer.session(timeout=5, what="test", settings=settings, prepare=lambda con: None) as con:
+        con.execute("INSERT INTO big.records VALUES ('w', 'x')")
+    assert len(answers) == 1 and answers[0][1] == GROUPS * ROWS + 1
+    assert answers[0][0] < 1.0
+    assert row_groups(db) <= 2
