@@ -39,6 +39,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -317,7 +319,21 @@ def run_prefect(args: argparse.Namespace, server: Any, tmp: Path, info: dict[str
         "overhead_share": sum(overheads) / (wall * workers) if wall else float("nan"),
         "peak_rss_mb": max(sampler.peak.values()) / 1e6, "commit_s": None, "load": load.text,
         "shards": sorted(shards), "cpu": sampler.cpu_text, "analyst": read_outcomes(analyst_out),
+        "warnings": warehouse_warnings(tmp.glob(f"{tag}-w*.log")),
     }
+
+
+def warehouse_warnings(logs: Iterable[Path]) -> str:
+    """The workers' warnings from the warehouse: vacuums short of memory, skipped or dropped, and
+    checkpoints that failed (warehouse/vacuum_copy.py, warehouse/connection.py, warehouse/access.py)."""
+    marks = ("ran out of", "no vacuum this time", "vacuum dropped", "closing after a write failed")
+    found: Counter[str] = Counter()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            hit = next((m for m in marks if m in line), None)
+            if hit and "WARNING" in line:
+                found[hit] += 1
+    return ", ".join(f"{n} x '{what}'" for what, n in found.most_common()) or "none"
 
 
 def shard_spans(shard_runs: list[Any], results: list[dict[str, Any]], t_start: datetime) -> list[str]:
@@ -363,6 +379,8 @@ def show(backend: str, r: dict[str, Any]) -> None:
         print(f"    shard runs: {'; '.join(r['shards'])}", flush=True)
     if r.get("cpu"):  # CPU seconds per process tree over the run
         print(f"    CPU s: {r['cpu']}", flush=True)
+    if r.get("warnings"):
+        print(f"    warehouse warnings in the workers' logs: {r['warnings']}", flush=True)
     if r.get("analyst"):  # the analyst's queries during the run (target: each answered within 1 s)
         a = r["analyst"]
         took = (f"p50 {a.p50_s:.2f} s, max {a.max_s:.2f} s, of which opening at most {a.max_open_s or 0:.2f} s;"

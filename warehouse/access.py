@@ -35,10 +35,10 @@ from typing import Any
 
 import duckdb
 
-from warehouse.connection import CHECKPOINT_MEMORY, WarehouseLocked, attach_writer, detach_writer, open_reader
+from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
 from warehouse.rwlock import Held, WarehouseRWLock
 from warehouse.temp_dir import session_config
-from warehouse.vacuum_copy import vacuum_on_copy
+from warehouse.vacuum_copy import VACUUM_MEMORY_STEPS, vacuum_on_copy
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -83,7 +83,7 @@ class FileWriter:
         self._owner: int | None = None  # thread in a session
         self._depth = 0  # nested sessions of the owner
         self.sessions = 0  # write sessions so far (backend.py vacuums every so many)
-        self.vacuum_short = False  # a vacuum ran out of the writes' memory: later ones get CHECKPOINT_MEMORY
+        self.vacuum_step = 0  # the rung of VACUUM_MEMORY_STEPS this process's vacuums use (up one when short)
         self.vacuum_owed = False  # a session asked for a vacuum: the next detach runs it (vacuum_copy.py)
         self._waiting = 0  # threads of this process waiting for a session
         self._holds = 0  # open hold() scopes: keep the file attached between sessions
@@ -287,11 +287,11 @@ class FileWriter:
                     detach_writer(self._con, alias, memory_limit=memory_limit)
                     if self.vacuum_owed and held is not None:  # on a copy, readers let in (vacuum_copy.py)
                         self.vacuum_owed = False
-                        vacuum = f"'{CHECKPOINT_MEMORY}'" if self.vacuum_short else (memory_limit or f"'{CHECKPOINT_MEMORY}'")
+                        vacuum = f"'{VACUUM_MEMORY_STEPS[self.vacuum_step]}'"
                         done = vacuum_on_copy(self._con, self.path, self.lock, held, row_group_size=ROW_GROUP_SIZE,
                                               memory_limit=memory_limit, vacuum_memory=vacuum)
                         if done is False:
-                            self.vacuum_short = True
+                            self.vacuum_step = min(self.vacuum_step + 1, len(VACUUM_MEMORY_STEPS) - 1)
                         elif done and self.file_id is not None:
                             st = self.path.stat()
                             self._vacuumed_ids[(st.st_dev, st.st_ino)] = self.file_id

@@ -30,11 +30,17 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.connection import attach_writer, detach_writer
+from warehouse.connection import CHECKPOINT_MEMORY, attach_writer, detach_writer
 from warehouse.rwlock import Held, WarehouseRWLock, lock_dir
 
 log = logging.getLogger("screensync.warehouse")
 
+# What a vacuum's checkpoint may use, up one rung for a process whose vacuum ran short (only the copy
+# is given up then). DuckDB keeps what the vacuum reads cached up to the limit: the concurrent
+# 20,000-candidate re-poll run's vacuum raised RSS by 59 MB within 48 MB and 37 MB within 24 MB (0.9
+# against 0.6 s; issue 17, docs/benchmarks.md); within 256 MB a fan-out's by 202 MB, and 48 MB was too
+# little once for a 1.3 GB file.
+VACUUM_MEMORY_STEPS = (os.environ.get("SCREENSYNC_WAREHOUSE_VACUUM_MEMORY", "24MB"), "64MB", CHECKPOINT_MEMORY)
 HOLD_TIMEOUT_S = 5.0  # for the vacuum's lock, which writers only probe
 SWAP_TIMEOUT_S = 30.0  # for the queries in progress to end before the rename; past it the copy is dropped
 
