@@ -35,10 +35,10 @@ from typing import Any
 
 import duckdb
 
+from warehouse import vacuum_copy
 from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
 from warehouse.rwlock import Held, WarehouseRWLock
 from warehouse.temp_dir import session_config
-from warehouse.vacuum_copy import VACUUM_MEMORY_STEPS, vacuum_on_copy
 
 log = logging.getLogger("screensync.warehouse")
 
@@ -83,7 +83,7 @@ class FileWriter:
         self._owner: int | None = None  # thread in a session
         self._depth = 0  # nested sessions of the owner
         self.sessions = 0  # write sessions so far (backend.py vacuums every so many)
-        self.vacuum_step = 0  # the rung of VACUUM_MEMORY_STEPS this process's vacuums use (up one when short)
+        self.vacuum_step = 0  # the rung of VACUUM_MEMORY_STEPS the last vacuum used (vacuum_copy.memory_rung)
         self.vacuum_owed = False  # a session asked for a vacuum: the next detach runs it (vacuum_copy.py)
         self._waiting = 0  # threads of this process waiting for a session
         self._holds = 0  # open hold() scopes: keep the file attached between sessions
@@ -287,11 +287,12 @@ class FileWriter:
                     detach_writer(self._con, alias, memory_limit=memory_limit)
                     if self.vacuum_owed and held is not None:  # on a copy, readers let in (vacuum_copy.py)
                         self.vacuum_owed = False
-                        vacuum = f"'{VACUUM_MEMORY_STEPS[self.vacuum_step]}'"
-                        done = vacuum_on_copy(self._con, self.path, self.lock, held, row_group_size=ROW_GROUP_SIZE,
+                        self.vacuum_step = max(self.vacuum_step, vacuum_copy.memory_rung(self.path))
+                        vacuum = f"'{vacuum_copy.VACUUM_MEMORY_STEPS[self.vacuum_step]}'"
+                        done = vacuum_copy.vacuum_on_copy(self._con, self.path, self.lock, held, row_group_size=ROW_GROUP_SIZE,
                                               memory_limit=memory_limit, vacuum_memory=vacuum)
                         if done is False:
-                            self.vacuum_step = min(self.vacuum_step + 1, len(VACUUM_MEMORY_STEPS) - 1)
+                            self.vacuum_step = vacuum_copy.climb(self.path, self.vacuum_step)
                         elif done and self.file_id is not None:
                             st = self.path.stat()
                             self._vacuumed_ids[(st.st_dev, st.st_ino)] = self.file_id

@@ -174,8 +174,8 @@ def _vacuum(con: duckdb.DuckDBPyConnection, alias: str, vacuum_memory: str) -> b
         except (duckdb.OutOfMemoryException, duckdb.IOException) as exc:
             if "allocate" not in str(exc) and "pin" not in str(exc):
                 raise
-            log.warning("warehouse %s: merging small row groups ran out of %s; this process's later merges get %s"
-                        " (nothing was lost: %s)", alias, vacuum_memory, CHECKPOINT_MEMORY, str(exc).splitlines()[0])
+            log.warning("warehouse %s: merging small row groups ran out of %s; later merges get more"
+                        " (nothing was lost: %s)", alias, vacuum_memory.strip("'"), str(exc).splitlines()[0])
             return False
         return True
     finally:

@@ -35,14 +35,36 @@ from warehouse.rwlock import Held, WarehouseRWLock, lock_dir
 
 log = logging.getLogger("screensync.warehouse")
 
-# What a vacuum's checkpoint may use, up one rung for a process whose vacuum ran short (only the copy
-# is given up then). DuckDB keeps what the vacuum reads cached up to the limit: the concurrent
+# What a vacuum's checkpoint may use, up one rung for a file whose vacuum ran short (only the copy is
+# given up then; the rung is kept beside the locks, so every process starts where the last stopped:
+# in a 1,000-connection fan-out each new shard process's first vacuum ran out of 24 MB, 9 times). DuckDB keeps what the vacuum reads cached up to the limit: the concurrent
 # 20,000-candidate re-poll run's vacuum raised RSS by 59 MB within 48 MB and 37 MB within 24 MB (0.9
 # against 0.6 s; issue 17, docs/benchmarks.md); within 256 MB a fan-out's by 202 MB, and 48 MB was too
 # little once for a 1.3 GB file.
 VACUUM_MEMORY_STEPS = (os.environ.get("SCREENSYNC_WAREHOUSE_VACUUM_MEMORY", "24MB"), "64MB", CHECKPOINT_MEMORY)
 HOLD_TIMEOUT_S = 5.0  # for the vacuum's lock, which writers only probe
 SWAP_TIMEOUT_S = 30.0  # for the queries in progress to end before the rename; past it the copy is dropped
+
+
+def memory_rung(path: Path) -> int:
+    """The rung of VACUUM_MEMORY_STEPS this file's vacuums start at (0 unless one ran short)."""
+    try:
+        return max(0, min(int(_rung_file(path).read_text()), len(VACUUM_MEMORY_STEPS) - 1))
+    except (OSError, ValueError):
+        return 0
+
+
+def climb(path: Path, rung: int) -> int:
+    """A vacuum at `rung` ran short: the file's later ones get the next (returned)."""
+    higher = min(rung + 1, len(VACUUM_MEMORY_STEPS) - 1)
+    with contextlib.suppress(OSError):
+        _rung_file(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _rung_file(path).write_text(str(higher))
+    return higher
+
+
+def _rung_file(path: Path) -> Path:
+    return lock_dir(path) / "vacuum" / ".memory-rung"
 
 
 def copy_path(path: Path) -> Path:
