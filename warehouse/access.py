@@ -289,8 +289,9 @@ class FileWriter:
                         self.vacuum_owed = False
                         self.vacuum_step = max(self.vacuum_step, vacuum_copy.memory_rung(self.path))
                         vacuum = f"'{vacuum_copy.VACUUM_MEMORY_STEPS[self.vacuum_step]}'"
-                        done = vacuum_copy.vacuum_on_copy(self._con, self.path, self.lock, held, row_group_size=ROW_GROUP_SIZE,
-                                              memory_limit=memory_limit, vacuum_memory=vacuum)
+                        done = vacuum_copy.vacuum_on_copy(self._con, self.path, self.lock, held,
+                                                          row_group_size=ROW_GROUP_SIZE, memory_limit=memory_limit,
+                                                          vacuum_memory=vacuum)
                         if done is False:
                             self.vacuum_step = vacuum_copy.climb(self.path, self.vacuum_step)
                         elif done and self.file_id is not None:

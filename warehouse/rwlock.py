@@ -245,7 +245,7 @@ class WarehouseRWLock:
     def holders(self) -> str:
         """Who holds the turnstile or the rw lock now: PIDs from /proc/locks with their commands, and
         what the last writer wrote down."""
-        pids = _flock_pids([self.turnstile, self.rw]) - {os.getpid()}
+        pids = _flock_pids([self.turnstile, self.rw, self.vacuum]) - {os.getpid()}
         described = [f"PID {pid} ({_command(pid)})" for pid in sorted(pids)]
         try:
             note = self.writer_note.read_text().strip()

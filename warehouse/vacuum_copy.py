@@ -9,7 +9,7 @@ first detaches as usual (a plain checkpoint: the file is complete and has no wri
 
 1. keeps other writers out but lets readers in (warehouse/rwlock.py `vacuum_hold`);
 2. copies the file beside its locks (`copy_file_range`: 0.7 s a GB here, a reflink where the file
-   system has them) and vacuums the copy in this process's session, within the writes' memory;
+   system has them) and vacuums the copy in this process's session (VACUUM_MEMORY_STEPS);
 3. takes the file exclusively again (readers reading finish their query; new ones wait at the
    turnstile) and renames the copy over it: one `rename`, atomic, so a crash at any point leaves
    the file as it was or vacuumed, never half of each.
@@ -35,12 +35,12 @@ from warehouse.rwlock import Held, WarehouseRWLock, lock_dir
 
 log = logging.getLogger("screensync.warehouse")
 
-# What a vacuum's checkpoint may use, up one rung for a file whose vacuum ran short (only the copy is
-# given up then; the rung is kept beside the locks, so every process starts where the last stopped:
-# in a 1,000-connection fan-out each new shard process's first vacuum ran out of 24 MB, 9 times). DuckDB keeps what the vacuum reads cached up to the limit: the concurrent
-# 20,000-candidate re-poll run's vacuum raised RSS by 59 MB within 48 MB and 37 MB within 24 MB (0.9
-# against 0.6 s; issue 17, docs/benchmarks.md); within 256 MB a fan-out's by 202 MB, and 48 MB was too
-# little once for a 1.3 GB file.
+# What a vacuum's checkpoint may use. DuckDB keeps what the vacuum reads cached up to the limit: the
+# concurrent 20,000-candidate re-poll run's vacuum raised RSS by 59 MB within 48 MB and by 37 MB within
+# 24 MB (0.9 against 0.6 s; issue 17, docs/benchmarks.md); within 256 MB a fan-out's by 202 MB. Too
+# little fails the vacuum (48 MB once did, on a 1.3 GB file): only the copy is given up, and the
+# file's later vacuums get the next rung, kept beside the locks so that every process starts where
+# the last stopped (a 1,000-connection fan-out's shard processes each ran out of 24 MB once, 9 in all).
 VACUUM_MEMORY_STEPS = (os.environ.get("SCREENSYNC_WAREHOUSE_VACUUM_MEMORY", "24MB"), "64MB", CHECKPOINT_MEMORY)
 HOLD_TIMEOUT_S = 5.0  # for the vacuum's lock, which writers only probe
 SWAP_TIMEOUT_S = 30.0  # for the queries in progress to end before the rename; past it the copy is dropped
