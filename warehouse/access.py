@@ -14,6 +14,8 @@ and keeps other processes out while it is open. So:
   a watcher thread lets it go as soon as another process (or this one's reader) announces itself
   and no thread of this process is writing. Another process's writer waits for at most this
   process's turn (WRITER_TURN_S of back-to-back writes), a reader only for the write in progress.
+  A session that asked for a vacuum (warehouse/backend.py) owes it to the detach, which runs it on a
+  copy of the file with readers let in (warehouse/vacuum_copy.py).
 - **Reading**: `reading()` shares the lock, opens the file read-only with the confinement of
   warehouse/read.py, and closes it at the end. It waits for at most the write in progress.
 
