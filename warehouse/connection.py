@@ -141,11 +141,8 @@ def detach_writer(con: duckdb.DuckDBPyConnection, alias: str, *, memory_limit: s
 
 
 # A vacuum reads every small row group of every table, and DuckDB keeps what it reads cached up to
-# its memory limit: in the detach's checkpoint (CHECKPOINT_MEMORY) a vacuum raised a process's peak
-# RSS by 114-153 MB (a 20,000-candidate first sync) and 202 MB (a 1,000-connection fan-out's 517 MB
-# file), against +31 MB within 48 MB and +11 MB within 32 MB; the merge itself needs little. Still,
-# in one 1,000-connection fan-out the vacuum ran out of the writes' 48 MB (a 1.3 GB file), so a
-# process whose vacuum ran short gives its later ones CHECKPOINT_MEMORY (warehouse/access.py).
+# its memory limit, so it runs in a checkpoint of its own within a small one (warehouse/vacuum_copy.py
+# VACUUM_MEMORY_STEPS says how small, and what was measured).
 VACUUM_MARK = "_screensync.vacuumed"
 
 
@@ -154,8 +151,8 @@ def _vacuum(con: duckdb.DuckDBPyConnection, alias: str, vacuum_memory: str) -> b
     CHECKPOINT_MEMORY), then merge the small row groups in a checkpoint within `vacuum_memory`.
     DuckDB skips a checkpoint with nothing to write, so the second one is given a one-row change
     (VACUUM_MARK: when the file was last vacuumed). A vacuum that runs out of memory invalidates
-    the attached file in DuckDB (detaching it is all that is left to do; its write-ahead log holds
-    the mark, which the next attach replays): False."""
+    the attached file in DuckDB, and detaching it is all that is left to do: False (vacuum_copy.py
+    then drops its copy)."""
     db = f'"{_quoted(alias)}"'
     con.execute("SET max_vacuum_tasks = 0")
     con.execute(f"CHECKPOINT {db}")

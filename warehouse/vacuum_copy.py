@@ -77,6 +77,14 @@ def _wal(path: Path) -> Path:
     return Path(f"{path}.wal")
 
 
+def _has_wal(path: Path) -> bool:
+    """A write-ahead log with something in it: the file alone is not the whole database."""
+    try:
+        return _wal(path).stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def _identity(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return st.st_ino, st.st_size, st.st_mtime_ns
@@ -119,7 +127,7 @@ def vacuum_on_copy(con: duckdb.DuckDBPyConnection, path: Path, lock: WarehouseRW
     the copy over it. True when done; False when `vacuum_memory` was too little (the file untouched);
     None when skipped (a write-ahead log left by a failed checkpoint, a copy that failed, readers
     that did not finish within SWAP_TIMEOUT_S): a later session vacuums instead. `held` is released."""
-    if _wal(path).exists() and _wal(path).stat().st_size > 0:
+    if _has_wal(path):
         held.release()
         return None
     hold = lock.vacuum_hold(held, HOLD_TIMEOUT_S)
@@ -139,8 +147,8 @@ def vacuum_on_copy(con: duckdb.DuckDBPyConnection, path: Path, lock: WarehouseRW
         alias, _ = attach_writer(con, copy, row_group_size=row_group_size, deadline=time.monotonic() + 30)
         if not detach_writer(con, alias, memory_limit=memory_limit, vacuum_memory=vacuum_memory):
             return False
-        if _wal(copy).exists() and _wal(copy).stat().st_size > 0:
-            return None  # (DuckDB leaves none after a checkpoint; a copy with one is not the whole file)
+        if _has_wal(copy):
+            return None  # (DuckDB leaves none after a checkpoint)
         with open(copy, "rb+") as f:
             os.fsync(f.fileno())
         if not hold.exclusive(SWAP_TIMEOUT_S):

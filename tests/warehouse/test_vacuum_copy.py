@@ -53,6 +53,15 @@ Warehouse(sys.argv[1], lock_timeout=60).execute("INSERT INTO big.records VALUES 
 """
 
 
+VACUUM_SETTINGS = {"memory_limit": "'48MB'", "max_vacuum_tasks": "100", "threads": "1"}  # asks for a vacuum
+
+
+def _vacuuming_write(writer: FileWriter, value: str) -> None:
+    """One write session of `writer` whose detach vacuums."""
+    with writer.session(timeout=5, what="test", settings=VACUUM_SETTINGS, prepare=lambda con: None) as con:
+        con.execute("INSERT INTO big.records VALUES (?, 'x')", [value])
+
+
 def _count(db: Path) -> int:
     return int(query("SELECT count(*) FROM big.records", path=db, timeout=1)[0][0])
 
@@ -107,9 +116,7 @@ def test_a_vacuum_killed_midway_leaves_the_file_as_it_was_and_the_next_one_runs(
     assert row_groups(db) == GROUPS + 1
     assert _count(db) == GROUPS * ROWS + 1  # the killed process's committed write is there
     writer = FileWriter(db.resolve())  # the lock went with the process: in at once, and it vacuums
-    settings = {"memory_limit": "'48MB'", "max_vacuum_tasks": "100", "threads": "1"}
-    with writer.session(timeout=5, what="test", settings=settings, prepare=lambda con: None) as con:
-        con.execute("INSERT INTO big.records VALUES ('after', 'z')")
+    _vacuuming_write(writer, "after")
     assert row_groups(db) <= 2
     assert _count(db) == GROUPS * ROWS + 2
     assert not vacuum_copy.copy_path(db).exists()
@@ -138,10 +145,8 @@ def test_a_query_that_outlasts_the_vacuum_keeps_the_file_and_drops_the_copy(
     monkeypatch.setattr(vacuum_copy, "_copy", copy_then_a_reader_comes)
     before = db.stat().st_ino
     writer = FileWriter(db.resolve())
-    settings = {"memory_limit": "'48MB'", "max_vacuum_tasks": "100", "threads": "1"}
     try:
-        with writer.session(timeout=5, what="test", settings=settings, prepare=lambda con: None) as con:
-            con.execute("INSERT INTO big.records VALUES ('w', 'x')")
+        _vacuuming_write(writer, "w")
     finally:
         done.set()
     assert db.stat().st_ino == before  # not replaced
@@ -173,9 +178,7 @@ def test_a_reader_in_the_vacuuming_process_answers_too(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(vacuum_copy, "_copy", copy_then_read)
     writer = FileWriter.of(db)  # the process's own writer, which `reading` looks for
-    settings = {"memory_limit": "'48MB'", "max_vacuum_tasks": "100", "threads": "1"}
-    with writer.session(timeout=5, what="test", settings=settings, prepare=lambda con: None) as con:
-        con.execute("INSERT INTO big.records VALUES ('w', 'x')")
+    _vacuuming_write(writer, "w")
     assert len(answers) == 1 and answers[0][1] == GROUPS * ROWS + 1
     assert answers[0][0] < 1.0
     assert row_groups(db) <= 2
