@@ -5,16 +5,15 @@ blocks handed back at once.
   of its own (up to 8 per core) and keeps what each arena grew to. Eight fetch threads parsing pages
   therefore added ~20-35 MB of peak RSS to a sync against a fast provider, for no speed: Python
   allocates under the GIL anyway (`bench/sync_ab.py`, docs/benchmarks.md).
-- **Thresholds at a slow provider** (`note_answer`). glibc's mmap threshold moves up to the largest
+- **Thresholds at a slow provider** (`slow_provider.py`). glibc's mmap threshold moves up to the largest
   block freed so far (up to 32 MB), after which response bodies and Arrow buffers come from the heaps,
   and blocks freed out of order by several fetch threads leave holes there that RSS keeps: 20-35 MB
   of free heap in a 20,000-candidate first sync fetching concurrently at 150 ms, against 11-18 MB one
   page at a time. Blocks of MMAP_THRESHOLD and more mapped on their own, and the heap's top handed
   back past TRIM_THRESHOLD (the moving threshold had also raised that), leave 7-13 MB. Mapping costs
   CPU (a 10,000-candidate sync at 2 ms took 0.1-0.2 s longer with any fixed threshold), which a sync
-  waiting on the network has to spare and a fast one does not: so the thresholds are set once most of
-  the process's answers (SLOW_ANSWERS of them at least) took SLOW_ANSWER_S or more. Issue 17's
-  seventh round in docs/benchmarks.md.
+  waiting on the network has to spare and a fast one does not: so the thresholds are set once
+  `slow_provider` finds the process mostly waiting. Issue 17's seventh round in docs/benchmarks.md.
 
 An operator's own `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or
 `GLIBC_TUNABLES` wins.
@@ -29,18 +28,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from integrations.engine import slow_provider
+
 ARENAS = 2  # the main heap and one for every other thread: the figure measured
 MMAP_THRESHOLD = 64 * 1024
 TRIM_THRESHOLD = 128 * 1024  # glibc's default
-SLOW_ANSWER_S = 0.05  # real providers answer in 100-500 ms; the sandbox in ~2 ms
-SLOW_ANSWERS = 8
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8  # glibc's malloc.h
 _lock = threading.Lock()
 _capped: bool | None = None  # None until tried
 _thresholds: bool | None = None
-_answers = _slow = 0
 
 
 def cap_arenas() -> bool:
@@ -52,18 +50,6 @@ def cap_arenas() -> bool:
         return _capped
 
 
-def note_answer(latency_s: float) -> None:
-    """Every provider answer's round trip; sets the thresholds once the process mostly waits."""
-    global _answers, _slow
-    if _thresholds is not None:
-        return
-    with _lock:
-        _answers += 1
-        _slow += latency_s >= SLOW_ANSWER_S
-        if _slow >= SLOW_ANSWERS and _slow * 2 >= _answers:
-            _set_thresholds()
-
-
 def thresholds_set() -> bool | None:
     """None while undecided; then whether glibc took them."""
     return _thresholds
@@ -71,6 +57,8 @@ def thresholds_set() -> bool | None:
 
 def _set_thresholds() -> None:
     global _thresholds
+    if _thresholds is not None:
+        return
     mapped = _set(_M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold")
     trimmed = _set(_M_TRIM_THRESHOLD, TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold")
     _thresholds = mapped and trimmed
@@ -93,3 +81,6 @@ def _mallopt() -> Callable[..., Any] | None:
         return None
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return mallopt  # type: ignore[no-any-return]
+
+
+slow_provider.on_detected(_set_thresholds)

@@ -9,17 +9,25 @@ compressed again by a later checkpoint, which cost a full sync about a third of 
 waiting, or sooner when waiting longer would cost too much: MAX_ROWS_PER_TABLE rows in one table
 (a child table that stays sparse), MAX_BYTES_PER_WRITE of Arrow data (wide records), or the
 oldest page waiting MAX_WRITE_DELAY_S (a slow provider still gets a checkpoint that often).
+
+Whole row groups only pay when the writer is the slow side. At a slow provider (slow_provider.py)
+the writer would wait anyway, so a write is due at MAX_BYTES_SLOW_PROVIDER: what a sync fetching
+one page at a time gathers in MAX_WRITE_DELAY_S at 150 ms. Fetching several pages at a time gathered
+4x that (12-13 MB of Arrow for 20,000 Checkr candidates), and DuckDB's memory at commit grew with
+it: +56 MB of RSS a write against +40 (issue 17, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import time
 
+from integrations.engine import slow_provider
 from integrations.engine.paginators import Page
 from warehouse.loader import ROW_GROUP_SIZE, RejectedRecord, StagedBatch, TableTarget
 
 MAX_ROWS_PER_TABLE = 4 * ROW_GROUP_SIZE
 MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # bounds our memory while pages wait, and DuckDB's at commit
+MAX_BYTES_SLOW_PROVIDER = 4 * 1024 * 1024
 MAX_WRITE_DELAY_S = 2.0
 
 
@@ -47,7 +55,7 @@ class PendingWrite:
         return (
             (bool(counts) and min(counts) >= ROW_GROUP_SIZE)
             or (bool(counts) and max(counts) >= MAX_ROWS_PER_TABLE)
-            or self.nbytes >= MAX_BYTES_PER_WRITE
+            or self.nbytes >= (MAX_BYTES_SLOW_PROVIDER if slow_provider.detected() else MAX_BYTES_PER_WRITE)
             or time.monotonic() >= self.deadline
         )
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from integrations.engine.malloc_tuning import ARENAS, MMAP_THRESHOLD, SLOW_ANSWER_S, SLOW_ANSWERS
+from integrations.engine.malloc_tuning import ARENAS, MMAP_THRESHOLD
+from integrations.engine.slow_provider import SLOW_ANSWER_S, SLOW_ANSWERS
 
 REPO = Path(__file__).resolve().parents[2]
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
@@ -49,7 +50,8 @@ libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.mallinfo2.restype = Info
 """
 SLOW_PROVIDER = """
-from integrations.engine.malloc_tuning import note_answer, thresholds_set
+from integrations.engine.malloc_tuning import thresholds_set
+from integrations.engine.slow_provider import note_answer
 for _ in range(1000):
     note_answer(0.002)  # a fast provider: nothing set
 assert thresholds_set() is None
@@ -106,7 +108,8 @@ def test_a_heap_top_left_free_is_handed_back_even_after_a_large_block_raised_the
 def test_the_thresholds_wait_for_most_answers_to_be_slow() -> None:
     assert SLOW_ANSWERS > 1
     assert _run(f"""
-from integrations.engine.malloc_tuning import note_answer, thresholds_set
+from integrations.engine.malloc_tuning import thresholds_set
+from integrations.engine.slow_provider import note_answer
 for i in range(2000):  # a fast provider with the odd slow answer (a pause, a loaded machine)
     note_answer({SLOW_ANSWER_S} if i % 10 == 0 else 0.002)
 assert thresholds_set() is None

@@ -7,7 +7,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from integrations.engine import pending_write
+from integrations.engine import pending_write, slow_provider
 from integrations.engine.paginators import Page
 from integrations.engine.pending_write import PendingWrite
 from tests.warehouse.whelpers import REPORTS, Report
@@ -69,4 +69,15 @@ def test_a_slow_provider_still_gets_written_after_the_delay(monkeypatch: pytest.
     pending.add([_staged(REPORTS, 1)], [], _page(1))
     assert not pending.due
     time.sleep(0.25)
+    assert pending.due
+
+
+def test_at_a_slow_provider_a_write_is_due_at_a_few_megabytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fetching several pages at a time gathers 4x a one-page-at-a-time write in the delay; DuckDB's
+    memory at commit grows with it, and a writer waiting on the network loses nothing by writing sooner."""
+    blob = pending_write.MAX_BYTES_SLOW_PROVIDER // 100 + 1
+    pending = PendingWrite()
+    pending.add([_staged(REPORTS, 100, blob=blob)], [], _page(100))
+    assert not pending.due  # a fast provider: the writer gathers whole row groups
+    monkeypatch.setattr(slow_provider, "_detected", True)
     assert pending.due

@@ -180,3 +180,25 @@ def test_a_write_that_fails_still_lets_go_of_the_file(tmp_path: Path) -> None:
         wh.execute("SELECT * FROM no_such_table")
     code = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
     subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=60)
+
+
+def test_a_held_file_is_let_go_once_a_session_leaves_much_in_the_write_ahead_log(tmp_path: Path) -> None:
+    """What an attach committed to the log stays in DuckDB's memory until its checkpoint: small writes
+    of several syncs sharing one attach stacked it (issue 17). A small write keeps the file for the
+    next session; a large one is checkpointed at once, even inside `holding()`."""
+    from warehouse.access import KEEP_WAL_BYTES, wal_bytes
+
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.execute("CREATE TABLE t (i INTEGER, s VARCHAR)")
+    with wh.holding():
+        with wh.transaction() as con:
+            con.execute("INSERT INTO t VALUES (1, 'x')")
+        assert 0 < wal_bytes(db) < KEEP_WAL_BYTES  # kept attached: not checkpointed yet
+        with wh.transaction() as con:  # fewer rows than a row group (8192): they go through the log
+            con.execute("INSERT INTO t SELECT i, repeat('y', 400) || i FROM range(5000) r(i)")
+        assert wal_bytes(db) == 0  # let go: the checkpoint emptied the log
+        with wh.transaction() as con:
+            con.execute("INSERT INTO t VALUES (2, 'z')")
+        assert wal_bytes(db) > 0
+    assert query("SELECT count(*) FROM t", path=db) == [(5002,)]
