@@ -128,6 +128,7 @@ def test_a_query_that_outlasts_the_vacuum_keeps_the_file_and_drops_the_copy(
     file_of_small_row_groups(db, GROUPS, ROWS)
     monkeypatch.setattr(vacuum_copy, "SWAP_TIMEOUT_S", 0.5)
     reading_now, done = threading.Event(), threading.Event()
+    readers: list[threading.Thread] = []
 
     def long_query() -> None:
         with reading(db, timeout=5, config={}) as con:
@@ -139,7 +140,8 @@ def test_a_query_that_outlasts_the_vacuum_keeps_the_file_and_drops_the_copy(
 
     def copy_then_a_reader_comes(src: Path, dst: Path) -> None:
         copy(src, dst)
-        threading.Thread(target=long_query).start()
+        readers.append(threading.Thread(target=long_query))
+        readers[0].start()
         assert reading_now.wait(5)
 
     monkeypatch.setattr(vacuum_copy, "_copy", copy_then_a_reader_comes)
@@ -149,6 +151,8 @@ def test_a_query_that_outlasts_the_vacuum_keeps_the_file_and_drops_the_copy(
         _vacuuming_write(writer, "w")
     finally:
         done.set()
+        for t in readers:  # its connection (another config) closed before the checks below open theirs
+            t.join(10)
     assert db.stat().st_ino == before  # not replaced
     assert not vacuum_copy.copy_path(db).exists()
     assert writer.vacuum_step == 0  # no memory was short: the next due vacuum tries again as before
