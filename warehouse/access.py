@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -61,11 +62,12 @@ WRITER_IDLE_S = 0.05  # within its turn, a held file unused this long goes to an
 YIELD_S = 0.5
 LINGER_S = 0.25  # inside hold(): longest the file stays attached with no session of this process
 # What an attach has committed to the write-ahead log stays in DuckDB's memory until the checkpoint
-# that lets the file go, so sessions kept attached back to back stack it: a session that leaves this
-# much in the log lets the file go even with others waiting (at a 150 ms provider, small writes of
-# several syncs sharing an attach peaked 10-15 MB higher, issue 17). Whole row groups go straight
-# into the file, not the log: a fast sync's writes are unaffected.
-KEEP_WAL_BYTES = 1024 * 1024
+# that lets the file go, so sessions kept attached back to back stack it. Past KEEP_WAL_BYTES in the
+# log (when set: `keep_wal_below`) a session lets the file go even with others waiting or inside
+# holding(). At a 150 ms provider small writes of several syncs sharing an attach peaked 10-15 MB
+# higher without it (issue 17); at 2 ms the extra checkpoint and attach cost a sync ~3%, so only a
+# process waiting on slow providers sets it (integrations/engine/pending_write.py).
+KEEP_WAL_BYTES: float = float("inf")
 IDLE_POLL_S = 0.01  # how often a lingering writer looks for others waiting
 
 
@@ -186,7 +188,7 @@ class FileWriter:
                 and (self._waiting > 0 or self._holds > 0)
                 and time.monotonic() - self._attached_at < MAX_KEEP_S
                 and not self._turn_over()
-                and wal_bytes(self.path) < KEEP_WAL_BYTES
+                and (math.isinf(KEEP_WAL_BYTES) or wal_bytes(self.path) < KEEP_WAL_BYTES)
             )
             try:
                 if not keep:
@@ -316,6 +318,12 @@ class FileWriter:
         finally:
             if held is not None:
                 held.release()
+
+
+def keep_wal_below(nbytes: float) -> None:
+    """Let the file go after any session that leaves `nbytes` or more in the write-ahead log."""
+    global KEEP_WAL_BYTES
+    KEEP_WAL_BYTES = nbytes
 
 
 def wal_bytes(path: Path) -> int:

@@ -14,7 +14,9 @@ Whole row groups only pay when the writer is the slow side. At a slow provider (
 the writer would wait anyway, so a write is due at MAX_BYTES_SLOW_PROVIDER: what a sync fetching
 one page at a time gathers in MAX_WRITE_DELAY_S at 150 ms. Fetching several pages at a time gathered
 4x that (12-13 MB of Arrow for 20,000 Checkr candidates), and DuckDB's memory at commit grew with
-it: +56 MB of RSS a write against +40 (issue 17, docs/benchmarks.md).
+it: +56 MB of RSS a write against +40. And each such write is checkpointed on its own
+(SLOW_PROVIDER_WAL_BYTES, warehouse/access.py): several syncs' writes sharing one attach stacked
+their memory until its checkpoint (issue 17, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import time
 
 from integrations.engine import slow_provider
 from integrations.engine.paginators import Page
+from warehouse import access
 from warehouse.loader import ROW_GROUP_SIZE, RejectedRecord, StagedBatch, TableTarget
 
 MAX_ROWS_PER_TABLE = 4 * ROW_GROUP_SIZE
 MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # bounds our memory while pages wait, and DuckDB's at commit
 MAX_BYTES_SLOW_PROVIDER = 4 * 1024 * 1024
+SLOW_PROVIDER_WAL_BYTES = 1024 * 1024  # one such write leaves ~4.5 MB in the log; a sync's bookkeeping far less
 MAX_WRITE_DELAY_S = 2.0
 
 
@@ -72,3 +76,6 @@ class PendingWrite:
         self.pages += 1
         self.records += len(page.records)
         self.tail = page
+
+
+slow_provider.on_detected(lambda: access.keep_wal_below(SLOW_PROVIDER_WAL_BYTES))

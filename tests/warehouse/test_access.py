@@ -182,13 +182,26 @@ def test_a_write_that_fails_still_lets_go_of_the_file(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=60)
 
 
-def test_a_held_file_is_let_go_once_a_session_leaves_much_in_the_write_ahead_log(tmp_path: Path) -> None:
+def test_a_held_file_is_let_go_once_a_session_leaves_much_in_the_write_ahead_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What an attach committed to the log stays in DuckDB's memory until its checkpoint: small writes
-    of several syncs sharing one attach stacked it (issue 17). A small write keeps the file for the
-    next session; a large one is checkpointed at once, even inside `holding()`."""
-    from warehouse.access import KEEP_WAL_BYTES, wal_bytes
+    of several syncs sharing one attach stacked it (issue 17). With the limit set (a process waiting on
+    slow providers), a small write keeps the file for the next session; a large one is checkpointed at
+    once, even inside `holding()`."""
+    from warehouse import access
+    from warehouse.access import wal_bytes
 
+    KEEP_WAL_BYTES = 1024 * 1024
+    monkeypatch.setattr(access, "KEEP_WAL_BYTES", float("inf"))
     db = tmp_path / "w.duckdb"
+    wh = Warehouse(db)
+    wh.execute("CREATE TABLE t (i INTEGER, s VARCHAR)")
+    with wh.holding():  # unset: the file stays attached whatever the log holds
+        with wh.transaction() as con:
+            con.execute("INSERT INTO t SELECT i, repeat('y', 400) || i FROM range(5000) r(i)")
+        assert wal_bytes(db) > KEEP_WAL_BYTES
+    access.keep_wal_below(KEEP_WAL_BYTES)
+    db = tmp_path / "w2.duckdb"
     wh = Warehouse(db)
     wh.execute("CREATE TABLE t (i INTEGER, s VARCHAR)")
     with wh.holding():
@@ -202,3 +215,16 @@ def test_a_held_file_is_let_go_once_a_session_leaves_much_in_the_write_ahead_log
             con.execute("INSERT INTO t VALUES (2, 'z')")
         assert wal_bytes(db) > 0
     assert query("SELECT count(*) FROM t", path=db) == [(5002,)]
+
+
+def test_a_slow_provider_sets_the_write_ahead_log_limit() -> None:
+    code = """
+from integrations.engine import pending_write, slow_provider
+from warehouse import access
+before = access.KEEP_WAL_BYTES
+for _ in range(20):
+    slow_provider.note_answer(0.15)
+print(before, access.KEEP_WAL_BYTES == pending_write.SLOW_PROVIDER_WAL_BYTES)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["inf", "True"], out.stderr
