@@ -31,7 +31,7 @@ from warehouse.loader import ROW_GROUP_SIZE, RejectedRecord, StagedBatch, TableT
 MAX_ROWS_PER_TABLE = 4 * ROW_GROUP_SIZE
 MAX_BYTES_PER_WRITE = 32 * 1024 * 1024  # bounds our memory while pages wait, and DuckDB's at commit
 MAX_BYTES_SLOW_PROVIDER = 4 * 1024 * 1024
-SLOW_PROVIDER_WAL_BYTES = 1024 * 1024  # one such write leaves ~4.5 MB in the log; a sync's bookkeeping far less
+SLOW_PROVIDER_WAL_BYTES = 256 * 1024  # a write of 4 MB of Arrow leaves ~4.5 MB in the log, of 800 records ~0.8; bookkeeping ~30 KB
 MAX_WRITE_DELAY_S = 2.0
 
 
