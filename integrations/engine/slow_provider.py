@@ -3,9 +3,8 @@
 Real providers answer in 100-500 ms, the sandbox in ~2 ms. A sync waiting on the network has CPU
 and time to spare, and a fast one does not: so what trades the writer's or malloc's speed for memory
 (malloc_tuning.py's thresholds; pending_write.py's smaller writes, each checkpointed on its own)
-applies only once most of the
-process's answers, SLOW_ANSWERS of them at least, took SLOW_ANSWER_S or more. The odd slow answer of a
-loaded machine does not count (tests/engine/test_slow_provider.py).
+applies only once most of the process's answers, SLOW_ANSWERS of them at least, took SLOW_ANSWER_S
+or more. The odd slow answer of a loaded machine does not count (tests/engine/test_slow_provider.py).
 """
 
 from __future__ import annotations
