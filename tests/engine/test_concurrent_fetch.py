@@ -11,7 +11,9 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import pytest
 
+from integrations.engine import pending_write, slow_provider
 from integrations.engine.auth import BasicTokenAuth
 from integrations.engine.concurrency import AimdController, controller_for
 from integrations.engine.definition import ConcurrencyConfig, ErrorsConfig, NextLinkPagination, PageNumberPagination
@@ -24,6 +26,7 @@ from integrations.engine.registry import get_integration
 from tests.engine.conftest import Env, ratelimit_headers_config
 from tests.engine.test_sync_reliability import _checkpoint, kill_candidates_sync_after_a_checkpoint, set_faults
 from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
+from warehouse import access
 
 CHECKR_SYNCS = ("account", "candidates", "reports", "packages", "invitations", "invoices")
 
@@ -189,6 +192,35 @@ def test_concurrent_syncs_equal_the_truth(env: Env, fresh_sandbox: Any) -> None:
         _set_latency(sandbox, provider, 0)
     assert_checkr_equal(env, sandbox, "checkr", "cust-1", checkr_account)
     assert_clearchecks_equal(env, sandbox, "cc-1", cc_account)
+
+
+def test_syncs_at_a_slow_provider_write_small_checkpoint_each_and_equal_the_truth(
+        env: Env, fresh_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a slow provider writes are due at a few MB and each is checkpointed on its own, even while
+    the connection's other syncs wait for the file (issue 17's memory): the data is still exact."""
+    sandbox = fresh_sandbox(scale=3000, open_reports={"checkr": 1000}, rate_limits={"checkr": 0})
+    account_id = env.connect(sandbox, "checkr", "cust-1")
+    for name, value in (("_detected", False), ("_answers", 0), ("_slow", 0)):  # decided afresh here
+        monkeypatch.setattr(slow_provider, name, value)
+    monkeypatch.setattr(access, "KEEP_WAL_BYTES", float("inf"))  # put back after: the listener sets it
+    monkeypatch.setattr(pending_write, "MAX_BYTES_SLOW_PROVIDER", 256 * 1024)  # many writes from 3,000
+    logged: list[int] = []
+    detach = access.detach_writer
+
+    def counting(con: Any, alias: str, **kw: Any) -> None:
+        logged.append(access.wal_bytes(env.db))
+        detach(con, alias, **kw)
+
+    monkeypatch.setattr(access, "detach_writer", counting)
+    _set_latency(sandbox, "checkr", 60, 20)
+    results = env.sync_all("checkr", "cust-1")
+    assert all(r.ok for r in results), [(r.sync, r.error) for r in results]
+    assert slow_provider.detected() and access.KEEP_WAL_BYTES == pending_write.SLOW_PROVIDER_WAL_BYTES
+    # each small write let the file go with its log (~0.3 MB), none waited for another's
+    assert sum(n >= access.KEEP_WAL_BYTES for n in logged) >= 8, logged
+    assert max(logged) < 4 * 1024 * 1024, logged
+    _set_latency(sandbox, "checkr", 0)
+    assert_checkr_equal(env, sandbox, "checkr", "cust-1", account_id)
 
 
 def test_a_concurrent_sync_killed_with_sigkill_resumes_exactly(env: Env, fresh_sandbox: Any) -> None:
