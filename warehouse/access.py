@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import threading
 import time
@@ -39,7 +38,7 @@ from typing import Any
 import duckdb
 
 from warehouse import vacuum_copy
-from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader
+from warehouse.connection import WarehouseLocked, attach_writer, detach_writer, open_reader, wal_bytes
 from warehouse.rwlock import Held, WarehouseRWLock
 from warehouse.temp_dir import session_config
 
@@ -188,7 +187,7 @@ class FileWriter:
                 and (self._waiting > 0 or self._holds > 0)
                 and time.monotonic() - self._attached_at < MAX_KEEP_S
                 and not self._turn_over()
-                and (math.isinf(KEEP_WAL_BYTES) or wal_bytes(self.path) < KEEP_WAL_BYTES)
+                and wal_bytes(self.path) < KEEP_WAL_BYTES
             )
             try:
                 if not keep:
@@ -324,14 +323,6 @@ def keep_wal_below(nbytes: float) -> None:
     """Let the file go after any session that leaves `nbytes` or more in the write-ahead log."""
     global KEEP_WAL_BYTES
     KEEP_WAL_BYTES = nbytes
-
-
-def wal_bytes(path: Path) -> int:
-    """The size of the file's write-ahead log (0 when it has none)."""
-    try:
-        return os.stat(f"{path}.wal").st_size
-    except FileNotFoundError:
-        return 0
 
 
 # Rows are appended a page or two at a time and DuckDB re-compresses the whole trailing row

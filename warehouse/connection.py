@@ -108,8 +108,20 @@ def attach_writer(
 
     _retrying(path, deadline, attach)
     if created:  # customer data: owner-only, whatever the caller's umask
-        make_private(path, Path(f"{path}.wal"))
+        make_private(path, wal_path(path))
     return alias, created
+
+
+def wal_path(path: Path) -> Path:
+    return Path(f"{path}.wal")
+
+
+def wal_bytes(path: Path) -> int:
+    """The size of the file's write-ahead log (0 when it has none)."""
+    try:
+        return wal_path(path).stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 # What the checkpoint at detach may use. DuckDB keeps rows UPDATEd since the last checkpoint in

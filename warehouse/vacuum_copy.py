@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.connection import CHECKPOINT_MEMORY, attach_writer, detach_writer
+from warehouse.connection import CHECKPOINT_MEMORY, attach_writer, detach_writer, wal_bytes, wal_path
 from warehouse.rwlock import Held, WarehouseRWLock, lock_dir
 
 log = logging.getLogger("screensync.warehouse")
@@ -73,25 +73,13 @@ def copy_path(path: Path) -> Path:
     return lock_dir(path) / "vacuum" / path.name
 
 
-def _wal(path: Path) -> Path:
-    return Path(f"{path}.wal")
-
-
-def _has_wal(path: Path) -> bool:
-    """A write-ahead log with something in it: the file alone is not the whole database."""
-    try:
-        return _wal(path).stat().st_size > 0
-    except FileNotFoundError:
-        return False
-
-
 def _identity(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _discard(copy: Path) -> None:
-    for p in (copy, _wal(copy)):
+    for p in (copy, wal_path(copy)):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
 
@@ -127,7 +115,7 @@ def vacuum_on_copy(con: duckdb.DuckDBPyConnection, path: Path, lock: WarehouseRW
     the copy over it. True when done; False when `vacuum_memory` was too little (the file untouched);
     None when skipped (a write-ahead log left by a failed checkpoint, a copy that failed, readers
     that did not finish within SWAP_TIMEOUT_S): a later session vacuums instead. `held` is released."""
-    if _has_wal(path):
+    if wal_bytes(path):  # something in the log: the file alone is not the whole database
         held.release()
         return None
     hold = lock.vacuum_hold(held, HOLD_TIMEOUT_S)
@@ -147,7 +135,7 @@ def vacuum_on_copy(con: duckdb.DuckDBPyConnection, path: Path, lock: WarehouseRW
         alias, _ = attach_writer(con, copy, row_group_size=row_group_size, deadline=time.monotonic() + 30)
         if not detach_writer(con, alias, memory_limit=memory_limit, vacuum_memory=vacuum_memory):
             return False
-        if _has_wal(copy):
+        if wal_bytes(copy):
             return None  # (DuckDB leaves none after a checkpoint)
         with open(copy, "rb+") as f:
             os.fsync(f.fileno())

@@ -27,6 +27,7 @@ from tests.engine.conftest import Env, ratelimit_headers_config
 from tests.engine.test_sync_reliability import _checkpoint, kill_candidates_sync_after_a_checkpoint, set_faults
 from tests.engine.test_sync_truth import assert_checkr_equal, assert_clearchecks_equal
 from warehouse import access
+from warehouse.connection import wal_bytes
 
 CHECKR_SYNCS = ("account", "candidates", "reports", "packages", "invitations", "invoices")
 
@@ -208,7 +209,7 @@ def test_syncs_at_a_slow_provider_write_small_checkpoint_each_and_equal_the_trut
     detach = access.detach_writer
 
     def counting(con: Any, alias: str, **kw: Any) -> None:
-        logged.append(access.wal_bytes(env.db))
+        logged.append(wal_bytes(env.db))
         detach(con, alias, **kw)
 
     monkeypatch.setattr(access, "detach_writer", counting)

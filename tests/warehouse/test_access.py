@@ -189,7 +189,7 @@ def test_a_held_file_is_let_go_once_a_session_leaves_much_in_the_write_ahead_log
     slow providers), a small write keeps the file for the next session; a large one is checkpointed at
     once, even inside `holding()`."""
     from warehouse import access
-    from warehouse.access import wal_bytes
+    from warehouse.connection import wal_bytes
 
     KEEP_WAL_BYTES = 1024 * 1024
     monkeypatch.setattr(access, "KEEP_WAL_BYTES", float("inf"))
